@@ -1,0 +1,14 @@
+//! Use cases of genesys-intervals and the ports they need.
+//!
+//! `ingest` plans windows, skips checkpointed ones, fetches with bounded concurrency, splits on
+//! `TooLarge`, writes rows and checkpoints, and reports progress. `retry` and `pacing` are the
+//! policies every source call goes through. Nothing here names reqwest, sqlx, csv, clap or axum.
+
+pub mod pacing;
+pub mod ports;
+pub mod retry;
+
+pub use ports::{
+    CheckpointStore, Clock, DirectorySink, MetricSource, Sink, SinkError, SourceError, SystemClock, WindowKey,
+    WriteStats,
+};

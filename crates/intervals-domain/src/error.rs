@@ -1,0 +1,48 @@
+//! Why a domain value could not be built. Every message says what to do instead.
+
+/// A rejected input or response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Not one of PT15M, PT30M, PT1H, P1D.
+    #[error("invalid granularity {input:?}: {hint}")]
+    InvalidGranularity { input: String, hint: String },
+    /// Not a date or RFC 3339 timestamp.
+    #[error("invalid time {input:?}: {hint}")]
+    InvalidTime { input: String, hint: String },
+    /// Unknown IANA zone.
+    #[error("unknown time zone {input:?}: use an IANA name such as UTC, Europe/Dublin or America/New_York")]
+    InvalidTimeZone { input: String },
+    /// Bad `--max-window`.
+    #[error("invalid max window {input:?}: {hint}")]
+    InvalidMaxWindow { input: String, hint: String },
+    /// from >= to.
+    #[error("--from ({from}) must be before --to ({to})")]
+    FromNotBeforeTo { from: String, to: String },
+    /// A window with start >= end.
+    #[error("empty time window: start {start} is not before end {end}")]
+    EmptyWindow { start: String, end: String },
+    /// A malformed ISO interval.
+    #[error("invalid interval {input:?}: {why}")]
+    InvalidInterval { input: String, why: String },
+    /// Unknown metric name.
+    #[error("unknown metric {input:?}: {hint}")]
+    UnknownMetric { input: String, hint: String },
+    /// Unknown dimension name.
+    #[error("unknown dimension {input:?}: {hint}")]
+    UnknownDimension { input: String, hint: String },
+    /// A dimension this tool cannot group by.
+    #[error("cannot group by {input:?}: {hint}")]
+    InvalidGroupBy { input: String, hint: String },
+    /// A bad filter value.
+    #[error("invalid filter value {input:?}: {hint}")]
+    InvalidFilter { input: String, hint: String },
+    /// No metric requested.
+    #[error("no metrics requested: name at least one, e.g. tHandle,tAcw,tHeldComplete")]
+    NoMetrics,
+    /// A name given twice.
+    #[error("{what} {name} is listed twice")]
+    Duplicate { what: &'static str, name: String },
+    /// The API's response does not follow the contract.
+    #[error("unexpected response from the analytics API: {0}")]
+    BadResponse(String),
+}

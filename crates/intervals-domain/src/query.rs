@@ -1,0 +1,202 @@
+//! What is asked of the API: metrics, grouping, bucket size, zone and filters.
+
+use chrono_tz::Tz;
+
+use crate::error::DomainError;
+use crate::granularity::Granularity;
+use crate::names::{Dimension, MetricName};
+
+/// Dimensions this tool can group by and store (the `agent_intervals` key columns).
+pub const STORABLE_DIMENSIONS: [Dimension; 3] = [Dimension::USER_ID, Dimension::MEDIA_TYPE, Dimension::QUEUE_ID];
+
+/// Media types seen in Genesys analytics.
+pub const MEDIA_TYPES: &[&str] = &["voice", "chat", "email", "callback", "message", "cobrowse", "screenshare", "video"];
+
+/// Dimension filters, ANDed across dimensions and ORed within one (e.g. voice or chat).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Filters {
+    media_types: Vec<String>,
+    queue_ids: Vec<String>,
+}
+
+impl Filters {
+    /// No filter: everything.
+    pub fn none() -> Self {
+        Filters::default()
+    }
+
+    /// Builds filters, validating media types and queue ids (UUIDs).
+    pub fn new(media_types: &[String], queue_ids: &[String]) -> Result<Self, DomainError> {
+        let mut media: Vec<String> = Vec::new();
+        for m in media_types.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+            if !MEDIA_TYPES.contains(&m) {
+                return Err(DomainError::InvalidFilter {
+                    input: m.to_owned(),
+                    hint: format!("media types are {}", MEDIA_TYPES.join(", ")),
+                });
+            }
+            if !media.iter().any(|x| x == m) {
+                media.push(m.to_owned());
+            }
+        }
+        let mut queues: Vec<String> = Vec::new();
+        for q in queue_ids.iter().map(|q| q.trim()).filter(|q| !q.is_empty()) {
+            if !is_uuid(q) {
+                return Err(DomainError::InvalidFilter {
+                    input: q.to_owned(),
+                    hint: "queue ids are UUIDs such as 2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11".to_owned(),
+                });
+            }
+            let q = q.to_ascii_lowercase();
+            if !queues.contains(&q) {
+                queues.push(q);
+            }
+        }
+        media.sort();
+        queues.sort();
+        Ok(Filters { media_types: media, queue_ids: queues })
+    }
+
+    /// Media types to keep; empty = all.
+    pub fn media_types(&self) -> &[String] {
+        &self.media_types
+    }
+
+    /// Queue ids to keep; empty = all.
+    pub fn queue_ids(&self) -> &[String] {
+        &self.queue_ids
+    }
+
+    /// The filter values for `dimension` (empty = unfiltered).
+    pub fn values_for(&self, dimension: Dimension) -> &[String] {
+        match dimension.as_str() {
+            "mediaType" => &self.media_types,
+            "queueId" => &self.queue_ids,
+            _ => &[],
+        }
+    }
+
+    /// Whether a row with these dimension values passes the filters.
+    pub fn accepts(&self, dimension: Dimension, value: &str) -> bool {
+        let allowed = self.values_for(dimension);
+        allowed.is_empty() || allowed.iter().any(|v| v == value)
+    }
+}
+
+/// One aggregate query, valid by construction: known metric and dimension names, no duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AggregateQuery {
+    metrics: Vec<MetricName>,
+    group_by: Vec<Dimension>,
+    granularity: Granularity,
+    time_zone: Tz,
+    filters: Filters,
+}
+
+impl AggregateQuery {
+    /// Builds a query. `group_by` must be a non-empty ordered subset of userId, mediaType, queueId.
+    pub fn new(
+        metrics: Vec<MetricName>,
+        group_by: Vec<Dimension>,
+        granularity: Granularity,
+        time_zone: Tz,
+        filters: Filters,
+    ) -> Result<Self, DomainError> {
+        if metrics.is_empty() {
+            return Err(DomainError::NoMetrics);
+        }
+        if let Some(dup) = first_duplicate(&metrics) {
+            return Err(DomainError::Duplicate { what: "metric", name: dup.to_string() });
+        }
+        if group_by.is_empty() {
+            return Err(DomainError::InvalidGroupBy {
+                input: String::new(),
+                hint: "group by at least one of userId, mediaType, queueId".to_owned(),
+            });
+        }
+        if let Some(dup) = first_duplicate(&group_by) {
+            return Err(DomainError::Duplicate { what: "group-by dimension", name: dup.to_string() });
+        }
+        if let Some(other) = group_by.iter().find(|d| !STORABLE_DIMENSIONS.contains(d)) {
+            return Err(DomainError::InvalidGroupBy {
+                input: other.to_string(),
+                hint: "it is a valid Genesys dimension, but genesys-intervals groups and stores only \
+                       userId, mediaType and queueId"
+                    .to_owned(),
+            });
+        }
+        Ok(AggregateQuery { metrics, group_by, granularity, time_zone, filters })
+    }
+
+    /// Parses comma-separated metric names (`tHandle,tAcw`).
+    pub fn parse_metrics(list: &str) -> Result<Vec<MetricName>, DomainError> {
+        split_list(list).map(MetricName::parse).collect()
+    }
+
+    /// Parses comma-separated dimension names (`userId,mediaType`).
+    pub fn parse_group_by(list: &str) -> Result<Vec<Dimension>, DomainError> {
+        split_list(list).map(Dimension::parse).collect()
+    }
+
+    /// Requested metrics, in request order.
+    pub fn metrics(&self) -> &[MetricName] {
+        &self.metrics
+    }
+
+    /// Grouping dimensions, in order (also the CSV column order).
+    pub fn group_by(&self) -> &[Dimension] {
+        &self.group_by
+    }
+
+    /// Bucket size.
+    pub fn granularity(&self) -> Granularity {
+        self.granularity
+    }
+
+    /// Zone of bucket boundaries.
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone
+    }
+
+    /// Dimension filters.
+    pub fn filters(&self) -> &Filters {
+        &self.filters
+    }
+
+    /// A stable identifier of what this query reads (not of when): two queries with the same
+    /// fingerprint produce the same rows for the same window. Checkpoints are keyed on it.
+    pub fn fingerprint(&self) -> String {
+        let mut metrics: Vec<&str> = self.metrics.iter().map(|m| m.as_str()).collect();
+        metrics.sort_unstable();
+        let group: Vec<&str> = self.group_by.iter().map(|d| d.as_str()).collect();
+        let canonical = format!(
+            "v1|{}|{}|{}|{}|{}|{}",
+            self.granularity,
+            self.time_zone.name(),
+            group.join(","),
+            metrics.join(","),
+            self.filters.media_types.join(","),
+            self.filters.queue_ids.join(","),
+        );
+        format!("{:016x}", fnv1a(canonical.as_bytes()))
+    }
+}
+
+fn split_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn first_duplicate<T: PartialEq + Copy>(items: &[T]) -> Option<T> {
+    items.iter().enumerate().find(|(i, x)| items[..*i].contains(x)).map(|(_, x)| *x)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Whether `s` looks like a UUID (8-4-4-4-12 hex digits).
+pub fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
