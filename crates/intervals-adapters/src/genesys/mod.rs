@@ -1,0 +1,1 @@
+//! Genesys Cloud HTTP client.

@@ -1,0 +1,1 @@
+//! Tests of the Genesys HTTP client against the simulator over real HTTP.

@@ -1,0 +1,4 @@
+//! Integration tests of intervals-adapters: one binary, a module per feature.
+
+mod genesys;
+mod sinks;
