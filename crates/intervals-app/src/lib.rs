@@ -4,6 +4,7 @@
 //! `TooLarge`, writes rows and checkpoints, and reports progress. `retry` and `pacing` are the
 //! policies every source call goes through. Nothing here names reqwest, sqlx, csv, clap or axum.
 
+pub mod ingest;
 pub mod pacing;
 pub mod ports;
 pub mod retry;
@@ -11,4 +12,7 @@ pub mod retry;
 pub use ports::{
     CheckpointStore, Clock, DirectorySink, MetricSource, Sink, SinkError, SourceError, SystemClock, WindowKey,
     WriteStats,
+};
+pub use ingest::{
+    FailedWindow, IngestError, IngestReport, IngestRequest, Ingestor, NoProgress, Progress, ProgressObserver,
 };
