@@ -36,7 +36,9 @@ impl Granularity {
             "PT15M" => Some(Granularity::Pt15m),
             "PT30M" => Some(Granularity::Pt30m),
             "PT1H" | "PT60M" => Some(Granularity::Pt1h),
-            "P1D" | "PT24H" => Some(Granularity::P1d),
+            // Not PT24H: that is 24 hours, while a P1D bucket is a local calendar day (23 or 25
+            // hours on DST days). The hint says "use P1D".
+            "P1D" => Some(Granularity::P1d),
             _ => None,
         };
         found.ok_or_else(|| DomainError::InvalidGranularity { input: input.to_owned(), hint: granularity_hint(&upper) })
@@ -88,7 +90,14 @@ impl Granularity {
                 let whole = DateTime::from_timestamp(instant.timestamp() - instant.timestamp().rem_euclid(60), 0)
                     .expect("in range");
                 let local_minutes = i64::from(whole.with_timezone(&tz).time().hour_min());
-                whole - Duration::minutes(local_minutes.rem_euclid(step))
+                let candidate = whole - Duration::minutes(local_minutes.rem_euclid(step));
+                if same_offset(candidate, whole, tz) {
+                    candidate
+                } else {
+                    // A UTC-offset change inside the bucket (e.g. Lord Howe's 30-minute DST shift):
+                    // walk back to the last minute that is a boundary.
+                    scan(whole, -1, |t| self.is_boundary(t, tz)).unwrap_or(candidate)
+                }
             }
             None => start_of_local_day(instant, tz),
         }
@@ -107,7 +116,16 @@ impl Granularity {
     /// The boundary after `boundary` (which must itself be a boundary).
     pub fn next(self, boundary: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         match self.fixed_minutes() {
-            Some(step) => boundary + Duration::minutes(step),
+            Some(step) => {
+                let candidate = boundary + Duration::minutes(step);
+                if same_offset(boundary, candidate, tz) {
+                    candidate
+                } else {
+                    // The offset changes within the bucket: the next boundary is the first minute
+                    // whose local wall-clock time is a whole multiple of the step.
+                    scan(boundary + Duration::minutes(1), 1, |t| self.is_boundary(t, tz)).unwrap_or(candidate)
+                }
+            }
             None => next_local_midnight(boundary, tz),
         }
     }
@@ -154,6 +172,18 @@ impl HourMin for NaiveTime {
         use chrono::Timelike;
         self.hour() * 60 + self.minute()
     }
+}
+
+/// Whether `tz` has the same UTC offset at `a` and at `b` (then local time runs evenly between them).
+fn same_offset(a: DateTime<Utc>, b: DateTime<Utc>, tz: Tz) -> bool {
+    use chrono::Offset;
+    a.with_timezone(&tz).offset().fix() == b.with_timezone(&tz).offset().fix()
+}
+
+/// The first whole minute from `from` (inclusive), stepping `direction` minutes at a time, that
+/// satisfies `hit`; `None` after two days without one.
+fn scan(from: DateTime<Utc>, direction: i64, hit: impl Fn(DateTime<Utc>) -> bool) -> Option<DateTime<Utc>> {
+    (0..2 * 24 * 60).map(|i| from + Duration::minutes(i * direction)).find(|t| hit(*t))
 }
 
 /// The first instant of the local calendar day containing `instant`.

@@ -139,8 +139,10 @@ pub struct Plan {
 impl Plan {
     /// Plans `request`: the range is rounded **outward** to bucket boundaries in the query's zone
     /// (so no requested instant is lost; [`Plan::adjustment`] reports it), then cut into windows
-    /// of whole buckets, each at most `max_window` long. With `Days(n)` windows break at local
-    /// midnight, so the same day is the same window whatever `from` a later run uses.
+    /// of whole buckets, each at most `max_window` long. Windows break at local midnight (and
+    /// sub-day windows on a grid from local midnight), so with the default `P1D` the same day is
+    /// the same window whatever `from` a later run uses; resume also works across other choices
+    /// because checkpoints are matched by coverage, not by identity.
     pub fn new(request: PlanRequest) -> Result<Plan, DomainError> {
         let PlanRequest { from, to, granularity, time_zone: tz, max_window } = request;
         let (start, end) = (from.resolve(tz), to.resolve(tz));
@@ -161,7 +163,9 @@ impl Plan {
             let limit = match max_window {
                 MaxWindow::Days(n) => {
                     let date = cursor.with_timezone(&tz).date_naive();
-                    local_midnight(date + chrono::Days::new(u64::from(n)), tz)
+                    // Past the calendar's end (a huge `Days(n)` built directly): no limit.
+                    date.checked_add_days(chrono::Days::new(u64::from(n)))
+                        .map_or(range.end(), |last| local_midnight(last, tz))
                 }
                 MaxWindow::Minutes(m) if 24 * 60 % m == 0 => {
                     // A grid from local midnight, so windows are stable across runs.

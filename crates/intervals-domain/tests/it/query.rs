@@ -1,0 +1,268 @@
+//! AggregateQuery and Filters: valid by construction, clear rejections, a stable fingerprint.
+
+use std::collections::BTreeSet;
+
+use intervals_domain::{
+    is_uuid, AggregateQuery, Dimension, DomainError, Filters, Granularity, MetricName, Tz, MEDIA_TYPES,
+    STORABLE_DIMENSIONS,
+};
+use proptest::prelude::*;
+
+use crate::tz;
+
+const QUEUE_A: &str = "2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11";
+const QUEUE_B: &str = "0b6e9b3a-8c3f-4a2e-9d7a-5a1f0c9e7d22";
+
+fn metrics(list: &str) -> Vec<MetricName> {
+    AggregateQuery::parse_metrics(list).unwrap_or_else(|e| panic!("{list}: {e}"))
+}
+
+fn group(list: &str) -> Vec<Dimension> {
+    AggregateQuery::parse_group_by(list).unwrap_or_else(|e| panic!("{list}: {e}"))
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn filters(media: &[&str], queues: &[&str]) -> Filters {
+    Filters::new(&strings(media), &strings(queues)).unwrap_or_else(|e| panic!("{media:?} {queues:?}: {e}"))
+}
+
+fn query(m: &str, g: &str, granularity: Granularity, zone: Tz, f: Filters) -> AggregateQuery {
+    AggregateQuery::new(metrics(m), group(g), granularity, zone, f).unwrap_or_else(|e| panic!("{m} / {g}: {e}"))
+}
+
+fn base() -> AggregateQuery {
+    query("tHandle,tAcw,tHeldComplete", "userId,mediaType", Granularity::Pt30m, Tz::UTC, Filters::none())
+}
+
+#[test]
+fn comma_lists_parse_in_order() {
+    let names = |v: Vec<MetricName>| v.iter().map(|m| m.as_str()).collect::<Vec<_>>();
+    assert_eq!(names(metrics("tHandle,tAcw,tHeldComplete")), ["tHandle", "tAcw", "tHeldComplete"]);
+    assert_eq!(names(metrics(" tHandle , tAcw ,,tHeldComplete, ")), ["tHandle", "tAcw", "tHeldComplete"]);
+    assert_eq!(names(metrics("")), Vec::<&str>::new());
+    let dims = group("userId, mediaType,queueId");
+    assert_eq!(dims, [Dimension::USER_ID, Dimension::MEDIA_TYPE, Dimension::QUEUE_ID]);
+    let err = AggregateQuery::parse_metrics("tHandle,tHold").unwrap_err();
+    assert!(matches!(&err, DomainError::UnknownMetric { input, .. } if input == "tHold"), "{err:?}");
+    let err = AggregateQuery::parse_group_by("agentId,mediaType").unwrap_err();
+    assert!(err.to_string().contains("userId"), "{err}");
+}
+
+#[test]
+fn valid_queries() {
+    // (metrics, group by)
+    let table: &[(&str, &str)] = &[
+        ("tHandle", "userId"),
+        ("tHandle,tAcw,tHeld,tHeldComplete,tTalk,tTalkComplete,nConnected,tAnswered", "userId,mediaType"),
+        ("nOffered", "queueId"),
+        ("tHandle", "mediaType"),
+        ("tHandle,tAcw", "userId,mediaType,queueId"),
+        ("tHandle", "queueId,userId"),
+    ];
+    for (m, g) in table {
+        let zone = tz("Europe/Dublin");
+        let f = filters(&["voice"], &[]);
+        let q = query(m, g, Granularity::Pt15m, zone, f.clone());
+        assert_eq!(q.metrics(), metrics(m).as_slice(), "request order kept");
+        assert_eq!(q.group_by(), group(g).as_slice(), "groupBy order kept");
+        assert_eq!(q.granularity(), Granularity::Pt15m);
+        assert_eq!(q.time_zone(), zone);
+        assert_eq!(q.filters(), &f);
+    }
+}
+
+#[test]
+fn invalid_queries_are_rejected_with_clear_messages() {
+    // (metrics, group by, expected error, the message must contain)
+    let table: &[(&str, &str, DomainError, &[&str])] = &[
+        ("", "userId", DomainError::NoMetrics, &["no metrics", "tHandle"]),
+        (
+            "tHandle,tAcw,tHandle",
+            "userId",
+            DomainError::Duplicate { what: "metric", name: "tHandle".into() },
+            &["metric tHandle is listed twice"],
+        ),
+        (
+            "tHandle",
+            "",
+            DomainError::InvalidGroupBy {
+                input: String::new(),
+                hint: "group by at least one of userId, mediaType, queueId".into(),
+            },
+            &["userId, mediaType, queueId"],
+        ),
+        (
+            "tHandle",
+            "userId,userId",
+            DomainError::Duplicate { what: "group-by dimension", name: "userId".into() },
+            &["userId is listed twice"],
+        ),
+    ];
+    for (m, g, want, must_say) in table {
+        let err = AggregateQuery::new(metrics(m), group(g), Granularity::Pt30m, Tz::UTC, Filters::none()).expect_err(m);
+        assert_eq!(&err, want, "{m} / {g}");
+        let message = err.to_string();
+        for needle in *must_say {
+            assert!(message.contains(needle), "{m} / {g}: {needle:?} in {message}");
+        }
+    }
+}
+
+#[test]
+fn only_user_media_and_queue_can_be_grouped_by() {
+    for g in ["direction", "purpose", "conversationId", "userId,divisionId", "wrapUpCode,userId", "teamId"] {
+        let err = AggregateQuery::new(metrics("tHandle"), group(g), Granularity::Pt30m, Tz::UTC, Filters::none())
+            .expect_err(g);
+        let DomainError::InvalidGroupBy { input, .. } = &err else { panic!("{g}: {err:?}") };
+        assert!(g.contains(input.as_str()) && input != "userId", "{g}: names the offender, got {input}");
+        let message = err.to_string();
+        assert!(message.contains("userId, mediaType and queueId"), "{message}");
+    }
+    assert_eq!(STORABLE_DIMENSIONS, [Dimension::USER_ID, Dimension::MEDIA_TYPE, Dimension::QUEUE_ID]);
+}
+
+#[test]
+fn filters_validate_media_types_and_queue_ids() {
+    // (media types, queue ids, the message must contain)
+    let bad: &[(&[&str], &[&str], &str)] = &[
+        (&["phone"], &[], "voice, chat, email"),
+        (&["Voice"], &[], "voice"),
+        (&["voice", "sms"], &[], "media types are"),
+        (&[], &["not-a-uuid"], "UUID"),
+        (&[], &["2f6c1b1e3c394b5e9b610a8a7d6c2b11"], "UUID"),
+        (&[], &["2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b1"], "UUID"),
+        (&[], &["2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b111"], "UUID"),
+        (&[], &["zf6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11"], "UUID"),
+        (&[], &[QUEUE_A, "Support"], "UUID"),
+    ];
+    for (media, queues, must_say) in bad {
+        let err = Filters::new(&strings(media), &strings(queues)).expect_err("invalid filter");
+        let DomainError::InvalidFilter { input, .. } = &err else { panic!("{err:?}") };
+        assert!(media.contains(&input.as_str()) || queues.contains(&input.as_str()), "names the value: {input}");
+        let message = err.to_string();
+        assert!(message.contains(must_say), "{must_say:?} in {message}");
+    }
+    for m in MEDIA_TYPES {
+        assert_eq!(filters(&[m], &[]).media_types(), [m.to_string()]);
+    }
+}
+
+#[test]
+fn filters_are_normalised() {
+    let f = filters(&["voice", " chat ", "", "voice"], &[&QUEUE_A.to_ascii_uppercase(), QUEUE_B, QUEUE_A, " "]);
+    assert_eq!(f.media_types(), ["chat", "voice"], "trimmed, deduplicated, sorted, blanks dropped");
+    assert_eq!(f.queue_ids(), [QUEUE_B, QUEUE_A], "lower-cased, deduplicated, sorted");
+    assert_eq!(f.values_for(Dimension::MEDIA_TYPE), f.media_types());
+    assert_eq!(f.values_for(Dimension::QUEUE_ID), f.queue_ids());
+    assert!(f.values_for(Dimension::USER_ID).is_empty());
+    // (dimension, value, accepted)
+    let table: &[(Dimension, &str, bool)] = &[
+        (Dimension::MEDIA_TYPE, "voice", true),
+        (Dimension::MEDIA_TYPE, "chat", true),
+        (Dimension::MEDIA_TYPE, "email", false),
+        (Dimension::QUEUE_ID, QUEUE_A, true),
+        (Dimension::QUEUE_ID, "11111111-1111-1111-1111-111111111111", false),
+        (Dimension::USER_ID, "anyone", true),
+    ];
+    for (d, value, want) in table {
+        assert_eq!(f.accepts(*d, value), *want, "{d} = {value}");
+        assert!(Filters::none().accepts(*d, value), "no filter accepts {d} = {value}");
+    }
+    assert_eq!(Filters::none(), Filters::default());
+    assert_eq!(filters(&[], &[]), Filters::none());
+}
+
+#[test]
+fn uuids() {
+    let table: &[(&str, bool)] = &[
+        (QUEUE_A, true),
+        ("2F6C1B1E-3C39-4B5E-9B61-0A8A7D6C2B11", true),
+        ("00000000-0000-0000-0000-000000000000", true),
+        ("", false),
+        ("2f6c1b1e3c394b5e9b610a8a7d6c2b11", false),
+        ("2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b1", false),
+        ("2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11-", false),
+        ("2f6c1b1e-3c394-b5e-9b61-0a8a7d6c2b11", false),
+        ("gf6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11", false),
+        ("{2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11}", false),
+    ];
+    for (s, want) in table {
+        assert_eq!(is_uuid(s), *want, "{s:?}");
+    }
+}
+
+#[test]
+fn fingerprint_is_stable_and_ignores_metric_order() {
+    let fp = base().fingerprint();
+    assert_eq!(fp.len(), 16);
+    assert!(fp.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{fp}");
+    assert_eq!(base().fingerprint(), fp, "deterministic");
+    // Pinned: checkpoints written by earlier runs are keyed on it, so it must not drift.
+    assert_eq!(fp, "f30ba2f154f996ed");
+    let reordered =
+        query("tHeldComplete,tHandle,tAcw", "userId,mediaType", Granularity::Pt30m, Tz::UTC, Filters::none());
+    assert_eq!(reordered.fingerprint(), fp);
+    // Filter order and spelling do not matter either.
+    let f1 = query("tHandle", "userId", Granularity::Pt30m, Tz::UTC, filters(&["voice", "chat"], &[QUEUE_A, QUEUE_B]));
+    let f2 = query(
+        "tHandle",
+        "userId",
+        Granularity::Pt30m,
+        Tz::UTC,
+        filters(&["chat", "voice", "chat"], &[QUEUE_B, &QUEUE_A.to_ascii_uppercase()]),
+    );
+    assert_eq!(f1.fingerprint(), f2.fingerprint());
+}
+
+#[test]
+fn fingerprint_differs_for_what_changes_the_rows() {
+    let dublin = tz("Europe/Dublin");
+    let g = Granularity::Pt30m;
+    let none = Filters::none;
+    let variants: Vec<(&str, AggregateQuery)> = vec![
+        ("base", base()),
+        ("granularity", query("tHandle,tAcw,tHeldComplete", "userId,mediaType", Granularity::Pt15m, Tz::UTC, none())),
+        ("P1D", query("tHandle,tAcw,tHeldComplete", "userId,mediaType", Granularity::P1d, Tz::UTC, none())),
+        ("zone", query("tHandle,tAcw,tHeldComplete", "userId,mediaType", g, dublin, none())),
+        ("group-by", query("tHandle,tAcw,tHeldComplete", "userId", g, Tz::UTC, none())),
+        ("group-by+queue", query("tHandle,tAcw,tHeldComplete", "userId,mediaType,queueId", g, Tz::UTC, none())),
+        ("metrics", query("tHandle,tAcw", "userId,mediaType", g, Tz::UTC, none())),
+        ("metrics+", query("tHandle,tAcw,tHeldComplete,tTalk", "userId,mediaType", g, Tz::UTC, none())),
+        ("media", query("tHandle,tAcw,tHeldComplete", "userId,mediaType", g, Tz::UTC, filters(&["voice"], &[]))),
+        ("media2", query("tHandle,tAcw,tHeldComplete", "userId,mediaType", g, Tz::UTC, filters(&["chat"], &[]))),
+        (
+            "media3",
+            query("tHandle,tAcw,tHeldComplete", "userId,mediaType", g, Tz::UTC, filters(&["voice", "chat"], &[])),
+        ),
+        ("queue", query("tHandle,tAcw,tHeldComplete", "userId,mediaType", g, Tz::UTC, filters(&[], &[QUEUE_A]))),
+        ("queue2", query("tHandle,tAcw,tHeldComplete", "userId,mediaType", g, Tz::UTC, filters(&[], &[QUEUE_B]))),
+    ];
+    let mut seen = BTreeSet::new();
+    for (name, q) in &variants {
+        assert!(seen.insert(q.fingerprint()), "{name}: fingerprint collides with another variant");
+    }
+}
+
+proptest! {
+    /// Any permutation of the metrics gives the same fingerprint.
+    #[test]
+    fn fingerprint_ignores_any_metric_order(
+        names in prop::sample::subsequence(intervals_domain::METRICS.to_vec(), 1..10).prop_shuffle(),
+        seed in any::<u64>(),
+    ) {
+        let list: Vec<MetricName> = names.iter().map(|n| MetricName::parse(n).expect("listed")).collect();
+        let mut shuffled = list.clone();
+        // A deterministic rotation and reversal picked by the seed.
+        let k = usize::try_from(seed % list.len() as u64).expect("small");
+        shuffled.rotate_left(k);
+        if seed & 1 == 1 {
+            shuffled.reverse();
+        }
+        let a = AggregateQuery::new(list, vec![Dimension::USER_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
+        let b = AggregateQuery::new(shuffled, vec![Dimension::USER_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
+        prop_assert_eq!(a.expect("valid").fingerprint(), b.expect("valid").fingerprint());
+    }
+}

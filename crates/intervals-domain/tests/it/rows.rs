@@ -1,0 +1,322 @@
+//! Stats, MetricRow and AggregateResponse::into_rows: results -> group -> data -> interval ->
+//! metrics[] to facts.
+
+use intervals_domain::{
+    AggregateQuery, AggregateResponse, BucketData, Dimension, DomainError, Filters, Granularity, GroupResult,
+    MetricData, MetricName, MetricRow, Stats, Tz,
+};
+
+use crate::win;
+
+pub(crate) const AGENT: &str = "6d9f1a2e-0000-4000-8000-000000000001";
+
+/// The metrics of genesys-api.md 2.7's request, in its order.
+pub(crate) const REQUEST_METRICS: &str = "tHandle,tAcw,tHeld,tHeldComplete,tTalk,tTalkComplete,nConnected,tAnswered";
+
+pub(crate) fn timer(max: f64, min: f64, count: u64, sum: f64) -> Stats {
+    Stats { max: Some(max), min: Some(min), count: Some(count), sum: Some(sum), ..Stats::default() }
+}
+
+pub(crate) fn count_only(count: u64) -> Stats {
+    Stats { count: Some(count), ..Stats::default() }
+}
+
+pub(crate) fn metric(name: &str, stats: Stats) -> MetricData {
+    MetricData { metric: name.to_owned(), qualifier: None, stats }
+}
+
+fn group(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// genesys-api.md 2.8, the example response, as domain structs.
+pub(crate) fn example_response() -> AggregateResponse {
+    AggregateResponse {
+        results: vec![GroupResult {
+            group: group(&[("userId", AGENT), ("mediaType", "voice")]),
+            data: vec![BucketData {
+                interval: "2025-03-10T09:00:00.000Z/2025-03-10T09:30:00.000Z".to_owned(),
+                metrics: vec![
+                    metric("nConnected", count_only(6)),
+                    metric("tAcw", timer(61000.0, 4200.0, 5, 118400.0)),
+                    metric("tAnswered", timer(9100.0, 1200.0, 6, 21400.0)),
+                    metric("tHandle", timer(612000.0, 95000.0, 5, 1450300.0)),
+                    metric("tHeldComplete", timer(120000.0, 15000.0, 2, 135000.0)),
+                    metric("tTalkComplete", timer(480000.0, 80000.0, 5, 1196900.0)),
+                ],
+            }],
+        }],
+    }
+}
+
+pub(crate) fn query(metrics: &str, group_by: &str) -> AggregateQuery {
+    AggregateQuery::new(
+        AggregateQuery::parse_metrics(metrics).expect("metrics"),
+        AggregateQuery::parse_group_by(group_by).expect("group by"),
+        Granularity::Pt30m,
+        Tz::UTC,
+        Filters::none(),
+    )
+    .expect("query")
+}
+
+fn m(name: &str) -> MetricName {
+    MetricName::parse(name).expect("metric")
+}
+
+/// (group, metric key, stats) of each row, for compact comparisons.
+fn summary(rows: &[MetricRow]) -> Vec<(Vec<String>, String, Stats)> {
+    rows.iter().map(|r| (r.group().to_vec(), r.metric_key(), *r.stats())).collect()
+}
+
+#[test]
+fn the_example_response_becomes_one_row_per_metric() {
+    let rows = example_response().into_rows(&query(REQUEST_METRICS, "userId,mediaType")).expect("rows");
+    let g = vec![AGENT.to_owned(), "voice".to_owned()];
+    // tHeld and tTalk were asked for but not returned: no row, no invented zero.
+    let want = vec![
+        (g.clone(), "nConnected".to_owned(), count_only(6)),
+        (g.clone(), "tAcw".to_owned(), timer(61000.0, 4200.0, 5, 118400.0)),
+        (g.clone(), "tAnswered".to_owned(), timer(9100.0, 1200.0, 6, 21400.0)),
+        (g.clone(), "tHandle".to_owned(), timer(612000.0, 95000.0, 5, 1450300.0)),
+        (g.clone(), "tHeldComplete".to_owned(), timer(120000.0, 15000.0, 2, 135000.0)),
+        (g.clone(), "tTalkComplete".to_owned(), timer(480000.0, 80000.0, 5, 1196900.0)),
+    ];
+    assert_eq!(summary(&rows), want);
+    for row in &rows {
+        assert_eq!(row.bucket(), win("2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z"));
+        assert_eq!(row.qualifier(), None);
+    }
+    let handle = &rows[3];
+    assert_eq!(handle.metric(), m("tHandle"));
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.count, stats.sum, stats.min, stats.max),
+        (Some(5), Some(1450300.0), Some(95000.0), Some(612000.0))
+    );
+    assert_eq!((stats.ratio, stats.numerator, stats.denominator, stats.target), (None, None, None, None));
+}
+
+#[test]
+fn grouping_follows_the_query() {
+    // (group by, the group values of every row)
+    let table: &[(&str, &[&str])] = &[
+        ("userId,mediaType", &[AGENT, "voice"]),
+        ("mediaType,userId", &["voice", AGENT]),
+        ("userId", &[AGENT]),
+        ("mediaType", &["voice"]),
+        // A dimension the API left out of the group: the empty string.
+        ("userId,mediaType,queueId", &[AGENT, "voice", ""]),
+        ("queueId", &[""]),
+    ];
+    for (group_by, values) in table {
+        let q = query("tHandle,tAcw", group_by);
+        let rows = example_response().into_rows(&q).expect("rows");
+        assert_eq!(rows.len(), 2, "{group_by}");
+        for row in &rows {
+            assert_eq!(row.group(), *values, "{group_by}");
+        }
+        let row = &rows[0];
+        for (i, d) in q.group_by().iter().enumerate() {
+            assert_eq!(row.dimension_value(&q, *d), Some(values[i]), "{group_by}: {d}");
+        }
+        for d in [Dimension::USER_ID, Dimension::MEDIA_TYPE, Dimension::QUEUE_ID] {
+            if !q.group_by().contains(&d) {
+                assert_eq!(row.dimension_value(&q, d), None, "{group_by}: {d} not grouped");
+            }
+        }
+    }
+}
+
+#[test]
+fn only_requested_metrics_become_rows() {
+    // (requested metrics, metrics of the rows in response order)
+    let table: &[(&str, &[&str])] = &[
+        ("tHandle,tAcw,tHeldComplete", &["tAcw", "tHandle", "tHeldComplete"]),
+        ("tHeldComplete,tHandle", &["tHandle", "tHeldComplete"]),
+        ("nConnected", &["nConnected"]),
+        ("tHeld,tTalk", &[]),
+        (REQUEST_METRICS, &["nConnected", "tAcw", "tAnswered", "tHandle", "tHeldComplete", "tTalkComplete"]),
+    ];
+    for (requested, want) in table {
+        let rows = example_response().into_rows(&query(requested, "userId,mediaType")).expect("rows");
+        let got: Vec<String> = rows.iter().map(MetricRow::metric_key).collect();
+        assert_eq!(got, *want, "{requested}");
+    }
+}
+
+#[test]
+fn empty_responses_give_no_rows() {
+    let q = query("tHandle", "userId");
+    let empty_group = GroupResult { group: group(&[("userId", AGENT)]), data: vec![] };
+    let empty_bucket = GroupResult {
+        group: group(&[("userId", AGENT)]),
+        data: vec![BucketData { interval: "2025-03-10T09:00:00Z/2025-03-10T09:30:00Z".to_owned(), metrics: vec![] }],
+    };
+    let empty_stats = GroupResult {
+        group: group(&[("userId", AGENT)]),
+        data: vec![BucketData {
+            interval: "2025-03-10T09:00:00Z/2025-03-10T09:30:00Z".to_owned(),
+            metrics: vec![metric("tHandle", Stats::default())],
+        }],
+    };
+    let table: Vec<(&str, AggregateResponse)> = vec![
+        ("no results", AggregateResponse::default()),
+        ("a group without data", AggregateResponse { results: vec![empty_group] }),
+        ("a bucket without metrics", AggregateResponse { results: vec![empty_bucket] }),
+        ("a metric without any statistic", AggregateResponse { results: vec![empty_stats] }),
+    ];
+    for (name, response) in table {
+        assert_eq!(response.into_rows(&q), Ok(vec![]), "{name}");
+    }
+}
+
+#[test]
+fn every_statistic_is_optional() {
+    let q = query("oServiceLevel,tHandle,nConnected", "userId");
+    let service = Stats {
+        ratio: Some(0.8),
+        numerator: Some(8.0),
+        denominator: Some(10.0),
+        target: Some(0.8),
+        ..Stats::default()
+    };
+    let partial = Stats { sum: Some(1000.0), ..Stats::default() };
+    let table: &[(&str, Stats)] = &[
+        ("oServiceLevel", service),
+        ("tHandle", partial),
+        ("nConnected", count_only(0)),
+        ("tHandle", Stats { max: Some(5.0), ..Stats::default() }),
+        ("tHandle", Stats { min: Some(5.0), ..Stats::default() }),
+        ("tHandle", Stats { target: Some(5.0), ..Stats::default() }),
+    ];
+    for (name, stats) in table {
+        let response = AggregateResponse {
+            results: vec![GroupResult {
+                group: group(&[("userId", AGENT)]),
+                data: vec![BucketData {
+                    interval: "2025-03-10T09:00:00Z/2025-03-10T09:30:00Z".to_owned(),
+                    metrics: vec![metric(name, *stats)],
+                }],
+            }],
+        };
+        let rows = response.into_rows(&q).expect("rows");
+        assert_eq!(summary(&rows), vec![(vec![AGENT.to_owned()], (*name).to_owned(), *stats)], "{name} {stats:?}");
+    }
+}
+
+#[test]
+fn stats_emptiness() {
+    let table: &[(Stats, bool)] = &[
+        (Stats::default(), true),
+        (count_only(0), false),
+        (Stats { sum: Some(0.0), ..Stats::default() }, false),
+        (Stats { ratio: Some(1.0), ..Stats::default() }, false),
+        (Stats { numerator: Some(1.0), ..Stats::default() }, false),
+        (Stats { denominator: Some(1.0), ..Stats::default() }, false),
+        (timer(1.0, 1.0, 1, 1.0), false),
+    ];
+    for (stats, empty) in table {
+        assert_eq!(stats.is_empty(), *empty, "{stats:?}");
+    }
+}
+
+#[test]
+fn qualifiers_and_offsets_are_kept() {
+    let q = query("tHandle,tAcw", "userId,mediaType");
+    let response = AggregateResponse {
+        results: vec![
+            GroupResult {
+                group: group(&[("mediaType", "chat"), ("userId", AGENT)]),
+                data: vec![
+                    BucketData {
+                        interval: "2025-03-10T10:00:00.000+01:00/2025-03-10T10:30:00.000+01:00".to_owned(),
+                        metrics: vec![
+                            MetricData {
+                                metric: "tHandle".into(),
+                                qualifier: Some("OFF_QUEUE".into()),
+                                stats: count_only(1),
+                            },
+                            metric("tAcw", count_only(2)),
+                        ],
+                    },
+                    BucketData {
+                        interval: "2025-03-10T09:30:00Z/2025-03-10T10:00:00Z".to_owned(),
+                        metrics: vec![metric("tHandle", count_only(3))],
+                    },
+                ],
+            },
+            GroupResult {
+                group: group(&[("userId", "other"), ("mediaType", "voice")]),
+                data: vec![BucketData {
+                    interval: "2025-03-10T09:00:00Z/2025-03-10T09:30:00Z".to_owned(),
+                    metrics: vec![metric("tHandle", count_only(4))],
+                }],
+            },
+        ],
+    };
+    let rows = response.into_rows(&q).expect("rows");
+    let got: Vec<(Vec<String>, String, Option<&str>, String)> =
+        rows.iter().map(|r| (r.group().to_vec(), r.metric_key(), r.qualifier(), r.bucket().to_string())).collect();
+    let a = || vec![AGENT.to_owned(), "chat".to_owned()];
+    let want = vec![
+        (
+            a(),
+            "tHandle:OFF_QUEUE".to_owned(),
+            Some("OFF_QUEUE"),
+            "[2025-03-10T09:00:00Z, 2025-03-10T09:30:00Z)".to_owned(),
+        ),
+        (a(), "tAcw".to_owned(), None, "[2025-03-10T09:00:00Z, 2025-03-10T09:30:00Z)".to_owned()),
+        (a(), "tHandle".to_owned(), None, "[2025-03-10T09:30:00Z, 2025-03-10T10:00:00Z)".to_owned()),
+        (
+            vec!["other".to_owned(), "voice".to_owned()],
+            "tHandle".to_owned(),
+            None,
+            "[2025-03-10T09:00:00Z, 2025-03-10T09:30:00Z)".to_owned(),
+        ),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(rows[0].metric(), m("tHandle"), "the metric is the name without its qualifier");
+}
+
+#[test]
+fn responses_off_contract_are_errors() {
+    let q = query("tHandle", "userId");
+    let with = |interval: &str, name: &str| AggregateResponse {
+        results: vec![GroupResult {
+            group: group(&[("userId", AGENT)]),
+            data: vec![BucketData { interval: interval.to_owned(), metrics: vec![metric(name, count_only(1))] }],
+        }],
+    };
+    let good = "2025-03-10T09:00:00Z/2025-03-10T09:30:00Z";
+    // Unknown metric names, requested or not: the response is not what the contract says.
+    for name in ["tHold", "handleTime", "thandle", "", "views"] {
+        let err = with(good, name).into_rows(&q).expect_err(name);
+        let DomainError::BadResponse(message) = &err else { panic!("{name}: {err:?}") };
+        assert!(message.contains(&format!("{name:?}")), "{message}");
+        assert!(err.to_string().contains("unexpected response"), "{err}");
+    }
+    // Bad intervals.
+    for interval in
+        ["", "PT30M", "2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z/2025-03-10T09:00:00Z", "garbage/garbage"]
+    {
+        let err = with(interval, "tHandle").into_rows(&q).expect_err(interval);
+        assert!(matches!(&err, DomainError::InvalidInterval { input, .. } if input == interval), "{err:?}");
+    }
+}
+
+#[test]
+fn metric_rows_expose_what_they_were_built_from() {
+    let bucket = win("2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z");
+    let stats = timer(3.0, 1.0, 2, 4.0);
+    let plain = MetricRow::new(vec![AGENT.into()], bucket, m("tHeld"), None, stats);
+    assert_eq!(plain.group(), [AGENT]);
+    assert_eq!(plain.bucket(), bucket);
+    assert_eq!(plain.metric(), m("tHeld"));
+    assert_eq!(plain.qualifier(), None);
+    assert_eq!(plain.metric_key(), "tHeld");
+    assert_eq!(plain.stats(), &stats);
+    let qualified = MetricRow::new(vec![AGENT.into()], bucket, m("tHeld"), Some("q".into()), stats);
+    assert_eq!(qualified.qualifier(), Some("q"));
+    assert_eq!(qualified.metric_key(), "tHeld:q");
+}
