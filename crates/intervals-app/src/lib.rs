@@ -13,6 +13,9 @@ pub use ports::{
     CheckpointStore, Clock, DirectorySink, MetricSource, Sink, SinkError, SourceError, SystemClock, WindowKey,
     WriteStats,
 };
+
+pub use pacing::{Pacer, RateLimitInfo};
+pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingSource};
 pub use ingest::{
     FailedWindow, IngestError, IngestReport, IngestRequest, Ingestor, NoProgress, Progress, ProgressObserver,
 };

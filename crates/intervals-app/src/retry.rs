@@ -1,1 +1,392 @@
+//! The retry policy every source call goes through: the source classifies, this one loop retries.
+//!
+//! - [`SourceError::RateLimited`] (429): wait exactly `retry_after`, then try again. These waits are the
+//!   server's explicit instruction, so they are bounded by the overall deadline only, not by
+//!   `max_attempts`.
+//! - [`SourceError::Transient`] (502/503/504, timeouts, resets, truncated or unparsable bodies): wait
+//!   `retry_after` when the response carried one, otherwise a capped exponential backoff with full
+//!   jitter (a uniform wait in `[0, min(max_delay, base_delay * 2^n)]`); at most `max_attempts`
+//!   attempts end in a transient failure.
+//! - Anything else returns at once.
+//!
+//! No retry starts whose wait would end after `deadline` (measured from the first attempt): the
+//! last error is returned instead. All waits use `tokio::time`, so tests run in paused time.
 
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use intervals_domain::{AggregateQuery, MetricRow, Queue, TimeWindow, User};
+use tokio::time::Instant;
+
+use crate::ports::{MetricSource, SourceError};
+
+/// How often and how long to retry, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Backoff cap of the first transient retry; doubles with each further transient failure.
+    pub base_delay: Duration,
+    /// Largest backoff cap of a transient retry.
+    pub max_delay: Duration,
+    /// Most attempts that may end in a transient failure (the first attempt included); `1` = no
+    /// transient retries. Rate-limited attempts do not count (see the module docs).
+    pub max_attempts: u32,
+    /// Overall budget from the first attempt: no wait is started that would end after it.
+    pub deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 1 s base, 60 s cap, 8 attempts, 10 minutes.
+    fn default() -> Self {
+        RetryPolicy {
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_attempts: 8,
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries (one attempt).
+    pub fn never() -> Self {
+        RetryPolicy { base_delay: Duration::ZERO, max_delay: Duration::ZERO, max_attempts: 1, deadline: Duration::ZERO }
+    }
+
+    /// The backoff cap after `transient_failures` transient failures (1 = the first failure):
+    /// `min(max_delay, base_delay * 2^(n-1))`.
+    pub fn backoff_cap(&self, transient_failures: u32) -> Duration {
+        let exponent = transient_failures.saturating_sub(1).min(31);
+        self.base_delay.saturating_mul(1u32 << exponent).min(self.max_delay)
+    }
+}
+
+/// What the retry loop did, for progress output and metrics. Shared by every call of a run.
+#[derive(Debug, Default)]
+pub struct RetryCounters {
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    transient: AtomicU64,
+    gave_up: AtomicU64,
+}
+
+impl RetryCounters {
+    /// Retries started (after a 429 or a transient failure).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Attempts that ended in a 429 (`RateLimited`), whether retried or not.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Attempts that ended in a transient failure, whether retried or not.
+    pub fn transient(&self) -> u64 {
+        self.transient.load(Ordering::Relaxed)
+    }
+
+    /// Calls that failed with a retryable error after the policy's budget ran out.
+    pub fn gave_up(&self) -> u64 {
+        self.gave_up.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `op` until it succeeds, fails with an error that is not retryable, or the policy's budget
+/// runs out (then the last error is returned). Each retry is logged (`attempt`, `wait_ms`,
+/// `reason`, `context_id`).
+pub async fn with_retry<T, F, Fut>(policy: &RetryPolicy, counters: &RetryCounters, mut op: F) -> Result<T, SourceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SourceError>>,
+{
+    let started = Instant::now();
+    let mut attempt: u32 = 0;
+    let mut transient_failures: u32 = 0;
+    loop {
+        attempt += 1;
+        let err = match op().await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        let wait = match &err {
+            SourceError::RateLimited { retry_after, .. } => {
+                counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                *retry_after
+            }
+            SourceError::Transient { retry_after, .. } => {
+                counters.transient.fetch_add(1, Ordering::Relaxed);
+                transient_failures += 1;
+                if transient_failures >= policy.max_attempts {
+                    return Err(give_up(counters, attempt, "transient failures exhausted max_attempts", err));
+                }
+                retry_after.unwrap_or_else(|| full_jitter(policy.backoff_cap(transient_failures)))
+            }
+            _ => return Err(err),
+        };
+        if started.elapsed() + wait > policy.deadline {
+            return Err(give_up(counters, attempt, "the retry deadline would pass", err));
+        }
+        counters.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            attempt,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            reason = %err,
+            context_id = err.context_id().unwrap_or(""),
+            "source call failed; retrying"
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn give_up(counters: &RetryCounters, attempt: u32, why: &'static str, err: SourceError) -> SourceError {
+    counters.gave_up.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(attempt, why, reason = %err, context_id = err.context_id().unwrap_or(""), "source call failed; giving up");
+    err
+}
+
+/// A uniform duration in `[0, cap]` (millisecond resolution).
+fn full_jitter(cap: Duration) -> Duration {
+    let cap_ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+    if cap_ms == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(random_u64() % (cap_ms + 1))
+}
+
+/// A pseudo-random number (splitmix64 over a per-process random seed and a counter). Jitter only
+/// needs to decorrelate clients, not to be unpredictable.
+fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(0x5eed);
+        h.finish()
+    });
+    let mut z = seed.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A [`MetricSource`] that runs every call of an inner source through [`with_retry`].
+pub struct RetryingSource {
+    inner: Arc<dyn MetricSource>,
+    policy: RetryPolicy,
+    counters: Arc<RetryCounters>,
+}
+
+impl std::fmt::Debug for RetryingSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryingSource").field("policy", &self.policy).field("counters", &self.counters).finish()
+    }
+}
+
+impl RetryingSource {
+    /// Wraps `inner`; `counters` may be shared with progress reporting.
+    pub fn new(inner: Arc<dyn MetricSource>, policy: RetryPolicy, counters: Arc<RetryCounters>) -> Self {
+        RetryingSource { inner, policy, counters }
+    }
+
+    /// The policy in use.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The shared counters.
+    pub fn counters(&self) -> &Arc<RetryCounters> {
+        &self.counters
+    }
+}
+
+#[async_trait]
+impl MetricSource for RetryingSource {
+    async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
+        with_retry(&self.policy, &self.counters, || self.inner.query(query, window)).await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, SourceError> {
+        with_retry(&self.policy, &self.counters, || self.inner.users()).await
+    }
+
+    async fn queues(&self) -> Result<Vec<Queue>, SourceError> {
+        with_retry(&self.policy, &self.counters, || self.inner.queues()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn transient(retry_after: Option<Duration>) -> SourceError {
+        SourceError::Transient { message: "503".into(), retry_after, context_id: Some("ctx-1".into()) }
+    }
+
+    fn limited(secs: u64) -> SourceError {
+        SourceError::RateLimited { retry_after: Duration::from_secs(secs), context_id: None }
+    }
+
+    /// Replays `script` (then succeeds with the attempt number), recording when each attempt ran.
+    struct Script {
+        outcomes: Mutex<VecDeque<SourceError>>,
+        calls: Mutex<Vec<Instant>>,
+    }
+
+    impl Script {
+        fn new(outcomes: Vec<SourceError>) -> Self {
+            Script { outcomes: Mutex::new(outcomes.into()), calls: Mutex::new(Vec::new()) }
+        }
+
+        async fn call(&self) -> Result<usize, SourceError> {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(Instant::now());
+            let n = calls.len();
+            drop(calls);
+            match self.outcomes.lock().unwrap().pop_front() {
+                Some(err) => Err(err),
+                None => Ok(n),
+            }
+        }
+
+        fn gaps(&self) -> Vec<Duration> {
+            let calls = self.calls.lock().unwrap();
+            calls.windows(2).map(|w| w[1] - w[0]).collect()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limited_waits_exactly_retry_after() {
+        let script = Script::new(vec![limited(42), limited(7)]);
+        let counters = RetryCounters::default();
+        let n = with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(script.gaps(), vec![Duration::from_secs(42), Duration::from_secs(7)]);
+        assert_eq!((counters.retries(), counters.rate_limited(), counters.transient()), (2, 2, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limits_do_not_use_up_attempts() {
+        let policy = RetryPolicy { max_attempts: 2, ..RetryPolicy::default() };
+        let script = Script::new((0..10).map(|_| limited(1)).collect());
+        let counters = RetryCounters::default();
+        assert_eq!(with_retry(&policy, &counters, || script.call()).await.unwrap(), 11);
+        assert_eq!(counters.rate_limited(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_backoff_is_capped_exponential_with_full_jitter() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(8),
+            max_attempts: 100,
+            deadline: Duration::from_secs(100_000),
+        };
+        let script = Script::new((0..40).map(|_| transient(None)).collect());
+        let counters = RetryCounters::default();
+        assert_eq!(with_retry(&policy, &counters, || script.call()).await.unwrap(), 41);
+        let gaps = script.gaps();
+        for (i, gap) in gaps.iter().enumerate() {
+            let cap = policy.backoff_cap(u32::try_from(i).unwrap() + 1);
+            assert!(*gap <= cap, "retry {i} waited {gap:?}, more than the cap {cap:?}");
+        }
+        assert_eq!(policy.backoff_cap(1), Duration::from_secs(1));
+        assert_eq!(policy.backoff_cap(3), Duration::from_secs(4));
+        assert_eq!(policy.backoff_cap(30), Duration::from_secs(8));
+        // Full jitter: the waits at the cap are spread, not all equal to it.
+        let capped: Vec<&Duration> = gaps.iter().skip(4).collect();
+        assert!(capped.iter().any(|g| **g < Duration::from_secs(6)), "no jitter: {capped:?}");
+        assert!(capped.iter().any(|g| **g > Duration::from_secs(2)), "no jitter: {capped:?}");
+        assert_eq!(counters.transient(), 40);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_uses_retry_after_when_given() {
+        let script = Script::new(vec![transient(Some(Duration::from_secs(13)))]);
+        let counters = RetryCounters::default();
+        with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap();
+        assert_eq!(script.gaps(), vec![Duration::from_secs(13)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_gives_up_after_max_attempts() {
+        let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let script = Script::new((0..10).map(|_| transient(None)).collect());
+        let counters = RetryCounters::default();
+        let err = with_retry(&policy, &counters, || script.call()).await.unwrap_err();
+        assert!(matches!(err, SourceError::Transient { .. }));
+        assert_eq!(script.calls.lock().unwrap().len(), 3);
+        assert_eq!((counters.retries(), counters.transient(), counters.gave_up()), (2, 3, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_stops_retries_before_waiting_past_it() {
+        let policy = RetryPolicy { deadline: Duration::from_secs(100), ..RetryPolicy::default() };
+        let script = Script::new(vec![limited(60), limited(60), limited(1)]);
+        let start = Instant::now();
+        let err = with_retry(&policy, &RetryCounters::default(), || script.call()).await.unwrap_err();
+        assert_eq!(err, limited(60));
+        assert_eq!(script.calls.lock().unwrap().len(), 2);
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_errors_return_at_once() {
+        for err in [
+            SourceError::TooLarge { message: "x".into(), context_id: None },
+            SourceError::Unauthorized { message: "x".into(), context_id: None },
+            SourceError::Forbidden { permission: "p".into(), message: "x".into(), context_id: None },
+            SourceError::Invalid { message: "x".into(), context_id: None },
+        ] {
+            let script = Script::new(vec![err.clone()]);
+            let counters = RetryCounters::default();
+            let start = Instant::now();
+            assert_eq!(with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap_err(), err);
+            assert_eq!(start.elapsed(), Duration::ZERO);
+            assert_eq!(counters.retries(), 0);
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_the_cap() {
+        for _ in 0..1000 {
+            assert!(full_jitter(Duration::from_millis(250)) <= Duration::from_millis(250));
+        }
+        assert_eq!(full_jitter(Duration::ZERO), Duration::ZERO);
+    }
+
+    struct FlakySource {
+        script: Script,
+    }
+
+    #[async_trait]
+    impl MetricSource for FlakySource {
+        async fn query(&self, _: &AggregateQuery, _: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
+            self.script.call().await.map(|_| Vec::new())
+        }
+        async fn users(&self) -> Result<Vec<User>, SourceError> {
+            self.script.call().await.map(|_| Vec::new())
+        }
+        async fn queues(&self) -> Result<Vec<Queue>, SourceError> {
+            self.script.call().await.map(|_| Vec::new())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retrying_source_retries_every_method() {
+        let flaky = Arc::new(FlakySource { script: Script::new(vec![limited(5), transient(None), limited(2)]) });
+        let counters = Arc::new(RetryCounters::default());
+        let source = RetryingSource::new(flaky.clone(), RetryPolicy::default(), counters.clone());
+        assert!(source.users().await.unwrap().is_empty());
+        assert!(source.queues().await.unwrap().is_empty());
+        assert_eq!(counters.retries(), 3);
+        assert_eq!(flaky.script.calls.lock().unwrap().len(), 5);
+    }
+}

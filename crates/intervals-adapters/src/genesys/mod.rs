@@ -1,1 +1,24 @@
-//! Genesys Cloud HTTP client.
+//! Genesys Cloud HTTP client behind the `MetricSource` port (genesys-api.md is the contract).
+//!
+//! - [`Environment`]: `mypurecloud.ie` or a region name (`eu-west-1`) gives `https://api.<env>` and
+//!   `https://login.<env>`; URL overrides for the simulator or a proxy (plain http on loopback only).
+//! - [`GenesysClient`]: OAuth client credentials (token cached, renewed at 90 % of `expires_in` and
+//!   once more on a 401), pacing through a shared [`intervals_app::Pacer`], a concurrency limit,
+//!   the synchronous aggregates query, users (`state=any`) and queues with paging, and async
+//!   aggregate jobs ([`GenesysClient::query_via_job`]).
+//! - Every `MetricSource` call is one attempt, classified into `SourceError`; retrying is the job
+//!   of `intervals_app::retry::RetryingSource`.
+//! - The client secret and tokens live in [`Secret`] and never reach logs, errors or `Debug`.
+
+mod classify;
+mod client;
+mod dto;
+mod environment;
+mod error;
+mod jobs;
+mod secret;
+
+pub use client::{ClientConfig, GenesysClient, GenesysConfig, JobSettings};
+pub use environment::Environment;
+pub use error::ConfigError;
+pub use secret::Secret;

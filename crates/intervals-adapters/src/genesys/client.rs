@@ -1,0 +1,619 @@
+//! The Genesys Cloud HTTP client: OAuth client credentials, pacing, concurrency limit, one attempt
+//! per call (plus one token renewal on a 401), and the `MetricSource` port.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use intervals_app::{MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
+use intervals_domain::{AggregateQuery, AggregateResponse, MetricRow, Queue, TimeWindow, User};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::classify::{
+    classify_status, classify_transport, correlation_id, rate_limit_info, retry_after, unparsable, Endpoint,
+    DEFAULT_RETRY_AFTER,
+};
+use super::dto::{
+    AggregateResponseDto, AggregationQueryDto, ContractError, EntityListingDto, ErrorBodyDto, QueueDto,
+    TokenResponseDto, UserDto,
+};
+use super::environment::Environment;
+use super::error::ConfigError;
+use super::secret::{scrub, Secret};
+
+pub(crate) const AGGREGATES_QUERY_PATH: &str = "/api/v2/analytics/conversations/aggregates/query";
+const USERS_PATH: &str = "/api/v2/users";
+const QUEUES_PATH: &str = "/api/v2/routing/queues";
+/// Fraction of `expires_in` after which a token is renewed.
+const RENEW_AT: f64 = 0.9;
+/// Token lifetime assumed when the login service does not say (the shortest Genesys allows).
+const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+/// Safety stop for paging loops.
+const MAX_PAGES: u32 = 100_000;
+
+const LOGIN_REFUSED: &str = "the login service refused the client credentials \
+     (check GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET and the environment)";
+
+/// How the async aggregate jobs ([`GenesysClient::query_via_job`]) are run.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// `pageSize` of the job (results per page).
+    pub page_size: u32,
+    /// First wait between status polls; doubles up to `poll_max`.
+    pub poll_initial: Duration,
+    /// Longest wait between status polls.
+    pub poll_max: Duration,
+    /// The job is cancelled and the call fails (transient) when it has not finished by then.
+    pub timeout: Duration,
+    /// Retry policy of each step (submit, status, result page, cancel). A job spans many
+    /// requests, so its steps retry individually rather than resubmitting the whole job.
+    pub retry: RetryPolicy,
+    /// Where those step retries are counted.
+    pub counters: Arc<RetryCounters>,
+}
+
+impl Default for JobSettings {
+    /// 1000 results per page, polls from 1 s to 15 s, 30 minutes, the default retry policy.
+    fn default() -> Self {
+        JobSettings {
+            page_size: 1000,
+            poll_initial: Duration::from_secs(1),
+            poll_max: Duration::from_secs(15),
+            timeout: Duration::from_secs(30 * 60),
+            retry: RetryPolicy::default(),
+            counters: Arc::new(RetryCounters::default()),
+        }
+    }
+}
+
+/// Everything a [`GenesysClient`] needs. `Debug` never shows the secret.
+#[derive(Debug, Clone)]
+pub struct GenesysConfig {
+    /// Where the API and the login service are.
+    pub environment: Environment,
+    /// OAuth client id (client-credentials grant).
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: Secret,
+    /// TCP + TLS connect timeout (default 10 s).
+    pub connect_timeout: Duration,
+    /// Whole-request timeout, body included (default 60 s).
+    pub request_timeout: Duration,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// Pacing shared by every request made with this client's token.
+    pub pacer: Arc<Pacer>,
+    /// Most requests in flight at once (default 4).
+    pub max_concurrency: usize,
+    /// `pageSize` of users and queues listings (default 100).
+    pub page_size: u32,
+    /// Async aggregate jobs.
+    pub jobs: JobSettings,
+}
+
+/// The name the binaries use.
+pub type ClientConfig = GenesysConfig;
+
+impl GenesysConfig {
+    /// Resolves where to connect ([`Environment::resolve`]: an environment, overridden by an API
+    /// and/or login URL) with the defaults of [`GenesysConfig::for_environment`]. Set the
+    /// credentials with [`GenesysConfig::credentials`].
+    pub fn new(environment: Option<&str>, api_url: Option<&str>, login_url: Option<&str>) -> Result<Self, ConfigError> {
+        Ok(GenesysConfig::for_environment(Environment::resolve(environment, api_url, login_url)?))
+    }
+
+    /// Defaults: no credentials yet (building a client without them fails), connect 10 s,
+    /// request 60 s, pacing at 300/min until the API says otherwise, 4 requests in flight,
+    /// pages of 100, default job settings.
+    pub fn for_environment(environment: Environment) -> Self {
+        GenesysConfig {
+            environment,
+            client_id: String::new(),
+            client_secret: Secret::new(""),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            user_agent: format!("genesys-intervals/{}", env!("CARGO_PKG_VERSION")),
+            pacer: Arc::new(Pacer::new(Pacer::DEFAULT_REQUESTS_PER_MINUTE)),
+            max_concurrency: 4,
+            page_size: 100,
+            jobs: JobSettings::default(),
+        }
+    }
+
+    /// Sets the OAuth client id and secret.
+    pub fn credentials(mut self, client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
+        self.client_id = client_id.into();
+        self.client_secret = client_secret.into();
+        self
+    }
+
+    /// Sets the pacer (share one per token).
+    pub fn pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// Sets the most requests in flight at once.
+    pub fn max_concurrency(mut self, max_concurrency: usize) -> Self {
+        self.max_concurrency = max_concurrency;
+        self
+    }
+
+    /// Sets the connect and whole-request timeouts.
+    pub fn timeouts(mut self, connect: Duration, request: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.request_timeout = request;
+        self
+    }
+
+    /// Sets the `User-Agent` header.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Sets the async job settings.
+    pub fn jobs(mut self, jobs: JobSettings) -> Self {
+        self.jobs = jobs;
+        self
+    }
+}
+
+/// The Genesys Cloud API client. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct GenesysClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) env: Environment,
+    client_id: String,
+    client_secret: Secret,
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+    generation: AtomicU64,
+    pacer: Arc<Pacer>,
+    permits: Semaphore,
+    page_size: u32,
+    pub(crate) jobs: JobSettings,
+    pub(crate) active_jobs: Mutex<HashSet<String>>,
+    tokens_issued: AtomicU64,
+}
+
+struct CachedToken {
+    token: Secret,
+    renew_at: Instant,
+    generation: u64,
+}
+
+/// A successful (2xx) reply.
+pub(crate) struct Reply {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+    pub(crate) context_id: Option<String>,
+}
+
+impl fmt::Debug for GenesysClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenesysClient")
+            .field("environment", &self.inner.env)
+            .field("client_id", &self.inner.client_id)
+            .field("client_secret", &self.inner.client_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GenesysClient {
+    /// Builds the client (no request is made). Fails on missing credentials or bad settings.
+    pub fn new(config: GenesysConfig) -> Result<GenesysClient, ConfigError> {
+        if config.client_id.trim().is_empty() {
+            return Err(ConfigError::MissingCredentials { what: "client id (GENESYS_CLIENT_ID)" });
+        }
+        if config.client_secret.is_blank() {
+            return Err(ConfigError::MissingCredentials { what: "client secret (GENESYS_CLIENT_SECRET)" });
+        }
+        let setting = |name: &'static str, hint: &str| ConfigError::InvalidSetting { name, hint: hint.to_owned() };
+        if config.max_concurrency == 0 {
+            return Err(setting("max_concurrency", "must be at least 1"));
+        }
+        if config.page_size == 0 || config.jobs.page_size == 0 {
+            return Err(setting("page_size", "must be at least 1"));
+        }
+        if config.connect_timeout.is_zero() || config.request_timeout.is_zero() {
+            return Err(setting("timeout", "must be more than zero"));
+        }
+        if config.jobs.poll_initial.is_zero() {
+            return Err(setting("jobs.poll_initial", "must be more than zero"));
+        }
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(config.user_agent.clone())
+            .gzip(true)
+            // Never carry the bearer token anywhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError::Http(e.to_string()))?;
+        Ok(GenesysClient {
+            inner: Arc::new(Inner {
+                http,
+                env: config.environment,
+                client_id: config.client_id.trim().to_owned(),
+                client_secret: config.client_secret,
+                token: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
+                pacer: config.pacer,
+                permits: Semaphore::new(config.max_concurrency),
+                page_size: config.page_size,
+                jobs: config.jobs,
+                active_jobs: Mutex::new(HashSet::new()),
+                tokens_issued: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Where requests go.
+    pub fn environment(&self) -> &Environment {
+        &self.inner.env
+    }
+
+    /// The shared pacer.
+    pub fn pacer(&self) -> &Arc<Pacer> {
+        &self.inner.pacer
+    }
+
+    /// How many access tokens this client has obtained so far.
+    pub fn tokens_issued(&self) -> u64 {
+        self.inner.tokens_issued.load(Ordering::Relaxed)
+    }
+
+    /// Gets a token now (validates credentials and environment before real work starts).
+    pub async fn authenticate(&self) -> Result<(), SourceError> {
+        self.inner.token().await.map(|_| ())
+    }
+
+    pub(crate) fn api_url(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.env.api_url())
+    }
+
+    /// One request with the bearer token: waits for a concurrency permit and the pacer, renews
+    /// the token once on a 401, classifies any failure.
+    pub(crate) async fn execute(
+        &self,
+        endpoint: &Endpoint,
+        method: Method,
+        url: &str,
+        json_body: Option<&[u8]>,
+    ) -> Result<Reply, SourceError> {
+        let inner = &*self.inner;
+        let _permit = inner.permits.acquire().await.expect("the semaphore is never closed");
+        let mut renewed = false;
+        loop {
+            let (token, generation) = inner.token().await?;
+            inner.pacer.acquire().await;
+            let started = Instant::now();
+            let mut request =
+                inner.http.request(method.clone(), url).bearer_auth(token.expose()).header(ACCEPT, "application/json");
+            if let Some(body) = json_body {
+                request = request.header(CONTENT_TYPE, "application/json").body(body.to_vec());
+            }
+            let secrets = [&inner.client_secret, &token];
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = classify_transport(endpoint, &e, &secrets);
+                    tracing::debug!(endpoint = endpoint.what, error = %err, "genesys request failed");
+                    return Err(err);
+                }
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            inner.pacer.observe(rate_limit_info(&headers));
+            let body = match response.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) => {
+                    let mut err = classify_transport(endpoint, &e, &secrets);
+                    if let SourceError::Transient { context_id, .. } = &mut err {
+                        *context_id = correlation_id(&headers);
+                    }
+                    tracing::debug!(endpoint = endpoint.what, status = status.as_u16(), error = %err, "genesys response cut off");
+                    return Err(err);
+                }
+            };
+            let context_id = correlation_id(&headers);
+            tracing::debug!(
+                endpoint = endpoint.what,
+                status = status.as_u16(),
+                context_id = context_id.as_deref().unwrap_or(""),
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                bytes = body.len(),
+                "genesys request"
+            );
+            if status.is_success() {
+                return Ok(Reply { headers, body, context_id });
+            }
+            if status == StatusCode::UNAUTHORIZED && !renewed {
+                renewed = true;
+                tracing::info!(
+                    endpoint = endpoint.what,
+                    context_id = context_id.as_deref().unwrap_or(""),
+                    "the API refused the access token; fetching a new one"
+                );
+                inner.invalidate(generation).await;
+                continue;
+            }
+            let err = classify_status(endpoint, status, &headers, &body, &secrets);
+            if let SourceError::RateLimited { retry_after, .. } = &err {
+                inner.pacer.pause_for(*retry_after);
+            }
+            return Err(err);
+        }
+    }
+
+    /// Parses a 2xx JSON body; a body that is not JSON (truncated, garbled) is transient.
+    pub(crate) fn parse<T: DeserializeOwned>(&self, endpoint: &Endpoint, reply: &Reply) -> Result<T, SourceError> {
+        serde_json::from_slice(&reply.body).map_err(|e| unparsable(endpoint, &e, &reply.headers, &self.secrets()))
+    }
+
+    fn secrets(&self) -> [&Secret; 1] {
+        [&self.inner.client_secret]
+    }
+
+    /// Every entity of a paged listing: follows `nextUri` (kept on the API's host), else
+    /// `pageNumber` up to `pageCount`; skips ids already seen (pages can shift while paging).
+    async fn list<D, T>(&self, endpoint: Endpoint, path: &str, extra_query: &str) -> Result<Vec<T>, SourceError>
+    where
+        D: DeserializeOwned,
+        T: TryFrom<D, Error = ContractError> + HasId,
+    {
+        let first_page =
+            |n: u32| format!("{}?pageSize={}&pageNumber={n}{extra_query}", self.api_url(path), self.inner.page_size);
+        let mut url = first_page(1);
+        let mut page: u32 = 1;
+        let mut seen_urls = HashSet::new();
+        let mut seen_ids = HashSet::new();
+        let mut out = Vec::new();
+        loop {
+            let reply = self.execute(&endpoint, Method::GET, &url, None).await?;
+            let listing: EntityListingDto<D> = self.parse(&endpoint, &reply)?;
+            let entities = listing.entities.unwrap_or_default();
+            let received = entities.len();
+            for entity in entities {
+                let item = T::try_from(entity).map_err(|e| contract(&endpoint, &e, reply.context_id.clone()))?;
+                if seen_ids.insert(item.id().to_owned()) {
+                    out.push(item);
+                }
+            }
+            seen_urls.insert(url.clone());
+            let next = match listing.next_uri.as_deref().and_then(|u| self.same_origin(u)) {
+                Some(next) => Some(next),
+                None => match listing.page_count {
+                    Some(count) if page < count => Some(first_page(page + 1)),
+                    _ => None,
+                },
+            };
+            match next {
+                Some(next) if received > 0 && !seen_urls.contains(&next) && page < MAX_PAGES => {
+                    url = next;
+                    page += 1;
+                }
+                _ => break,
+            }
+        }
+        tracing::debug!(endpoint = endpoint.what, pages = page, entities = out.len(), "listing read");
+        Ok(out)
+    }
+
+    /// `nextUri` as an absolute URL on the API's own origin; `None` for another host.
+    fn same_origin(&self, next: &str) -> Option<String> {
+        let base = self.inner.env.api();
+        let joined = base.join(next).ok()?;
+        if joined.origin() != base.origin() {
+            tracing::warn!(next_uri = next, "ignoring a nextUri on another host");
+            return None;
+        }
+        if next.starts_with('/') {
+            // A path from the API root: keep a base path prefix (proxies) unless already there.
+            let prefix = base.path().trim_end_matches('/');
+            if !prefix.is_empty() && !next.starts_with(&format!("{prefix}/")) {
+                return Some(format!("{}{next}", self.inner.env.api_url()));
+            }
+        }
+        Some(joined.to_string())
+    }
+}
+
+pub(crate) trait HasId {
+    fn id(&self) -> &str;
+}
+
+impl HasId for User {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl HasId for Queue {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+pub(crate) fn contract(endpoint: &Endpoint, err: &ContractError, context_id: Option<String>) -> SourceError {
+    SourceError::Invalid { message: format!("{} returned an unexpected response: {err}", endpoint.what), context_id }
+}
+
+impl Inner {
+    /// The cached token, or a new one when there is none or it is due for renewal.
+    async fn token(&self) -> Result<(Secret, u64), SourceError> {
+        let mut slot = self.token.lock().await;
+        if let Some(cached) = slot.as_ref() {
+            if Instant::now() < cached.renew_at {
+                return Ok((cached.token.clone(), cached.generation));
+            }
+        }
+        let (token, lifetime) = self.fetch_token().await?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let renew_at = Instant::now() + lifetime.mul_f64(RENEW_AT);
+        *slot = Some(CachedToken { token: token.clone(), renew_at, generation });
+        Ok((token, generation))
+    }
+
+    /// Drops the cached token if it is still the one that was refused.
+    async fn invalidate(&self, generation: u64) {
+        let mut slot = self.token.lock().await;
+        if slot.as_ref().is_some_and(|t| t.generation == generation) {
+            *slot = None;
+        }
+    }
+
+    /// `POST https://login.<env>/oauth/token` with Basic auth and `grant_type=client_credentials`.
+    async fn fetch_token(&self) -> Result<(Secret, Duration), SourceError> {
+        const WHAT: &str = "POST /oauth/token";
+        let endpoint = Endpoint { what: WHAT, permission: "", buckets: 0 };
+        let secrets = [&self.client_secret];
+        let response = self
+            .http
+            .post(self.env.token_url())
+            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
+            .header(ACCEPT, "application/json")
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| classify_transport(&endpoint, &e, &secrets))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| classify_transport(&endpoint, &e, &secrets))?;
+        let context_id = correlation_id(&headers);
+        if status.is_success() {
+            let parsed: TokenResponseDto =
+                serde_json::from_slice(&body).map_err(|e| unparsable(&endpoint, &e, &headers, &secrets))?;
+            let Some(token) = parsed.access_token.filter(|t| !t.is_empty()).map(Secret::new) else {
+                return Err(SourceError::Unauthorized {
+                    message: "the login service answered without an access_token".to_owned(),
+                    context_id,
+                });
+            };
+            let lifetime = parsed
+                .expires_in
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| Duration::from_secs_f64(s.min(7.0 * 86_400.0)))
+                .unwrap_or(ASSUMED_TOKEN_LIFETIME);
+            self.tokens_issued.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(login = self.env.login_url(), expires_in_s = lifetime.as_secs(), "obtained an access token");
+            return Ok((token, lifetime));
+        }
+        let err = match status.as_u16() {
+            429 => SourceError::RateLimited {
+                retry_after: retry_after(&headers).unwrap_or(DEFAULT_RETRY_AFTER),
+                context_id,
+            },
+            408 | 500..=599 => classify_status(&endpoint, status, &headers, &body, &secrets),
+            code => {
+                let detail = serde_json::from_slice::<ErrorBodyDto>(&body)
+                    .ok()
+                    .and_then(|b| {
+                        let parts: Vec<String> =
+                            [b.error, b.error_description, b.description, b.message].into_iter().flatten().collect();
+                        (!parts.is_empty()).then(|| parts.join(": "))
+                    })
+                    .unwrap_or_default();
+                let detail = scrub(&detail, &secrets);
+                let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+                SourceError::Unauthorized {
+                    message: format!("{LOGIN_REFUSED}; {WHAT} at {} gave HTTP {code}{detail}", self.env.login_url()),
+                    context_id,
+                }
+            }
+        };
+        tracing::warn!(login = self.env.login_url(), status = status.as_u16(), error = %err, "token request failed");
+        Err(err)
+    }
+}
+
+#[async_trait]
+impl MetricSource for GenesysClient {
+    async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
+        let buckets = window.bucket_count(query.granularity(), query.time_zone());
+        let endpoint = Endpoint::aggregates("POST /api/v2/analytics/conversations/aggregates/query", buckets);
+        let body = serde_json::to_vec(&AggregationQueryDto::new(query, window)).expect("the request serialises");
+        let reply = self.execute(&endpoint, Method::POST, &self.api_url(AGGREGATES_QUERY_PATH), Some(&body)).await?;
+        let dto: AggregateResponseDto = self.parse(&endpoint, &reply)?;
+        let rows = AggregateResponse::try_from(dto)
+            .map_err(|e| contract(&endpoint, &e, reply.context_id.clone()))?
+            .into_rows(query)
+            .map_err(|e| contract(&endpoint, &ContractError(e.to_string()), reply.context_id.clone()))?;
+        tracing::debug!(window = %window, rows = rows.len(), "aggregates read");
+        Ok(rows)
+    }
+
+    async fn users(&self) -> Result<Vec<User>, SourceError> {
+        self.list::<UserDto, User>(Endpoint::users(), USERS_PATH, "&state=any").await
+    }
+
+    async fn queues(&self) -> Result<Vec<Queue>, SourceError> {
+        self.list::<QueueDto, Queue>(Endpoint::queues(), QUEUES_PATH, "").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> GenesysConfig {
+        GenesysConfig::new(Some("mypurecloud.ie"), None, None)
+            .unwrap()
+            .credentials("client-1", Secret::new("s3cr3t-value"))
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let cfg = config();
+        let text = format!("{cfg:?} {:?}", GenesysClient::new(cfg.clone()).unwrap());
+        assert!(!text.contains("s3cr3t-value"), "{text}");
+        assert!(text.contains("[redacted]"));
+    }
+
+    #[test]
+    fn missing_credentials_and_bad_settings_are_refused() {
+        let mut cfg = config();
+        cfg.client_id = " ".into();
+        assert!(GenesysClient::new(cfg).unwrap_err().to_string().contains("GENESYS_CLIENT_ID"));
+        let mut cfg = config();
+        cfg.client_secret = Secret::new("");
+        assert!(GenesysClient::new(cfg).unwrap_err().to_string().contains("GENESYS_CLIENT_SECRET"));
+        assert!(matches!(GenesysClient::new(config().max_concurrency(0)), Err(ConfigError::InvalidSetting { .. })));
+        let no_credentials = GenesysConfig::for_environment(Environment::parse("eu-west-1").unwrap());
+        assert!(matches!(GenesysClient::new(no_credentials), Err(ConfigError::MissingCredentials { .. })));
+        assert!(matches!(GenesysConfig::new(None, None, None), Err(ConfigError::NoEnvironment)));
+    }
+
+    #[test]
+    fn next_uri_stays_on_the_api_host() {
+        let client = GenesysClient::new(config()).unwrap();
+        assert_eq!(
+            client.same_origin("/api/v2/users?pageNumber=2").as_deref(),
+            Some("https://api.mypurecloud.ie/api/v2/users?pageNumber=2")
+        );
+        assert_eq!(client.same_origin("https://evil.example/api/v2/users?pageNumber=2"), None);
+        let mut cfg = config();
+        cfg.environment = Environment::from_api_url("https://proxy.example/genesys/").unwrap();
+        let client = GenesysClient::new(cfg).unwrap();
+        assert_eq!(
+            client.same_origin("/api/v2/users?pageNumber=2").as_deref(),
+            Some("https://proxy.example/genesys/api/v2/users?pageNumber=2")
+        );
+        assert_eq!(
+            client.same_origin("/genesys/api/v2/users?pageNumber=2").as_deref(),
+            Some("https://proxy.example/genesys/api/v2/users?pageNumber=2")
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! OAuth client credentials: renewal before expiry, one renewal on a 401, clear refusals.
+
+use std::time::Duration;
+
+use intervals_adapters::genesys::Environment;
+use intervals_app::{MetricSource, SourceError};
+
+use super::support::{self, empty_results, handle_query, hour_windows, Canned, Fake, AGGREGATES, TOKEN};
+
+#[tokio::test(start_paused = true)]
+async fn a_token_expiring_mid_run_is_renewed_before_the_api_refuses_it() {
+    let config = intervals_sim::SimConfig { token_ttl: Duration::from_secs(60), ..support::sim_config() };
+    let sim = intervals_sim::spawn(config, 0).await.unwrap();
+    let client = support::client(&sim.base_url(), |_| {});
+    let query = handle_query();
+    for window in hour_windows(12, 1) {
+        let rows = client.query(&query, window).await.unwrap();
+        assert_eq!(support::sorted(rows), sim.truth(&query, window));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.unauthorized, 0, "the client let a token expire: {stats:?}");
+    assert_eq!(stats.aggregate_queries, 12);
+    // 240 s of work with 60 s tokens renewed at 54 s.
+    assert!(stats.token_requests >= 4, "{stats:?}");
+    assert_eq!(client.tokens_issued(), stats.token_requests);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_token_is_renewed_once_and_the_call_succeeds() {
+    let fake = Fake::start(|req, seen| {
+        if req.path == TOKEN {
+            let n = seen.iter().filter(|s| s.path == TOKEN).count() + 1;
+            return Canned::token(&format!("tok-{n}"), 3600);
+        }
+        if req.authorization == "Bearer tok-1" {
+            Canned::error(401, "Invalid login credentials.", "ctx-401")
+        } else {
+            empty_results()
+        }
+    })
+    .await;
+    let client = support::client(&fake.base_url, |_| {});
+    let rows = client.query(&handle_query(), hour_windows(1, 1)[0]).await.unwrap();
+    assert!(rows.is_empty());
+    assert_eq!(fake.seen_at(TOKEN).len(), 2);
+    let api: Vec<String> = fake.seen_at(AGGREGATES).into_iter().map(|s| s.authorization).collect();
+    assert_eq!(api, ["Bearer tok-1", "Bearer tok-2"]);
+    // The new token is cached: the next call needs no token request.
+    client.query(&handle_query(), hour_windows(1, 1)[0]).await.unwrap();
+    assert_eq!(fake.seen_at(TOKEN).len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_refused_twice_is_unauthorized() {
+    let fake = Fake::start(|req, _| {
+        if req.path == TOKEN {
+            Canned::token("tok", 3600)
+        } else {
+            Canned::error(401, "Invalid login credentials.", "ctx-401")
+        }
+    })
+    .await;
+    let client = support::client(&fake.base_url, |_| {});
+    let err = client.query(&handle_query(), hour_windows(1, 1)[0]).await.unwrap_err();
+    let SourceError::Unauthorized { message, context_id } = &err else { panic!("{err:?}") };
+    assert!(message.contains("the API refused the token twice"), "{message}");
+    assert_eq!(context_id.as_deref(), Some("ctx-401"));
+    assert_eq!(fake.seen_at(TOKEN).len(), 2);
+    assert_eq!(fake.seen_at(AGGREGATES).len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_client_credentials_are_refused_by_the_login_service() {
+    let sim = intervals_sim::spawn(support::sim_config(), 0).await.unwrap();
+    let client =
+        intervals_adapters::genesys::GenesysClient::new(support::config(&sim.base_url(), "not-the-secret")).unwrap();
+    let err = client.query(&handle_query(), hour_windows(1, 1)[0]).await.unwrap_err();
+    let SourceError::Unauthorized { message, .. } = &err else { panic!("{err:?}") };
+    assert!(
+        message.contains(
+            "the login service refused the client credentials \
+             (check GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET and the environment)"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("HTTP 401") && message.contains("invalid_client"), "{message}");
+    assert!(!err.is_retryable());
+    let stats = sim.stats();
+    assert_eq!((stats.token_requests, stats.aggregate_queries), (1, 0));
+    // The same check before any work.
+    assert!(matches!(client.authenticate().await, Err(SourceError::Unauthorized { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_login_url_that_is_not_a_login_service_is_refused_with_the_same_hint() {
+    let fake = Fake::start(|_, _| Canned::json(404, serde_json::json!({"message": "No resource found"}))).await;
+    let mut cfg = support::config(&fake.base_url, "s3cret-s3cret");
+    cfg.environment = Environment::from_urls(&fake.base_url, &format!("{}/wrong", fake.base_url)).unwrap();
+    let client = intervals_adapters::genesys::GenesysClient::new(cfg).unwrap();
+    let err = client.users().await.unwrap_err();
+    assert!(err.to_string().contains("check GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET and the environment"), "{err}");
+    assert!(err.to_string().contains("HTTP 404"), "{err}");
+    assert_eq!(fake.seen()[0].path, "/wrong/oauth/token");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_token_request_is_client_credentials_with_basic_auth() {
+    let fake = Fake::start(|req, _| if req.path == TOKEN { Canned::token("tok", 3600) } else { empty_results() }).await;
+    let client = support::client(&fake.base_url, |_| {});
+    client.authenticate().await.unwrap();
+    let token = &fake.seen_at(TOKEN)[0];
+    assert_eq!(token.method, "POST");
+    assert_eq!(token.body, "grant_type=client_credentials");
+    use base64::Engine;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", support::SIM_ID, support::SIM_SECRET));
+    assert_eq!(token.authorization, format!("Basic {basic}"));
+}

@@ -1,0 +1,125 @@
+//! 429 with Retry-After, 503 bursts and truncated bodies, through the app's retry loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use intervals_app::{MetricSource, RetryCounters, RetryPolicy, RetryingSource};
+use tokio::time::Instant;
+
+use super::support::{self, empty_results, handle_query, hour_windows, Canned, Fake, AGGREGATES, TOKEN};
+
+fn retrying(client: intervals_adapters::genesys::GenesysClient) -> (Arc<RetryingSource>, Arc<RetryCounters>) {
+    let counters = Arc::new(RetryCounters::default());
+    (Arc::new(RetryingSource::new(Arc::new(client), RetryPolicy::default(), counters.clone())), counters)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_is_retried_after_exactly_retry_after() {
+    let fake = Fake::start(|req, seen| {
+        if req.path == TOKEN {
+            return Canned::token("tok", 3600);
+        }
+        if seen.iter().any(|s| s.path == AGGREGATES) {
+            return empty_results();
+        }
+        Canned::json(
+            429,
+            serde_json::json!({"message": "Rate limit exceeded the maximum. Retry the request in [7] seconds",
+                "code": "too.many.requests.retry.after", "status": 429, "contextId": "ctx-429",
+                "details": [], "errors": []}),
+        )
+        .header("retry-after", "7")
+        .header("inin-correlation-id", "ctx-429")
+    })
+    .await;
+    let (source, counters) = retrying(support::client(&fake.base_url, |_| {}));
+    source.query(&handle_query(), hour_windows(1, 1)[0]).await.unwrap();
+    let calls = fake.seen_at(AGGREGATES);
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].at - calls[0].at, Duration::from_secs(7));
+    assert_eq!((counters.rate_limited(), counters.retries()), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_simulators_429s_are_waited_out_and_every_query_succeeds() {
+    let config = intervals_sim::SimConfig { rate_per_minute: 5, ..support::sim_config() };
+    let sim = intervals_sim::spawn(config, 0).await.unwrap();
+    // No pacing and 8 requests in flight: the first burst runs into the limit.
+    let client = support::client(&sim.base_url(), |cfg| {
+        support::unpaced(cfg);
+        cfg.max_concurrency = 8;
+    });
+    let (source, counters) = retrying(client);
+    let query = Arc::new(handle_query());
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for window in hour_windows(12, 1) {
+        let (source, query) = (source.clone(), query.clone());
+        tasks.spawn(async move { (window, source.query(&query, window).await) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (window, rows) = done.unwrap();
+        assert_eq!(support::sorted(rows.unwrap()), sim.truth(&query, window));
+    }
+    let stats = sim.stats();
+    assert!(stats.rate_limited > 0, "{stats:?}");
+    assert_eq!(counters.rate_limited(), stats.rate_limited);
+    assert_eq!(stats.aggregate_queries, 12);
+    // 12 requests at 5 per sliding minute need at least two full minutes.
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_secs(120), "{elapsed:?}");
+    assert!(elapsed <= Duration::from_secs(240), "{elapsed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bursts_of_503_are_retried_with_backoff() {
+    let config = intervals_sim::SimConfig { fail_rate: 0.35, ..support::sim_config() };
+    let sim = intervals_sim::spawn(config, 0).await.unwrap();
+    let (source, counters) = retrying(support::client(&sim.base_url(), |_| {}));
+    let query = handle_query();
+    for window in hour_windows(24, 1) {
+        assert_eq!(support::sorted(source.query(&query, window).await.unwrap()), sim.truth(&query, window));
+    }
+    let stats = sim.stats();
+    assert!(stats.service_unavailable >= 3, "{stats:?}");
+    assert_eq!(counters.transient(), stats.service_unavailable);
+    assert_eq!(counters.rate_limited(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn truncated_bodies_are_transient_and_retried() {
+    let config = intervals_sim::SimConfig { truncate_rate: 0.35, ..support::sim_config() };
+    let sim = intervals_sim::spawn(config, 0).await.unwrap();
+    let (source, counters) = retrying(support::client(&sim.base_url(), |_| {}));
+    let query = handle_query();
+    for window in hour_windows(24, 1) {
+        assert_eq!(support::sorted(source.query(&query, window).await.unwrap()), sim.truth(&query, window));
+    }
+    let users = source.users().await.unwrap();
+    assert_eq!(users, intervals_sim::users(sim.config()));
+    let stats = sim.stats();
+    assert!(stats.truncated >= 3, "{stats:?}");
+    assert_eq!(counters.transient(), stats.truncated);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_single_attempt_surfaces_the_transient_error() {
+    let fake = Fake::start(|req, _| match req.path.as_str() {
+        TOKEN => Canned::token("tok", 3600),
+        _ => Canned::error(503, "Service Unavailable", "ctx-503").header("retry-after", "4"),
+    })
+    .await;
+    let client = support::client(&fake.base_url, |_| {});
+    let err = client.query(&handle_query(), hour_windows(1, 1)[0]).await.unwrap_err();
+    assert_eq!(
+        err,
+        intervals_app::SourceError::Transient {
+            message:
+                "POST /api/v2/analytics/conversations/aggregates/query HTTP 503: Service Unavailable [code some.code]"
+                    .into(),
+            retry_after: Some(Duration::from_secs(4)),
+            context_id: Some("ctx-503".into()),
+        }
+    );
+    assert_eq!(fake.seen_at(AGGREGATES).len(), 1);
+}
