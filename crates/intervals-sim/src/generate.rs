@@ -1,0 +1,297 @@
+//! Interactions of one agent on one local day, generated from a hash of (seed, agent, day).
+//!
+//! Each metric is an event stamped with its own moment (genesys-api.md section 2.6): `nConnected`,
+//! `tAlert` and `tAnswered` at answer, `tTalk` at the end of each talk segment, `tHeld` at the end
+//! of each hold segment, `tTalkComplete` and `tHeldComplete` when the conversation ends, `tAcw` and
+//! `tHandle` (talk + hold + ACW) when after-call work ends. Durations are whole milliseconds.
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
+use intervals_domain::Tz;
+
+use crate::org::Org;
+use crate::rng::{hash, tag, unit, Rng};
+
+/// The metrics the simulator produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    NConnected,
+    TAlert,
+    TAnswered,
+    TTalk,
+    TTalkComplete,
+    THeld,
+    THeldComplete,
+    TAcw,
+    THandle,
+}
+
+/// Number of [`Kind`]s.
+pub(crate) const KINDS: usize = 9;
+
+impl Kind {
+    pub(crate) fn from_metric(name: &str) -> Option<Kind> {
+        Some(match name {
+            "nConnected" => Kind::NConnected,
+            "tAlert" => Kind::TAlert,
+            "tAnswered" => Kind::TAnswered,
+            "tTalk" => Kind::TTalk,
+            "tTalkComplete" => Kind::TTalkComplete,
+            "tHeld" => Kind::THeld,
+            "tHeldComplete" => Kind::THeldComplete,
+            "tAcw" => Kind::TAcw,
+            "tHandle" => Kind::THandle,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One metric observation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Event {
+    /// When the metric is counted, ms since the Unix epoch.
+    pub(crate) at: i64,
+    pub(crate) kind: Kind,
+    /// Milliseconds for timers; 1 for counts.
+    pub(crate) value: u64,
+}
+
+/// What is known of one interaction for grouping and filtering.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interaction {
+    pub(crate) agent: u32,
+    pub(crate) media: u8,
+    /// `None` for non-ACD (`purpose` = `user`) interactions.
+    pub(crate) queue: Option<u16>,
+    /// Whether its figures arrive late.
+    pub(crate) late: bool,
+}
+
+const SEC: u64 = 1000;
+const MIN: u64 = 60 * SEC;
+const SHIFT_MS: i64 = (8 * 60 + 30) * 60 * 1000;
+/// Every event of a day lies before the shift's end plus this (the longest interaction).
+pub(crate) const SPILL_MS: i64 = 3 * 3600 * 1000;
+
+/// The shift of one agent-day, if the agent works that day.
+#[derive(Debug, Clone)]
+pub(crate) struct DayPlan {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    rng: Rng,
+}
+
+impl DayPlan {
+    /// Every event of this day lies in `[start, bound)`.
+    pub(crate) fn bound(&self) -> i64 {
+        self.end + SPILL_MS
+    }
+}
+
+fn day_number(date: NaiveDate) -> u64 {
+    u64::from(date.num_days_from_ce().unsigned_abs())
+}
+
+/// Decides whether `agent` works on local `date` and when.
+pub(crate) fn day_plan(org: &Org, agent: u32, date: NaiveDate) -> Option<DayPlan> {
+    let profile = &org.agents[agent as usize];
+    let mut rng = Rng::new(hash(&[org.seed, tag::DAY, u64::from(agent), day_number(date)]));
+    let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
+    let p = match (weekend, profile.weekend_worker) {
+        (false, false) => 0.88,
+        (false, true) => 0.7,
+        (true, true) => 0.75,
+        (true, false) => 0.04,
+    };
+    if !rng.chance(p) {
+        return None;
+    }
+    let minutes = i64::from(profile.shift_start) + rng.range(0, 31) as i64 - 15;
+    let start = local_to_utc_ms(org.shift_tz, date, minutes);
+    Some(DayPlan { start, end: start + SHIFT_MS, rng })
+}
+
+/// The instant of local `date` + `minutes` in `tz` (the earlier one when ambiguous, shifted past a
+/// DST gap).
+pub(crate) fn local_to_utc_ms(tz: Tz, date: NaiveDate, minutes: i64) -> i64 {
+    let mut naive = date.and_time(NaiveTime::MIN) + Duration::minutes(minutes);
+    for _ in 0..8 {
+        match tz.from_local_datetime(&naive) {
+            chrono::LocalResult::Single(t) => return t.timestamp_millis(),
+            chrono::LocalResult::Ambiguous(early, _) => return early.timestamp_millis(),
+            chrono::LocalResult::None => naive += Duration::minutes(30),
+        }
+    }
+    naive.and_utc().timestamp_millis()
+}
+
+struct MediaProfile {
+    wait: (u64, u64),
+    alert: (u64, u64),
+    segment: (u64, u64),
+    hold_chance: f64,
+    two_holds_chance: f64,
+    hold: (u64, u64),
+    long_chance: f64,
+    acw: (u64, u64),
+    gap: (u64, u64),
+}
+
+const PROFILES: [MediaProfile; 4] = [
+    // voice
+    MediaProfile {
+        wait: (2 * SEC, 2 * MIN),
+        alert: (2 * SEC, 15 * SEC),
+        segment: (20 * SEC, 12 * MIN),
+        hold_chance: 0.3,
+        two_holds_chance: 0.3,
+        hold: (15 * SEC, 4 * MIN),
+        long_chance: 0.03,
+        acw: (3 * SEC, 3 * MIN),
+        gap: (5 * SEC, 3 * MIN),
+    },
+    // chat
+    MediaProfile {
+        wait: (5 * SEC, 5 * MIN),
+        alert: (2 * SEC, 20 * SEC),
+        segment: (MIN, 15 * MIN),
+        hold_chance: 0.4,
+        two_holds_chance: 0.2,
+        hold: (30 * SEC, 5 * MIN),
+        long_chance: 0.0,
+        acw: (5 * SEC, 90 * SEC),
+        gap: (5 * SEC, 2 * MIN),
+    },
+    // email
+    MediaProfile {
+        wait: (MIN, 240 * MIN),
+        alert: (5 * SEC, 60 * SEC),
+        segment: (2 * MIN, 20 * MIN),
+        hold_chance: 0.0,
+        two_holds_chance: 0.0,
+        hold: (0, 0),
+        long_chance: 0.0,
+        acw: (10 * SEC, 2 * MIN),
+        gap: (10 * SEC, 3 * MIN),
+    },
+    // message
+    MediaProfile {
+        wait: (10 * SEC, 30 * MIN),
+        alert: (2 * SEC, 20 * SEC),
+        segment: (MIN, 25 * MIN),
+        hold_chance: 0.3,
+        two_holds_chance: 0.1,
+        hold: (30 * SEC, 6 * MIN),
+        long_chance: 0.0,
+        acw: (5 * SEC, 90 * SEC),
+        gap: (5 * SEC, 2 * MIN),
+    },
+];
+
+/// Generates the interactions of `plan` (agent `agent`, local `date`), handing each with its
+/// events to `sink`. `revision` > 0 applies that reprocessing's corrections (some ACW durations
+/// change, so `tAcw` and `tHandle` change in value and moment).
+pub(crate) fn generate_day(
+    org: &Org,
+    agent: u32,
+    date: NaiveDate,
+    revision: u32,
+    plan: DayPlan,
+    mut sink: impl FnMut(&Interaction, &[Event]),
+) {
+    let profile = &org.agents[agent as usize];
+    let DayPlan { start, end, mut rng } = plan;
+    let day = day_number(date);
+    let total_weight: u32 = profile.media_weights.iter().sum();
+    let lunch_start = start + 4 * 3600 * 1000 + rng.range(0, 30 * MIN) as i64;
+    let lunch_end = lunch_start + 30 * MIN as i64;
+    let mut events: Vec<Event> = Vec::with_capacity(16);
+    let mut t = start + rng.range(0, 5 * MIN) as i64;
+    let mut index: u64 = 0;
+    while t < end {
+        if t >= lunch_start && t < lunch_end {
+            t = lunch_end;
+            continue;
+        }
+        let mut pick = rng.range(0, u64::from(total_weight)) as u32;
+        let mut media = 0u8;
+        for (m, w) in profile.media_weights.iter().enumerate() {
+            if pick < *w {
+                media = m as u8;
+                break;
+            }
+            pick -= w;
+        }
+        let queue = if org.non_acd_fraction > 0.0 && rng.chance(org.non_acd_fraction) {
+            None
+        } else {
+            Some(profile.queues[rng.range(0, profile.queues.len() as u64) as usize])
+        };
+        let late = org.late_fraction > 0.0
+            && unit(hash(&[org.seed, tag::LATE, u64::from(agent), day, index])) < org.late_fraction;
+        let p = &PROFILES[usize::from(media)];
+        let wait = rng.skewed(p.wait.0, p.wait.1);
+        let alert = rng.range(p.alert.0, p.alert.1);
+        let holds = if rng.chance(p.hold_chance) {
+            if rng.chance(p.two_holds_chance) {
+                2
+            } else {
+                1
+            }
+        } else {
+            0
+        };
+        let long = p.long_chance > 0.0 && rng.chance(p.long_chance);
+
+        events.clear();
+        let answered = t + alert as i64;
+        events.push(Event { at: answered, kind: Kind::NConnected, value: 1 });
+        events.push(Event { at: answered, kind: Kind::TAlert, value: alert });
+        events.push(Event { at: answered, kind: Kind::TAnswered, value: wait + alert });
+        let mut cursor = answered;
+        let (mut talk_total, mut hold_total) = (0u64, 0u64);
+        for segment in 0..=holds {
+            let talk = if long && segment == 0 {
+                rng.range(30 * MIN, 100 * MIN)
+            } else {
+                rng.skewed(p.segment.0, p.segment.1)
+            };
+            cursor += talk as i64;
+            talk_total += talk;
+            events.push(Event { at: cursor, kind: Kind::TTalk, value: talk });
+            if segment < holds {
+                let hold = rng.skewed(p.hold.0, p.hold.1);
+                cursor += hold as i64;
+                hold_total += hold;
+                events.push(Event { at: cursor, kind: Kind::THeld, value: hold });
+            }
+        }
+        let ended = cursor;
+        events.push(Event { at: ended, kind: Kind::TTalkComplete, value: talk_total });
+        if holds > 0 {
+            events.push(Event { at: ended, kind: Kind::THeldComplete, value: hold_total });
+        }
+        let acw = rng.skewed(p.acw.0, p.acw.1);
+        let reported_acw = if revision > 0 {
+            let h = hash(&[org.seed, tag::REVISION, u64::from(agent), day, u64::from(revision), index]);
+            if unit(h) < 0.3 {
+                acw + SEC + (h >> 7) % MIN
+            } else {
+                acw
+            }
+        } else {
+            acw
+        };
+        let wrapped = ended + reported_acw as i64;
+        events.push(Event { at: wrapped, kind: Kind::TAcw, value: reported_acw });
+        events.push(Event { at: wrapped, kind: Kind::THandle, value: talk_total + hold_total + reported_acw });
+
+        sink(&Interaction { agent, media, queue, late }, &events);
+
+        t = ended + acw as i64 + rng.range(p.gap.0, p.gap.1) as i64;
+        index += 1;
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the simulator over real HTTP on 127.0.0.1.
+
+mod aggregates;
+mod auth;
+mod common;
+mod directory;
+mod filters;
+mod jobs;
+mod late;
+mod limits;
+mod truth;
+mod validation;
