@@ -164,8 +164,11 @@ impl Ingestor {
         );
 
         let calls = AtomicU64::new(0);
-        let mut report =
-            IngestReport { windows_total: request.plan.windows().len(), windows_skipped: skipped, ..Default::default() };
+        let mut report = IngestReport {
+            windows_total: request.plan.windows().len(),
+            windows_skipped: skipped,
+            ..Default::default()
+        };
         let work = stream::iter(pending)
             .map(|window| self.fetch_and_write(request, window, &calls))
             .buffer_unordered(request.concurrency.max(1));
@@ -279,7 +282,8 @@ impl WindowOutcome {
 
 /// The parts of `window` not covered by any of `done`.
 fn uncovered(window: TimeWindow, done: &[TimeWindow]) -> Vec<TimeWindow> {
-    let mut inside: Vec<TimeWindow> = done.iter().copied().filter(|d| d.end() > window.start() && d.start() < window.end()).collect();
+    let mut inside: Vec<TimeWindow> =
+        done.iter().copied().filter(|d| d.end() > window.start() && d.start() < window.end()).collect();
     inside.sort();
     let mut gaps = Vec::new();
     let mut cursor = window.start();
@@ -304,8 +308,11 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn w(a: u32, b: u32) -> TimeWindow {
-        TimeWindow::new(Utc.with_ymd_and_hms(2025, 3, 10, a, 0, 0).unwrap(), Utc.with_ymd_and_hms(2025, 3, 10, b, 0, 0).unwrap())
-            .unwrap()
+        TimeWindow::new(
+            Utc.with_ymd_and_hms(2025, 3, 10, a, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2025, 3, 10, b, 0, 0).unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -14,8 +14,8 @@ pub use ports::{
     WriteStats,
 };
 
-pub use pacing::{Pacer, RateLimitInfo};
-pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingSource};
 pub use ingest::{
     FailedWindow, IngestError, IngestReport, IngestRequest, Ingestor, NoProgress, Progress, ProgressObserver,
 };
+pub use pacing::{Pacer, RateLimitInfo};
+pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingSource};

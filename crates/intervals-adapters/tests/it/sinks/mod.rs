@@ -1,1 +1,7 @@
 //! Tests of the sinks.
+
+mod csv;
+mod jsonl;
+mod postgres;
+mod sqlite;
+mod support;

@@ -1,0 +1,124 @@
+//! What the file sinks (CSV, JSON Lines) share: spill each window as a sorted run, merge the runs
+//! at `finish` and write the result through a temporary file renamed over the target. A sink only
+//! supplies the header and the formatting of the merged rows.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use intervals_app::{SinkError, WindowKey, WriteStats};
+use intervals_domain::MetricRow;
+
+use super::output::{Destination, Output};
+use super::spill::Runs;
+
+/// The merged rows of a run, in the data contract's order.
+pub(crate) type RowStream<'a> = &'a mut dyn Iterator<Item = io::Result<MetricRow>>;
+
+/// A sorted output file in the making.
+#[derive(Debug)]
+pub(crate) struct SortedFile {
+    describe: String,
+    dest: Destination,
+    fingerprint: Option<String>,
+    runs: Runs,
+    output: Mutex<Option<Output>>,
+    finished: AtomicBool,
+    directory_written: AtomicBool,
+}
+
+impl SortedFile {
+    /// Prepares `dest` for the rows of the query with `fingerprint` (`None`: a directory-only
+    /// sink). Creates the temporary file and the runs folder now, so that an unwritable target
+    /// fails before any request is made.
+    pub(crate) fn create(dest: Destination, describe: String, fingerprint: Option<String>) -> Result<Self, SinkError> {
+        let unavailable = |e: io::Error| SinkError::Unavailable { target: describe.clone(), message: e.to_string() };
+        let output = Output::create(dest.clone()).map_err(unavailable)?;
+        let runs = Runs::new_in(&output.scratch_folder()).map_err(unavailable)?;
+        Ok(SortedFile {
+            describe: describe.clone(),
+            dest,
+            fingerprint,
+            runs,
+            output: Mutex::new(Some(output)),
+            finished: AtomicBool::new(false),
+            directory_written: AtomicBool::new(false),
+        })
+    }
+
+    /// For people: `csv:out.csv`.
+    pub(crate) fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// Spills the window's rows as one sorted run (replacing an earlier run of the same window).
+    pub(crate) async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
+        if self.finished.load(Ordering::SeqCst) {
+            return Err(self.write_error("the output is already finished"));
+        }
+        match &self.fingerprint {
+            Some(f) if f == key.fingerprint() => {}
+            _ => {
+                return Err(self.write_error(&format!(
+                    "this output was opened for another query (fingerprint {}), not {}",
+                    self.fingerprint.as_deref().unwrap_or("none"),
+                    key.fingerprint()
+                )))
+            }
+        }
+        if !rows.is_empty() {
+            blocking(|| self.runs.add(key.window(), rows)).map_err(|e| self.io_error(e))?;
+        }
+        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: 0 })
+    }
+
+    /// Merges the runs and writes `header` then the rows through `write`, then renames the file
+    /// into place (or streams to stdout). A directory-only use (users or queues written, no window)
+    /// leaves the directory file alone.
+    pub(crate) async fn finish(
+        &self,
+        write: impl FnOnce(RowStream<'_>, &mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), SinkError> {
+        if self.finished.swap(true, Ordering::SeqCst) {
+            return Err(self.write_error("finish was already called"));
+        }
+        let output = self.output.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(output) = output else { return Err(self.write_error("finish was already called")) };
+        if self.directory_written.load(Ordering::SeqCst) && self.runs.len() == 0 {
+            return Ok(());
+        }
+        blocking(|| {
+            let mut merged = self.runs.merge()?;
+            output.commit(|out| write(&mut merged, out))
+        })
+        .map_err(|e| self.io_error(e))?;
+        tracing::debug!(target = %self.describe, "output written");
+        Ok(())
+    }
+
+    /// Writes a users or queues file to the target, all or nothing.
+    pub(crate) async fn write_directory(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), SinkError> {
+        self.directory_written.store(true, Ordering::SeqCst);
+        blocking(|| Output::create(self.dest.clone())?.commit(write)).map_err(|e| self.io_error(e))
+    }
+
+    fn io_error(&self, e: io::Error) -> SinkError {
+        self.write_error(&e.to_string())
+    }
+
+    fn write_error(&self, message: &str) -> SinkError {
+        SinkError::Write { target: self.describe.clone(), message: message.to_owned() }
+    }
+}
+
+/// Runs blocking file work without stalling other tasks of a multi-threaded runtime (on a
+/// current-thread runtime, such as in tests, it simply runs).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

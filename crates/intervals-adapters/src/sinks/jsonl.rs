@@ -1,0 +1,186 @@
+//! The JSON Lines sink (`jsonl:PATH`): one object per row with the long layout's fields, in the
+//! data contract's order, written to a temporary file beside the target and renamed by `finish`.
+//!
+//! ```text
+//! {"user_id":"6f1c…","media_type":"voice","interval_start":"2025-03-10T09:00:00Z","interval_end":"2025-03-10T09:30:00Z","metric":"tHandle","count":5,"sum":1450300,"min":95000,"max":612000}
+//! ```
+//! Group columns use their snake_case names in groupBy order; an absent statistic is `null`.
+//! This is the worked example of `docs/writing-a-sink.md`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use intervals_app::{DirectorySink, Sink, SinkError, WindowKey, WriteStats};
+use intervals_domain::{format_number, rfc3339, AggregateQuery, MetricRow, Queue, User};
+
+use super::csv::dedup_by_id;
+use super::file::{RowStream, SortedFile};
+use super::grain::push_json_string;
+use super::output::Destination;
+
+/// Writes the rows of one query as JSON Lines.
+#[derive(Debug)]
+pub struct JsonlSink {
+    query: Option<Arc<AggregateQuery>>,
+    file: SortedFile,
+}
+
+impl JsonlSink {
+    /// A JSON Lines file of `query`'s rows at `path`. The temporary file beside it is created now,
+    /// so an unwritable folder fails here.
+    pub fn create(path: impl Into<PathBuf>, query: Arc<AggregateQuery>) -> Result<JsonlSink, SinkError> {
+        let path = path.into();
+        let describe = format!("jsonl:{}", path.display());
+        let file = SortedFile::create(Destination::File(path), describe, Some(query.fingerprint()))?;
+        Ok(JsonlSink { query: Some(query), file })
+    }
+
+    /// A JSON Lines file for users or queues only.
+    pub fn directory(path: impl Into<PathBuf>) -> Result<JsonlSink, SinkError> {
+        let path = path.into();
+        let describe = format!("jsonl:{}", path.display());
+        Ok(JsonlSink { query: None, file: SortedFile::create(Destination::File(path), describe, None)? })
+    }
+}
+
+/// Writes one line per merged row.
+fn write_lines(query: &AggregateQuery, rows: RowStream<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let columns: Vec<String> = query.group_by().iter().map(|d| d.column_name()).collect();
+    let mut line = String::with_capacity(256);
+    for row in rows {
+        let row = row?;
+        line.clear();
+        let mut obj = JsonObject::new(&mut line);
+        for (column, value) in columns.iter().zip(row.group()) {
+            obj.string(column, value);
+        }
+        obj.string("interval_start", &rfc3339(row.bucket().start()));
+        obj.string("interval_end", &rfc3339(row.bucket().end()));
+        obj.string("metric", &row.metric_key());
+        let s = row.stats();
+        obj.raw("count", s.count.map(|c| c.to_string()));
+        for (name, value) in [("sum", s.sum), ("min", s.min), ("max", s.max)] {
+            obj.raw(name, value.filter(|v| v.is_finite()).map(format_number));
+        }
+        obj.end();
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A JSON object written field by field, keys in the order given.
+struct JsonObject<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        JsonObject { out, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        push_json_string(self.out, key);
+        self.out.push(':');
+    }
+
+    fn string(&mut self, key: &str, value: &str) {
+        self.key(key);
+        push_json_string(self.out, value);
+    }
+
+    fn opt_string(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.string(key, v),
+            None => self.raw(key, None),
+        }
+    }
+
+    /// A number (already valid JSON) or `null`.
+    fn raw(&mut self, key: &str, value: Option<String>) {
+        self.key(key);
+        self.out.push_str(value.as_deref().unwrap_or("null"));
+    }
+
+    fn end(self) {
+        self.out.push('}');
+    }
+}
+
+#[async_trait]
+impl Sink for JsonlSink {
+    async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
+        self.file.write_window(key, rows).await
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        let Some(query) = self.query.clone() else { return Ok(()) };
+        self.file.finish(move |rows, out| write_lines(&query, rows, out)).await
+    }
+
+    fn describe(&self) -> String {
+        self.file.describe().to_owned()
+    }
+}
+
+#[async_trait]
+impl DirectorySink for JsonlSink {
+    /// One object per user (`org,id,name,email,state,division_id,division_name`), sorted by id;
+    /// the file is replaced as a whole.
+    async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
+        let users = dedup_by_id(users, |u| &u.id);
+        self.file
+            .write_directory(|out| {
+                let mut line = String::new();
+                for u in &users {
+                    line.clear();
+                    let mut obj = JsonObject::new(&mut line);
+                    obj.string("org", org);
+                    obj.string("id", &u.id);
+                    obj.string("name", &u.name);
+                    obj.opt_string("email", u.email.as_deref());
+                    obj.string("state", &u.state);
+                    obj.opt_string("division_id", u.division_id.as_deref());
+                    obj.opt_string("division_name", u.division_name.as_deref());
+                    obj.end();
+                    line.push('\n');
+                    out.write_all(line.as_bytes())?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(users.len() as u64)
+    }
+
+    /// One object per queue (`org,id,name,division_id,division_name`), sorted by id.
+    async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError> {
+        let queues = dedup_by_id(queues, |q| &q.id);
+        self.file
+            .write_directory(|out| {
+                let mut line = String::new();
+                for q in &queues {
+                    line.clear();
+                    let mut obj = JsonObject::new(&mut line);
+                    obj.string("org", org);
+                    obj.string("id", &q.id);
+                    obj.string("name", &q.name);
+                    obj.opt_string("division_id", q.division_id.as_deref());
+                    obj.opt_string("division_name", q.division_name.as_deref());
+                    obj.end();
+                    line.push('\n');
+                    out.write_all(line.as_bytes())?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(queues.len() as u64)
+    }
+}

@@ -1,0 +1,457 @@
+//! The PostgreSQL sink (`postgres://...`): schema applied by versioned migrations on connect
+//! (`migrations/postgres`), one row per grain with a jsonb `metrics` column, each window bulk
+//! loaded with COPY into a session-local staging table and merged with `INSERT ... ON CONFLICT`,
+//! rows and checkpoint in one transaction.
+//!
+//! A window write, in one transaction:
+//! 1. COPY the fetched grains into `pg_temp.intervals_staging`;
+//! 2. in the window's scope, grains the window no longer returns lose the query's metrics
+//!    (`metrics - requested`) and are deleted when nothing is left;
+//! 3. `INSERT ... SELECT FROM staging ON CONFLICT DO UPDATE SET metrics = metrics - requested ||
+//!    fetched`, skipping rows whose value would not change (a re-read changes nothing);
+//! 4. upsert the checkpoint.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use intervals_app::{CheckpointStore, DirectorySink, Sink, SinkError, WindowKey, WriteStats};
+use intervals_domain::{is_uuid, rfc3339, MetricRow, Queue, TimeWindow, User};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, Row};
+
+use super::csv::dedup_by_id;
+use super::grain::{dimension_scopes, grains, DimensionScope, DIMENSION_COLUMNS};
+use super::sqlite::migrate_message;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The value of `user_id` / `queue_id` when the query does not group by it.
+pub(crate) const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+const OWN_OBJECTS: &[&str] = &[
+    "agent_intervals",
+    "ingest_windows",
+    "qualified_metric_keys",
+    "users",
+    "queues",
+    "interval_metrics",
+    "agent_interval_summary",
+];
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Creates the session's staging table (once per connection; emptied at each commit). Public to
+/// the benchmark, which runs it through psql as the reference.
+#[doc(hidden)]
+pub const STAGING_TABLE: &str = "SET LOCAL client_min_messages = warning; \
+    CREATE TEMP TABLE IF NOT EXISTS intervals_staging ( \
+        user_id uuid NOT NULL, media_type text NOT NULL, queue_id uuid NOT NULL, \
+        interval_start timestamptz NOT NULL, interval_end timestamptz NOT NULL, metrics jsonb NOT NULL \
+    ) ON COMMIT DELETE ROWS";
+
+const COPY: &str =
+    "COPY pg_temp.intervals_staging (user_id, media_type, queue_id, interval_start, interval_end, metrics) \
+    FROM STDIN";
+
+/// The merge of the staged grains: `$1` org, `$2` granularity, `$3` fetched_at, `$4` the metric
+/// keys the query owns. Public to the benchmark, which runs it through psql as the reference.
+#[doc(hidden)]
+pub const UPSERT_FROM_STAGING: &str = "INSERT INTO agent_intervals AS a \
+    (org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at) \
+    SELECT $1, s.user_id, s.media_type, s.queue_id, $2, s.interval_start, s.interval_end, s.metrics, $3 \
+    FROM pg_temp.intervals_staging AS s \
+    ON CONFLICT (org, granularity, interval_start, user_id, media_type, queue_id) DO UPDATE SET \
+        metrics = (a.metrics - $4::text[]) || EXCLUDED.metrics, \
+        interval_end = EXCLUDED.interval_end, \
+        fetched_at = EXCLUDED.fetched_at \
+    WHERE a.metrics IS DISTINCT FROM (a.metrics - $4::text[]) || EXCLUDED.metrics \
+       OR a.interval_end IS DISTINCT FROM EXCLUDED.interval_end";
+
+/// Writes rows, checkpoints, users and queues into PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresSink {
+    pool: PgPool,
+    describe: String,
+}
+
+impl PostgresSink {
+    /// Connects to `url` (`postgres://user:password@host:port/db?sslmode=...`) and applies the
+    /// migrations. Errors name host and port, never the password.
+    pub async fn connect(url: &str) -> Result<PostgresSink, SinkError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| SinkError::Unavailable {
+            target: redact(url),
+            message: format!("invalid PostgreSQL URL: {e}"),
+        })?;
+        let describe = describe(&options);
+        let host_port = format!("{}:{}", options.get_host(), options.get_port());
+        let unavailable = |message: String| SinkError::Unavailable { target: describe.clone(), message };
+        let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(unavailable(format!("cannot connect to {host_port}: {e}"))),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "cannot connect to {host_port}: no answer within {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                )))
+            }
+        };
+        migrate(&mut conn, &describe).await?;
+        let _ = conn.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_lazy_with(options);
+        tracing::debug!(target = %describe, "postgres sink ready");
+        Ok(PostgresSink { pool, describe })
+    }
+
+    /// A sink on an existing pool (e.g. from `#[sqlx::test]`); applies the migrations.
+    pub async fn from_pool(pool: PgPool) -> Result<PostgresSink, SinkError> {
+        let describe = describe(&pool.connect_options());
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| SinkError::Unavailable { target: describe.clone(), message: e.to_string() })?;
+        migrate(&mut conn, &describe).await?;
+        drop(conn);
+        Ok(PostgresSink { pool, describe })
+    }
+
+    /// The connection pool (for other Postgres adapters of the same database, such as leases).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn write_error(&self, e: impl std::fmt::Display) -> SinkError {
+        SinkError::Write { target: self.describe.clone(), message: e.to_string() }
+    }
+}
+
+/// `postgres://user@host:port/db`: where the data is, without a password.
+fn describe(options: &PgConnectOptions) -> String {
+    let user = options.get_username();
+    let db = options.get_database().unwrap_or(user);
+    format!("postgres://{user}@{}:{}/{db}", options.get_host(), options.get_port())
+}
+
+/// `url` with any password replaced by `***` (for URLs that do not even parse).
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "postgres URL".to_owned() };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => format!("{}:***@{host}", userinfo.split(':').next().unwrap_or("")),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+async fn migrate(conn: &mut PgConnection, describe: &str) -> Result<(), SinkError> {
+    let schema = |message: String| SinkError::Schema { target: describe.to_owned(), message };
+    let (has_history, found): (bool, Vec<String>) = {
+        let row = sqlx::query(
+            "SELECT to_regclass('_sqlx_migrations') IS NOT NULL, \
+             ARRAY(SELECT n FROM unnest($1::text[]) AS n WHERE to_regclass(quote_ident(n)) IS NOT NULL)",
+        )
+        .bind(OWN_OBJECTS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| schema(e.to_string()))?;
+        (row.get(0), row.get(1))
+    };
+    if !has_history && !found.is_empty() {
+        return Err(schema(format!(
+            "{} already exist{} but {} not created by genesys-intervals (no migration history); nothing was \
+             changed: use another database or schema",
+            found.join(", "),
+            if found.len() == 1 { "s" } else { "" },
+            if found.len() == 1 { "was" } else { "were" },
+        )));
+    }
+    MIGRATOR.run(&mut *conn).await.map_err(|e| schema(migrate_message(&e)))?;
+    for check in [
+        "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at \
+         FROM agent_intervals LIMIT 0",
+        "SELECT org, fingerprint, window_start, window_end, rows, fetched_at FROM ingest_windows LIMIT 0",
+    ] {
+        sqlx::query(check).execute(&mut *conn).await.map_err(|e| schema(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Appends `value` in COPY text format (backslash, tab, newline and carriage return escaped).
+fn push_copy_text(out: &mut Vec<u8>, value: &str) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    for b in value.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b => out.push(b),
+        }
+    }
+}
+
+/// A uuid column's value: the nil UUID for `""`, else the id, which must be a UUID.
+fn uuid_value<'a>(column: &str, value: &'a str) -> Result<&'a str, String> {
+    if value.is_empty() {
+        Ok(NIL_UUID)
+    } else if is_uuid(value) {
+        Ok(value)
+    } else {
+        Err(format!("{column} {value:?} is not a UUID"))
+    }
+}
+
+#[async_trait]
+impl Sink for PostgresSink {
+    async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
+        let query = key.query();
+        let window = key.window();
+        let granularity = query.granularity().as_iso();
+        let now = Utc::now();
+
+        // The COPY payload, one line per grain, in primary-key order.
+        let fetched = grains(query, rows);
+        let mut copy: Vec<u8> = Vec::with_capacity(fetched.len() * 320);
+        for g in &fetched {
+            let user = uuid_value("userId", g.dims[0]).map_err(|e| self.write_error(e))?;
+            let queue = uuid_value("queueId", g.dims[2]).map_err(|e| self.write_error(e))?;
+            copy.extend_from_slice(user.as_bytes());
+            copy.push(b'\t');
+            push_copy_text(&mut copy, g.dims[1]);
+            copy.push(b'\t');
+            copy.extend_from_slice(queue.as_bytes());
+            copy.push(b'\t');
+            copy.extend_from_slice(rfc3339(g.bucket.start()).as_bytes());
+            copy.push(b'\t');
+            copy.extend_from_slice(rfc3339(g.bucket.end()).as_bytes());
+            copy.push(b'\t');
+            push_copy_text(&mut copy, &g.metrics_json());
+            copy.push(b'\n');
+        }
+        let names: Vec<&str> = query.metrics().iter().map(|m| m.as_str()).collect();
+        let qualified: BTreeSet<String> =
+            rows.iter().filter(|r| r.qualifier().is_some()).map(|r| r.metric_key()).collect();
+
+        // The scope of the replace, after $1 org, $2 granularity, $3 start, $4 end, $5 keys, $6 now.
+        let mut scope = String::new();
+        let mut filters: Vec<Vec<String>> = Vec::new();
+        for (s, (_, column)) in dimension_scopes(query).iter().zip(DIMENSION_COLUMNS) {
+            let is_uuid_column = column != "media_type";
+            match s {
+                DimensionScope::Any => {}
+                DimensionScope::Empty if is_uuid_column => scope.push_str(&format!(" AND a.{column} = '{NIL_UUID}'")),
+                DimensionScope::Empty => scope.push_str(&format!(" AND a.{column} = ''")),
+                DimensionScope::OneOf(values) => {
+                    filters.push(values.to_vec());
+                    let cast = if is_uuid_column { "::uuid[]" } else { "" };
+                    scope.push_str(&format!(" AND a.{column} = ANY(${}::text[]{cast})", 6 + filters.len()));
+                }
+            }
+        }
+        let stale = format!(
+            "WITH stale AS ( \
+                SELECT a.interval_start, a.user_id, a.media_type, a.queue_id, a.metrics - $5::text[] AS rest \
+                FROM agent_intervals AS a \
+                WHERE a.org = $1 AND a.granularity = $2 AND a.interval_start >= $3 AND a.interval_start < $4{scope} \
+                  AND a.metrics ?| $5::text[] \
+                  AND NOT EXISTS (SELECT 1 FROM pg_temp.intervals_staging AS s \
+                      WHERE s.interval_start = a.interval_start AND s.user_id = a.user_id \
+                        AND s.media_type = a.media_type AND s.queue_id = a.queue_id) \
+             ), deleted AS ( \
+                DELETE FROM agent_intervals AS a USING stale AS s \
+                WHERE s.rest = '{{}}'::jsonb AND a.org = $1 AND a.granularity = $2 \
+                  AND a.interval_start = s.interval_start AND a.user_id = s.user_id \
+                  AND a.media_type = s.media_type AND a.queue_id = s.queue_id \
+                RETURNING 1 \
+             ), updated AS ( \
+                UPDATE agent_intervals AS a SET metrics = s.rest, fetched_at = $6 FROM stale AS s \
+                WHERE s.rest <> '{{}}'::jsonb AND a.org = $1 AND a.granularity = $2 \
+                  AND a.interval_start = s.interval_start AND a.user_id = s.user_id \
+                  AND a.media_type = s.media_type AND a.queue_id = s.queue_id \
+                RETURNING 1 \
+             ) \
+             SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM updated)"
+        );
+
+        let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
+        // A plain string runs as a simple query: several statements, no prepare.
+        (&mut *tx).execute(STAGING_TABLE).await.map_err(|e| self.write_error(e))?;
+        if !qualified.is_empty() {
+            sqlx::query(
+                "INSERT INTO qualified_metric_keys (org, key) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(key.org())
+            .bind(qualified.iter().collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        }
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT n FROM unnest($2::text[]) AS n \
+             UNION SELECT key FROM qualified_metric_keys WHERE org = $1 AND split_part(key, ':', 1) = ANY($2::text[])",
+        )
+        .bind(key.org())
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.write_error(e))?;
+
+        if !copy.is_empty() {
+            let mut sink = tx.copy_in_raw(COPY).await.map_err(|e| self.write_error(e))?;
+            if let Err(e) = sink.send(copy).await {
+                let _ = sink.abort("write failed").await;
+                return Err(self.write_error(e));
+            }
+            sink.finish().await.map_err(|e| self.write_error(e))?;
+        }
+
+        let mut stale_query = sqlx::query(&stale)
+            .bind(key.org())
+            .bind(granularity)
+            .bind(window.start())
+            .bind(window.end())
+            .bind(&keys)
+            .bind(now);
+        for f in &filters {
+            stale_query = stale_query.bind(f);
+        }
+        let stale_row = stale_query.fetch_one(&mut *tx).await.map_err(|e| self.write_error(e))?;
+        let deleted: i64 = stale_row.get(0);
+
+        if !fetched.is_empty() {
+            sqlx::query(UPSERT_FROM_STAGING)
+                .bind(key.org())
+                .bind(granularity)
+                .bind(now)
+                .bind(&keys)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.write_error(e))?;
+        }
+        sqlx::query(
+            "INSERT INTO ingest_windows (org, fingerprint, window_start, window_end, rows, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (org, fingerprint, window_start, window_end) DO UPDATE SET \
+             rows = EXCLUDED.rows, fetched_at = EXCLUDED.fetched_at",
+        )
+        .bind(key.org())
+        .bind(key.fingerprint())
+        .bind(window.start())
+        .bind(window.end())
+        .bind(rows.len() as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        tx.commit().await.map_err(|e| self.write_error(e))?;
+        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: deleted as u64 })
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for PostgresSink {
+    async fn completed_windows(
+        &self,
+        org: &str,
+        fingerprint: &str,
+        range: TimeWindow,
+    ) -> Result<Vec<TimeWindow>, SinkError> {
+        let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT window_start, window_end FROM ingest_windows \
+             WHERE org = $1 AND fingerprint = $2 AND window_start >= $3 AND window_end <= $4 \
+             ORDER BY window_start, window_end",
+        )
+        .bind(org)
+        .bind(fingerprint)
+        .bind(range.start())
+        .bind(range.end())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        rows.into_iter()
+            .map(|(s, e)| {
+                TimeWindow::new(s, e)
+                    .map_err(|e| SinkError::Schema { target: self.describe.clone(), message: e.to_string() })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DirectorySink for PostgresSink {
+    async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
+        let users = dedup_by_id(users, |u| &u.id);
+        if let Some(bad) = users.iter().find(|u| !is_uuid(&u.id)) {
+            return Err(self.write_error(format!("user id {:?} is not a UUID", bad.id)));
+        }
+        let col = |f: fn(&User) -> Option<String>| users.iter().map(|u| f(u)).collect::<Vec<Option<String>>>();
+        sqlx::query(
+            "INSERT INTO users (org, id, name, email, state, division_id, division_name, fetched_at) \
+             SELECT $1, u.id::uuid, u.name, u.email, u.state, u.division_id, u.division_name, $2 \
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) \
+                  AS u(id, name, email, state, division_id, division_name) \
+             ON CONFLICT (org, id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, \
+             state = EXCLUDED.state, division_id = EXCLUDED.division_id, division_name = EXCLUDED.division_name, \
+             fetched_at = EXCLUDED.fetched_at",
+        )
+        .bind(org)
+        .bind(Utc::now())
+        .bind(col(|u| Some(u.id.clone())))
+        .bind(col(|u| Some(u.name.clone())))
+        .bind(col(|u| u.email.clone()))
+        .bind(col(|u| Some(u.state.clone())))
+        .bind(col(|u| u.division_id.clone()))
+        .bind(col(|u| u.division_name.clone()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        Ok(users.len() as u64)
+    }
+
+    async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError> {
+        let queues = dedup_by_id(queues, |q| &q.id);
+        if let Some(bad) = queues.iter().find(|q| !is_uuid(&q.id)) {
+            return Err(self.write_error(format!("queue id {:?} is not a UUID", bad.id)));
+        }
+        let col = |f: fn(&Queue) -> Option<String>| queues.iter().map(|q| f(q)).collect::<Vec<Option<String>>>();
+        sqlx::query(
+            "INSERT INTO queues (org, id, name, division_id, division_name, fetched_at) \
+             SELECT $1, q.id::uuid, q.name, q.division_id, q.division_name, $2 \
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS q(id, name, division_id, division_name) \
+             ON CONFLICT (org, id) DO UPDATE SET name = EXCLUDED.name, division_id = EXCLUDED.division_id, \
+             division_name = EXCLUDED.division_name, fetched_at = EXCLUDED.fetched_at",
+        )
+        .bind(org)
+        .bind(Utc::now())
+        .bind(col(|q| Some(q.id.clone())))
+        .bind(col(|q| Some(q.name.clone())))
+        .bind(col(|q| q.division_id.clone()))
+        .bind(col(|q| q.division_name.clone()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        Ok(queues.len() as u64)
+    }
+}

@@ -1,0 +1,415 @@
+//! The SQLite sink (`sqlite:PATH`, the embedded default): one file in WAL mode, schema applied by
+//! versioned migrations (`migrations/sqlite`), each window's rows and checkpoint in one
+//! transaction. Timestamps are RFC 3339 UTC text (`2025-03-10T09:00:00Z`).
+//!
+//! A window replace reads the stored grains in the window's scope, merges them in Rust (the
+//! query's metrics replaced by the fetched ones, other metrics kept, empty grains deleted), and
+//! writes only what changed, in bulk (`json_each` over one JSON parameter).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use intervals_app::{CheckpointStore, DirectorySink, Sink, SinkError, WindowKey, WriteStats};
+use intervals_domain::{rfc3339, MetricRow, Queue, TimeWindow, User};
+use serde_json::{Map, Value};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+
+use super::csv::dedup_by_id;
+use super::grain::{dimension_scopes, grains, is_requested, push_json_string, DimensionScope, DIMENSION_COLUMNS};
+use super::output::parent_of;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Tables and views the migrations create; finding one without our migration history means the
+/// database belongs to someone else.
+const OWN_OBJECTS: &[&str] =
+    &["agent_intervals", "ingest_windows", "users", "queues", "interval_metrics", "agent_interval_summary"];
+
+/// Writes rows, checkpoints, users and queues into a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteSink {
+    pool: SqlitePool,
+    describe: String,
+}
+
+impl SqliteSink {
+    /// Opens (creating if needed) the database at `path` and applies the migrations. Fails with
+    /// [`SinkError::Unavailable`] when the file cannot be opened and with [`SinkError::Schema`]
+    /// when it holds tables of the same names that our migrations did not create (nothing is
+    /// changed then).
+    pub async fn open(path: impl Into<PathBuf>) -> Result<SqliteSink, SinkError> {
+        let path = path.into();
+        let describe = format!("sqlite:{}", path.display());
+        let unavailable = |message: String| SinkError::Unavailable { target: describe.clone(), message };
+        let folder = parent_of(&path);
+        if !folder.is_dir() {
+            return Err(unavailable(format!("the folder {} does not exist", folder.display())));
+        }
+        if path.is_dir() {
+            return Err(unavailable(format!("{} is a folder, not a file", path.display())));
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| unavailable(e.to_string()))?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(60))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let sink = SqliteSink { pool, describe };
+        sink.migrate().await?;
+        tracing::debug!(target = %sink.describe, "sqlite sink ready");
+        Ok(sink)
+    }
+
+    async fn migrate(&self) -> Result<(), SinkError> {
+        let schema = |message: String| SinkError::Schema { target: self.describe.clone(), message };
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| schema(e.to_string()))?;
+        let has_history = names.iter().any(|n| n == "_sqlx_migrations");
+        let foreign: Vec<&str> =
+            OWN_OBJECTS.iter().copied().filter(|o| names.iter().any(|n| n.eq_ignore_ascii_case(o))).collect();
+        if !has_history && !foreign.is_empty() {
+            return Err(schema(format!(
+                "{} already exist{} but {} not created by genesys-intervals (no migration history); nothing was \
+                 changed: use another database file",
+                foreign.join(", "),
+                if foreign.len() == 1 { "s" } else { "" },
+                if foreign.len() == 1 { "was" } else { "were" },
+            )));
+        }
+        MIGRATOR.run(&self.pool).await.map_err(|e| schema(migrate_message(&e)))?;
+        for check in [
+            "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at \
+             FROM agent_intervals LIMIT 0",
+            "SELECT org, fingerprint, window_start, window_end, rows, fetched_at FROM ingest_windows LIMIT 0",
+        ] {
+            sqlx::query(check).fetch_all(&self.pool).await.map_err(|e| schema(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn write_error(&self, e: impl std::fmt::Display) -> SinkError {
+        SinkError::Write { target: self.describe.clone(), message: e.to_string() }
+    }
+}
+
+/// A migration failure, explained.
+pub(crate) fn migrate_message(e: &MigrateError) -> String {
+    match e {
+        MigrateError::VersionMissing(v) => format!(
+            "the database has migration {v}, which this version of genesys-intervals does not know (a newer \
+             version, or another tool's migrations); nothing was changed"
+        ),
+        MigrateError::VersionMismatch(v) => {
+            format!("migration {v} in the database differs from this version's; nothing was changed")
+        }
+        MigrateError::Dirty(v) => format!("migration {v} was left half-applied; repair the database first"),
+        other => format!("applying the schema failed; nothing was changed: {other}"),
+    }
+}
+
+/// A stored grain in a window's scope.
+struct Stored {
+    end: String,
+    metrics: String,
+}
+
+/// One row of a bulk write: user, media, queue, start, end, metrics.
+type Planned = [String; 6];
+
+#[async_trait]
+impl Sink for SqliteSink {
+    async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
+        let query = key.query();
+        let window = key.window();
+        let (start, end) = (rfc3339(window.start()), rfc3339(window.end()));
+        let granularity = query.granularity().as_iso();
+        let now = rfc3339(Utc::now());
+        let fetched = grains(query, rows);
+
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.write_error(e))?;
+
+        // What the scope holds now.
+        let mut sql = String::from(
+            "SELECT user_id, media_type, queue_id, interval_start, interval_end, metrics FROM agent_intervals \
+             WHERE org = ? AND granularity = ? AND interval_start >= ? AND interval_start < ?",
+        );
+        let mut filters: Vec<String> = Vec::new();
+        for (scope, (_, column)) in dimension_scopes(query).iter().zip(DIMENSION_COLUMNS) {
+            match scope {
+                DimensionScope::Any => {}
+                DimensionScope::Empty => sql.push_str(&format!(" AND {column} = ''")),
+                DimensionScope::OneOf(values) => {
+                    sql.push_str(&format!(" AND {column} IN (SELECT value FROM json_each(?))"));
+                    filters.push(Value::from(values.to_vec()).to_string());
+                }
+            }
+        }
+        let mut select = sqlx::query(&sql).bind(key.org()).bind(granularity).bind(&start).bind(&end);
+        for f in &filters {
+            select = select.bind(f);
+        }
+        let mut stored: HashMap<[String; 4], Stored> = HashMap::new();
+        for row in select.fetch_all(&mut *tx).await.map_err(|e| self.write_error(e))? {
+            let k: [String; 4] = [row.get(0), row.get(1), row.get(2), row.get(3)];
+            stored.insert(k, Stored { end: row.get(4), metrics: row.get(5) });
+        }
+
+        // The merge.
+        let metrics = query.metrics();
+        let mut upserts: Vec<Planned> = Vec::new();
+        let mut deletes: Vec<[String; 4]> = Vec::new();
+        for g in &fetched {
+            let bucket_start = rfc3339(g.bucket.start());
+            let bucket_end = rfc3339(g.bucket.end());
+            let k = [g.dims[0].to_owned(), g.dims[1].to_owned(), g.dims[2].to_owned(), bucket_start];
+            let json = g.metrics_json();
+            match stored.remove(&k) {
+                None => {
+                    let [u, m, q, s] = k;
+                    upserts.push([u, m, q, s, bucket_end, json]);
+                }
+                Some(old) => {
+                    let old_map = parse_object(&old.metrics).map_err(|e| self.write_error(e))?;
+                    let mut new_map: Map<String, Value> = old_map
+                        .iter()
+                        .filter(|(k, _)| !is_requested(k, metrics))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    new_map.extend(parse_object(&json).map_err(|e| self.write_error(e))?);
+                    if new_map != old_map || old.end != bucket_end {
+                        let [u, m, q, s] = k;
+                        upserts.push([u, m, q, s, bucket_end, Value::Object(new_map).to_string()]);
+                    }
+                }
+            }
+        }
+        for (k, old) in stored {
+            let old_map = parse_object(&old.metrics).map_err(|e| self.write_error(e))?;
+            if !old_map.keys().any(|key| is_requested(key, metrics)) {
+                continue;
+            }
+            let rest: Map<String, Value> = old_map.into_iter().filter(|(key, _)| !is_requested(key, metrics)).collect();
+            if rest.is_empty() {
+                deletes.push(k);
+            } else {
+                let [u, m, q, s] = k;
+                upserts.push([u, m, q, s, old.end, Value::Object(rest).to_string()]);
+            }
+        }
+
+        if !upserts.is_empty() {
+            sqlx::query(
+                "INSERT INTO agent_intervals \
+                 (org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at) \
+                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2, value ->> 3, value ->> 4, value ->> 5, ?3 \
+                 FROM json_each(?4) WHERE true \
+                 ON CONFLICT (org, granularity, interval_start, user_id, media_type, queue_id) DO UPDATE SET \
+                 interval_end = excluded.interval_end, metrics = excluded.metrics, fetched_at = excluded.fetched_at",
+            )
+            .bind(key.org())
+            .bind(granularity)
+            .bind(&now)
+            .bind(json_rows(&upserts))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        }
+        if !deletes.is_empty() {
+            sqlx::query(
+                "DELETE FROM agent_intervals WHERE org = ?1 AND granularity = ?2 \
+                 AND (user_id, media_type, queue_id, interval_start) IN \
+                 (SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?3))",
+            )
+            .bind(key.org())
+            .bind(granularity)
+            .bind(json_rows(&deletes))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        }
+        sqlx::query(
+            "INSERT INTO ingest_windows (org, fingerprint, window_start, window_end, rows, fetched_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (org, fingerprint, window_start, window_end) DO UPDATE SET \
+             rows = excluded.rows, fetched_at = excluded.fetched_at",
+        )
+        .bind(key.org())
+        .bind(key.fingerprint())
+        .bind(&start)
+        .bind(&end)
+        .bind(rows.len() as i64)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        tx.commit().await.map_err(|e| self.write_error(e))?;
+        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: deletes.len() as u64 })
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}
+
+fn parse_object(json: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str(json) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(format!("stored metrics are not a JSON object: {json}")),
+        Err(e) => Err(format!("stored metrics are not valid JSON ({e}): {json}")),
+    }
+}
+
+/// `[["a","b"],...]`: rows of strings as one JSON parameter for `json_each`.
+fn json_rows<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut out = String::with_capacity(rows.len() * (N * 16 + 64));
+    out.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (j, value) in row.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            push_json_string(&mut out, value);
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+/// `[[...],...]` with `null` for `None`.
+fn json_rows_opt(rows: &[Vec<Option<&str>>]) -> String {
+    let mut out = String::from("[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (j, value) in row.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            match value {
+                Some(v) => push_json_string(&mut out, v),
+                None => out.push_str("null"),
+            }
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+#[async_trait]
+impl CheckpointStore for SqliteSink {
+    async fn completed_windows(
+        &self,
+        org: &str,
+        fingerprint: &str,
+        range: TimeWindow,
+    ) -> Result<Vec<TimeWindow>, SinkError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT window_start, window_end FROM ingest_windows \
+             WHERE org = ? AND fingerprint = ? AND window_start >= ? AND window_end <= ? \
+             ORDER BY window_start, window_end",
+        )
+        .bind(org)
+        .bind(fingerprint)
+        .bind(rfc3339(range.start()))
+        .bind(rfc3339(range.end()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        rows.into_iter()
+            .map(|(s, e)| {
+                let parse = |t: &str| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc));
+                match (parse(&s), parse(&e)) {
+                    (Ok(s), Ok(e)) => TimeWindow::new(s, e).map_err(|e| e.to_string()),
+                    _ => Err(format!("bad checkpoint timestamps {s:?} / {e:?}")),
+                }
+                .map_err(|message| SinkError::Schema { target: self.describe.clone(), message })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DirectorySink for SqliteSink {
+    async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
+        let users = dedup_by_id(users, |u| &u.id);
+        let rows: Vec<Vec<Option<&str>>> = users
+            .iter()
+            .map(|u| {
+                vec![
+                    Some(u.id.as_str()),
+                    Some(u.name.as_str()),
+                    u.email.as_deref(),
+                    Some(u.state.as_str()),
+                    u.division_id.as_deref(),
+                    u.division_name.as_deref(),
+                ]
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO users (org, id, name, email, state, division_id, division_name, fetched_at) \
+             SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, ?2 \
+             FROM json_each(?3) WHERE true \
+             ON CONFLICT (org, id) DO UPDATE SET name = excluded.name, email = excluded.email, \
+             state = excluded.state, division_id = excluded.division_id, division_name = excluded.division_name, \
+             fetched_at = excluded.fetched_at",
+        )
+        .bind(org)
+        .bind(rfc3339(Utc::now()))
+        .bind(json_rows_opt(&rows))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        Ok(users.len() as u64)
+    }
+
+    async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError> {
+        let queues = dedup_by_id(queues, |q| &q.id);
+        let rows: Vec<Vec<Option<&str>>> = queues
+            .iter()
+            .map(|q| {
+                vec![Some(q.id.as_str()), Some(q.name.as_str()), q.division_id.as_deref(), q.division_name.as_deref()]
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO queues (org, id, name, division_id, division_name, fetched_at) \
+             SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 \
+             FROM json_each(?3) WHERE true \
+             ON CONFLICT (org, id) DO UPDATE SET name = excluded.name, division_id = excluded.division_id, \
+             division_name = excluded.division_name, fetched_at = excluded.fetched_at",
+        )
+        .bind(org)
+        .bind(rfc3339(Utc::now()))
+        .bind(json_rows_opt(&rows))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.write_error(e))?;
+        Ok(queues.len() as u64)
+    }
+}

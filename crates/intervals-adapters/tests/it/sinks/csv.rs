@@ -1,0 +1,207 @@
+//! The CSV sink: both layouts byte for byte against golden files, global order across windows
+//! written in any order, temporary file + rename, and no half file on any failure.
+
+use std::sync::Arc;
+
+use intervals_adapters::sinks::{CsvLayout, CsvSink, CsvTarget};
+use intervals_app::{DirectorySink, Sink, SinkError};
+use intervals_domain::{long_header, long_record, MetricRow, Queue, User};
+
+use super::support::{files_in, golden, golden_query, golden_windows, key, query, row, AGENT_A, AGENT_B, ORG, QUEUE_1};
+
+/// Writes the golden windows concurrently (the second day first).
+async fn write_golden(sink: &CsvSink) {
+    let w = golden_windows();
+    let (a, b) = tokio::join!(sink.write_window(&w[0].0, &w[0].1), sink.write_window(&w[1].0, &w[1].1));
+    a.unwrap();
+    b.unwrap();
+}
+
+#[tokio::test]
+async fn long_layout_matches_the_golden_file_and_appears_only_at_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.csv");
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Long).unwrap();
+    assert_eq!(sink.describe(), format!("csv:{}", target.display()));
+    write_golden(&sink).await;
+    assert!(!target.exists(), "the target must not exist before finish");
+    sink.finish().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), golden("long.csv"));
+    drop(sink);
+    assert_eq!(files_in(dir.path()), vec!["out.csv"]);
+}
+
+#[tokio::test]
+async fn wide_layout_matches_the_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("wide.csv");
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Wide).unwrap();
+    write_golden(&sink).await;
+    sink.finish().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), golden("wide.csv"));
+}
+
+#[tokio::test]
+async fn writing_a_window_again_replaces_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.csv");
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Long).unwrap();
+    let (day2, day1) = {
+        let mut w = golden_windows();
+        let day1 = w.pop().unwrap();
+        (w.pop().unwrap(), day1)
+    };
+    let stale = vec![row(&[AGENT_B, "voice"], "2025-03-10T10:00:00Z", "tAcw", 1, 1.0)];
+    sink.write_window(&day1.0, &stale).await.unwrap();
+    sink.write_window(&day2.0, &day2.1).await.unwrap();
+    sink.write_window(&day1.0, &day1.1).await.unwrap();
+    sink.finish().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), golden("long.csv"));
+}
+
+#[tokio::test]
+async fn many_windows_merge_in_several_passes_into_the_contract_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("many.csv");
+    let q = query("tHandle,tAcw", "userId,mediaType", &[]);
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), q.clone(), CsvLayout::Long).unwrap();
+    let agents = [AGENT_B, AGENT_A];
+    let mut all: Vec<MetricRow> = Vec::new();
+    // 150 one-bucket windows (more than the merge's fan-in), written newest first.
+    for i in (0..150).rev() {
+        let start = chrono::DateTime::parse_from_rfc3339("2025-03-10T00:00:00Z").unwrap().to_utc()
+            + chrono::Duration::minutes(30 * i);
+        let end = start + chrono::Duration::minutes(30);
+        let (s, e) = (intervals_domain::rfc3339(start), intervals_domain::rfc3339(end));
+        let rows: Vec<MetricRow> = agents
+            .iter()
+            .flat_map(|a| {
+                [row(&[a, "voice"], &s, "tHandle", i as u64, i as f64 * 1.5), row(&[a, "voice"], &s, "tAcw", 1, 2.0)]
+            })
+            .collect();
+        sink.write_window(&key(&q, &s, &e), &rows).await.unwrap();
+        all.extend(rows);
+    }
+    sink.finish().await.unwrap();
+
+    all.sort_by(|a, b| a.cmp_long(b));
+    let mut expected = long_header(&q).join(",") + "\n";
+    for r in &all {
+        expected += &(long_record(r).join(",") + "\n");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), expected);
+    drop(sink);
+    assert_eq!(files_in(dir.path()), vec!["many.csv"]);
+}
+
+#[tokio::test]
+async fn no_rows_give_the_header_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("empty.csv");
+    let q = golden_query();
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), q.clone(), CsvLayout::Long).unwrap();
+    sink.write_window(&key(&q, "2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z"), &[]).await.unwrap();
+    sink.finish().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "user_id,media_type,interval_start,interval_end,metric,count,sum,min,max\n"
+    );
+}
+
+#[tokio::test]
+async fn a_sink_dropped_without_finish_leaves_no_file_and_an_old_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.csv");
+    std::fs::write(&target, "previous run\n").unwrap();
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Long).unwrap();
+    write_golden(&sink).await;
+    assert!(files_in(dir.path()).len() > 1, "temporary files live beside the target while running");
+    drop(sink);
+    assert_eq!(files_in(dir.path()), vec!["out.csv"]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "previous run\n");
+
+    // Finishing replaces the old content.
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Long).unwrap();
+    write_golden(&sink).await;
+    sink.finish().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), golden("long.csv"));
+}
+
+#[tokio::test]
+async fn an_unwritable_target_fails_before_any_work_and_a_failed_rename_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder").join("out.csv");
+    let err = CsvSink::create(CsvTarget::Path(missing), golden_query(), CsvLayout::Long).unwrap_err();
+    assert!(matches!(err, SinkError::Unavailable { .. }), "{err}");
+    let err = CsvSink::create(CsvTarget::Path(dir.path().to_path_buf()), golden_query(), CsvLayout::Long).unwrap_err();
+    assert!(matches!(&err, SinkError::Unavailable { message, .. } if message.contains("folder")), "{err}");
+
+    // The target becomes a folder while the run goes on: the final rename fails, cleanly.
+    let target = dir.path().join("out.csv");
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Long).unwrap();
+    write_golden(&sink).await;
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep"), "x").unwrap();
+    let err = sink.finish().await.unwrap_err();
+    assert!(matches!(err, SinkError::Write { .. }), "{err}");
+    drop(sink);
+    assert_eq!(files_in(dir.path()), vec!["out.csv"]);
+    assert_eq!(files_in(&target), vec!["keep"]);
+}
+
+#[tokio::test]
+async fn rows_of_another_query_and_writes_after_finish_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = CsvSink::create(CsvTarget::Path(dir.path().join("out.csv")), golden_query(), CsvLayout::Long).unwrap();
+    let other = query("tTalk", "userId", &[]);
+    let err = sink.write_window(&key(&other, "2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z"), &[]).await.unwrap_err();
+    assert!(matches!(err, SinkError::Write { .. }), "{err}");
+    sink.finish().await.unwrap();
+    let (k, rows) = golden_windows().remove(0);
+    assert!(sink.write_window(&k, &rows).await.is_err());
+    assert!(sink.finish().await.is_err());
+}
+
+#[tokio::test]
+async fn users_and_queues_are_written_as_csv_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = dir.path().join("users.csv");
+    let sink = Arc::new(CsvSink::directory(CsvTarget::Path(users_path.clone())).unwrap());
+    let user = |id: &str, name: &str, email: Option<&str>| User {
+        id: id.into(),
+        name: name.into(),
+        email: email.map(String::from),
+        state: "active".into(),
+        division_id: Some("d1".into()),
+        division_name: Some("Home, Sweet".into()),
+    };
+    let written = sink
+        .write_users(
+            ORG,
+            &[user(AGENT_B, "Bob", None), user(AGENT_A, "Ann", Some("ann@x.example")), user(AGENT_B, "Bobby", None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+    sink.finish().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&users_path).unwrap(),
+        format!(
+            "org,id,name,email,state,division_id,division_name\n\
+             {ORG},{AGENT_A},Ann,ann@x.example,active,d1,\"Home, Sweet\"\n\
+             {ORG},{AGENT_B},Bobby,,active,d1,\"Home, Sweet\"\n"
+        )
+    );
+    drop(sink);
+
+    let queues_path = dir.path().join("queues.csv");
+    let sink = CsvSink::directory(CsvTarget::Path(queues_path.clone())).unwrap();
+    let queue = Queue { id: QUEUE_1.into(), name: "Sales".into(), division_id: None, division_name: None };
+    assert_eq!(sink.write_queues(ORG, &[queue]).await.unwrap(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&queues_path).unwrap(),
+        format!("org,id,name,division_id,division_name\n{ORG},{QUEUE_1},Sales,,\n")
+    );
+    drop(sink);
+    assert_eq!(files_in(dir.path()), vec!["queues.csv", "users.csv"]);
+}

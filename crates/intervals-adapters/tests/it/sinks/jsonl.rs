@@ -1,0 +1,95 @@
+//! The JSON Lines sink: golden file, valid JSON with the long layout's fields in order,
+//! temporary file + rename, directory files.
+
+use intervals_adapters::sinks::JsonlSink;
+use intervals_app::{DirectorySink, Sink, SinkError};
+use intervals_domain::{Queue, User};
+
+use super::support::{files_in, golden, golden_query, golden_windows, AGENT_A, ORG, QUEUE_1};
+
+async fn write_golden(sink: &JsonlSink) {
+    let w = golden_windows();
+    let (a, b) = tokio::join!(sink.write_window(&w[0].0, &w[0].1), sink.write_window(&w[1].0, &w[1].1));
+    a.unwrap();
+    b.unwrap();
+}
+
+#[tokio::test]
+async fn rows_match_the_golden_file_and_appear_only_at_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.jsonl");
+    let sink = JsonlSink::create(&target, golden_query()).unwrap();
+    assert_eq!(sink.describe(), format!("jsonl:{}", target.display()));
+    write_golden(&sink).await;
+    assert!(!target.exists());
+    sink.finish().await.unwrap();
+    let content = std::fs::read_to_string(&target).unwrap();
+    assert_eq!(content, golden("long.jsonl"));
+    drop(sink);
+    assert_eq!(files_in(dir.path()), vec!["out.jsonl"]);
+}
+
+#[tokio::test]
+async fn every_line_is_an_object_with_the_long_fields_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.jsonl");
+    let sink = JsonlSink::create(&target, golden_query()).unwrap();
+    write_golden(&sink).await;
+    sink.finish().await.unwrap();
+    let fields = ["user_id", "media_type", "interval_start", "interval_end", "metric", "count", "sum", "min", "max"];
+    let content = std::fs::read_to_string(&target).unwrap();
+    for line in content.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let object = value.as_object().unwrap();
+        assert_eq!(object.len(), fields.len(), "{line}");
+        // Key order as written (serde_json's map sorts keys, so look at the text).
+        let positions: Vec<usize> = fields.iter().map(|f| line.find(&format!("\"{f}\":")).unwrap()).collect();
+        assert!(positions.windows(2).all(|p| p[0] < p[1]), "{line}");
+        assert!(object["count"].is_u64(), "{line}");
+    }
+    assert_eq!(content.lines().count(), 6);
+}
+
+#[tokio::test]
+async fn a_sink_dropped_without_finish_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = JsonlSink::create(dir.path().join("out.jsonl"), golden_query()).unwrap();
+    write_golden(&sink).await;
+    drop(sink);
+    assert!(files_in(dir.path()).is_empty());
+
+    let err = JsonlSink::create(dir.path().join("missing").join("out.jsonl"), golden_query()).unwrap_err();
+    assert!(matches!(err, SinkError::Unavailable { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn users_and_queues_are_written_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    let sink = JsonlSink::directory(&path).unwrap();
+    let user = User {
+        id: AGENT_A.into(),
+        name: "Ann \"the\" agent".into(),
+        email: None,
+        state: "inactive".into(),
+        division_id: None,
+        division_name: None,
+    };
+    assert_eq!(sink.write_users(ORG, &[user]).await.unwrap(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!(
+            "{{\"org\":\"{ORG}\",\"id\":\"{AGENT_A}\",\"name\":\"Ann \\\"the\\\" agent\",\"email\":null,\
+             \"state\":\"inactive\",\"division_id\":null,\"division_name\":null}}\n"
+        )
+    );
+    let queues = dir.path().join("queues.jsonl");
+    let sink = JsonlSink::directory(&queues).unwrap();
+    let queue = Queue { id: QUEUE_1.into(), name: "Sales".into(), division_id: Some("d".into()), division_name: None };
+    sink.write_queues(ORG, &[queue]).await.unwrap();
+    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&queues).unwrap().trim()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"org": ORG, "id": QUEUE_1, "name": "Sales", "division_id": "d", "division_name": null})
+    );
+}

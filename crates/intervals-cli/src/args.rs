@@ -1,0 +1,225 @@
+//! Command-line grammar (clap). Values stay strings here: `settings` parses them into domain types
+//! after merging flags, environment and the config file, so every error says which input was bad.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Pull per-agent, per-interval handling metrics from the Genesys Cloud analytics API into SQLite,
+/// CSV, JSON Lines or PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "genesys-intervals", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Extract interval metrics for a date range (resumable, idempotent).
+    Extract(Box<ExtractArgs>),
+    /// Sync the users dimension (every state: active, inactive, deleted).
+    Users(DirectoryArgs),
+    /// Sync the routing queues dimension.
+    Queues(DirectoryArgs),
+    /// Run or query the built-in Genesys Cloud simulator.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+/// How to reach Genesys Cloud (or the simulator). Credentials come from the environment or the
+/// config file, never from the command line.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct SourceArgs {
+    /// Genesys Cloud environment (mypurecloud.com, mypurecloud.ie, ...) or region (eu-west-1).
+    #[arg(long, env = "GENESYS_ENVIRONMENT", value_name = "ENV")]
+    pub(crate) environment: Option<String>,
+    /// Override the API base URL (e.g. a simulator: http://127.0.0.1:8080).
+    #[arg(long, env = "GENESYS_API_URL", value_name = "URL")]
+    pub(crate) api_url: Option<String>,
+    /// Override the login base URL (token endpoint at <URL>/oauth/token).
+    #[arg(long, env = "GENESYS_LOGIN_URL", value_name = "URL")]
+    pub(crate) login_url: Option<String>,
+    /// Use an in-process simulator (50 agents, fixed seed): no credentials, no network.
+    #[arg(long)]
+    pub(crate) demo: bool,
+    /// Org label stored in the `org` column.
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) org: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+}
+
+/// Output and display options shared by commands.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct OutputArgs {
+    /// Where rows go: sqlite:PATH | csv:PATH | csv:- | jsonl:PATH | postgres://... [default: sqlite:genesys-intervals.db]
+    #[arg(long, value_name = "URL")]
+    pub(crate) out: Option<String>,
+    /// TOML file with defaults for any of these options (keys as the long flags, with underscores).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub(crate) progress: ProgressMode,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExtractArgs {
+    /// Start, inclusive: a date (midnight in --time-zone) or an RFC 3339 timestamp.
+    #[arg(long, value_name = "DATE|RFC3339")]
+    pub(crate) from: Option<String>,
+    /// End, exclusive: a date (midnight in --time-zone) or an RFC 3339 timestamp.
+    #[arg(long, value_name = "DATE|RFC3339")]
+    pub(crate) to: Option<String>,
+    /// Bucket size: PT15M, PT30M, PT1H or P1D [default: PT30M].
+    #[arg(long, value_name = "ISO8601")]
+    pub(crate) granularity: Option<String>,
+    /// Comma-separated conversation metrics [default: tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected].
+    #[arg(long, value_name = "LIST")]
+    pub(crate) metrics: Option<String>,
+    /// Comma-separated dimensions from userId, mediaType, queueId [default: userId,mediaType].
+    #[arg(long, value_name = "LIST")]
+    pub(crate) group_by: Option<String>,
+    /// Keep only these media types (voice, chat, email, message, ...).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) media_type: Option<String>,
+    /// Keep only these queue ids.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) queue_id: Option<String>,
+    /// IANA zone for dates and bucket boundaries [default: UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) time_zone: Option<String>,
+    /// CSV layout.
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<CsvFormat>,
+    /// Largest span of one request: P1D, P7D, PT6H, ... [default: P1D].
+    #[arg(long, value_name = "ISO8601")]
+    pub(crate) max_window: Option<String>,
+    /// Print the plan (windows, requests, estimated time) and send nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DirectoryArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// A bar on a terminal, periodic log lines otherwise.
+    #[default]
+    Auto,
+    /// Always a bar.
+    Always,
+    /// Neither bar nor progress lines.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CsvFormat {
+    /// One row per metric (the default).
+    Long,
+    /// One row per group and bucket, `<metric>_count,<metric>_sum` columns.
+    Wide,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SimCommand {
+    /// Serve the simulated Genesys Cloud API on 127.0.0.1 until interrupted.
+    Serve(SimServeArgs),
+    /// Print the exact long CSV the simulator's data gives for a query.
+    Truth(SimTruthArgs),
+}
+
+/// The simulated org.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SimOrgArgs {
+    /// Number of agents.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) agents: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimServeArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    #[command(flatten)]
+    pub(crate) org: SimOrgArgs,
+    /// Requests per minute per token before 429.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) rate_per_minute: u32,
+    /// Share of API requests answered 503 (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) fail_rate: f64,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) latency_ms: u64,
+    /// Largest interval an aggregate query may span, in days (400 beyond).
+    #[arg(long)]
+    pub(crate) max_span_days: Option<u32>,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub(crate) token_ttl: u64,
+    /// Accepted client id [default: GENESYS_CLIENT_ID, else sim-client].
+    #[arg(long, env = "GENESYS_CLIENT_ID", hide_env_values = true)]
+    pub(crate) client_id: Option<String>,
+    /// Accepted client secret [default: GENESYS_CLIENT_SECRET, else sim-secret].
+    #[arg(long, env = "GENESYS_CLIENT_SECRET", hide_env_values = true)]
+    pub(crate) client_secret: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimTruthArgs {
+    /// Start, inclusive (date or RFC 3339).
+    #[arg(long)]
+    pub(crate) from: String,
+    /// End, exclusive (date or RFC 3339).
+    #[arg(long)]
+    pub(crate) to: String,
+    /// Bucket size.
+    #[arg(long, default_value = "PT30M")]
+    pub(crate) granularity: String,
+    /// Dimensions.
+    #[arg(long, default_value = "userId,mediaType")]
+    pub(crate) group_by: String,
+    /// Metrics.
+    #[arg(long, default_value = crate::settings::DEFAULT_METRICS)]
+    pub(crate) metrics: String,
+    /// IANA zone.
+    #[arg(long, default_value = "UTC")]
+    pub(crate) time_zone: String,
+    /// Keep only these media types.
+    #[arg(long)]
+    pub(crate) media_type: Option<String>,
+    /// Keep only these queue ids.
+    #[arg(long)]
+    pub(crate) queue_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) org: SimOrgArgs,
+}

@@ -1,0 +1,37 @@
+//! `genesys-intervals users` and `queues`: dimension sync.
+
+use crate::args::DirectoryArgs;
+use crate::exit::CliError;
+use crate::settings::{io_settings, ConfigFile};
+use crate::wiring;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Which {
+    Users,
+    Queues,
+}
+
+pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliError> {
+    let mut config = ConfigFile::load(args.output.config.as_deref())?;
+    let io = io_settings(&args.source, &args.output, &mut config, true)?;
+    let sink = wiring::open_sink(&io.out, None).await?;
+    let source = wiring::open_source(&io).await?;
+    let written = match which {
+        Which::Users => {
+            let users = source.source.users().await?;
+            sink.directory.write_users(&io.org, &users).await?
+        }
+        Which::Queues => {
+            let queues = source.source.queues().await?;
+            sink.directory.write_queues(&io.org, &queues).await?
+        }
+    };
+    sink.sink.finish().await?;
+    source.shutdown().await;
+    let what = match which {
+        Which::Users => "users",
+        Which::Queues => "queues",
+    };
+    eprintln!("Done: {written} {what} written to {} (org {:?})", io.out, io.org);
+    Ok(())
+}

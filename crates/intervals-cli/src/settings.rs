@@ -1,0 +1,228 @@
+//! Everything a command needs, parsed and validated before any request is sent.
+//!
+//! Precedence: command-line flag, then environment variable (for the `GENESYS_*` ones), then the
+//! `--config` file, then the default.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{Days, Utc};
+use intervals_domain::{
+    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec, Tz,
+};
+use serde::Deserialize;
+
+use crate::args::{CsvFormat, ExtractArgs, OutputArgs, SourceArgs};
+use crate::exit::CliError;
+use crate::sink_url::{SinkUrl, DEFAULT_OUT};
+
+pub(crate) const DEFAULT_METRICS: &str = "tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected";
+const DEFAULT_GROUP_BY: &str = "userId,mediaType";
+const DEFAULT_CONCURRENCY: usize = 4;
+/// Days extracted by `--demo` when no range is given: the last full week.
+const DEMO_DAYS: u64 = 7;
+
+/// A `--config` file. Keys mirror the long flags with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    from: Option<String>,
+    to: Option<String>,
+    granularity: Option<String>,
+    metrics: Option<List>,
+    group_by: Option<List>,
+    media_types: Option<List>,
+    queue_ids: Option<List>,
+    time_zone: Option<String>,
+    out: Option<String>,
+    format: Option<CsvFormat>,
+    org: Option<String>,
+    max_window: Option<String>,
+    concurrency: Option<usize>,
+    environment: Option<String>,
+    api_url: Option<String>,
+    login_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// `"a,b"` or `["a", "b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum List {
+    Joined(String),
+    Items(Vec<String>),
+}
+
+impl List {
+    fn joined(self) -> String {
+        match self {
+            List::Joined(s) => s,
+            List::Items(v) => v.join(","),
+        }
+    }
+}
+
+impl ConfigFile {
+    pub(crate) fn load(path: Option<&Path>) -> Result<ConfigFile, CliError> {
+        let Some(path) = path else { return Ok(ConfigFile::default()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read --config {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| CliError::usage(format!("invalid --config {}: {e}", path.display())))
+    }
+}
+
+/// Credentials, kept out of `Debug`.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("client_id", &self.client_id).field("client_secret", &"[redacted]").finish()
+    }
+}
+
+/// Where data comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum SourceSettings {
+    /// The in-process simulator.
+    Demo,
+    /// Genesys Cloud (or a simulator at a URL).
+    Genesys {
+        environment: Option<String>,
+        api_url: Option<String>,
+        login_url: Option<String>,
+        credentials: Credentials,
+    },
+}
+
+/// Settings common to commands that read from a source and write to a sink.
+#[derive(Debug, Clone)]
+pub(crate) struct IoSettings {
+    pub(crate) source: SourceSettings,
+    pub(crate) out: SinkUrl,
+    pub(crate) org: String,
+    pub(crate) concurrency: usize,
+}
+
+/// A validated `extract`.
+#[derive(Debug, Clone)]
+pub(crate) struct ExtractSettings {
+    pub(crate) io: IoSettings,
+    pub(crate) query: Arc<AggregateQuery>,
+    pub(crate) plan: Plan,
+    pub(crate) format: CsvFormat,
+    pub(crate) max_window: MaxWindow,
+    pub(crate) dry_run: bool,
+}
+
+pub(crate) fn io_settings(
+    source: &SourceArgs,
+    output: &OutputArgs,
+    config: &mut ConfigFile,
+    needs_credentials: bool,
+) -> Result<IoSettings, CliError> {
+    let out_text = output.out.clone().or(config.out.take()).unwrap_or_else(|| DEFAULT_OUT.to_owned());
+    let out = SinkUrl::parse(&out_text).map_err(CliError::usage)?;
+    let org = source.org.clone().or(config.org.take()).unwrap_or_else(|| "default".to_owned());
+    if org.trim().is_empty() {
+        return Err(CliError::usage("--org must not be empty"));
+    }
+    let concurrency = source.concurrency.or(config.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+    if !(1..=32).contains(&concurrency) {
+        return Err(CliError::usage(format!("--concurrency must be between 1 and 32, got {concurrency}")));
+    }
+    let source = if source.demo {
+        SourceSettings::Demo
+    } else {
+        let environment = source.environment.clone().or(config.environment.take());
+        let api_url = source.api_url.clone().or(config.api_url.take());
+        let login_url = source.login_url.clone().or(config.login_url.take());
+        if needs_credentials && environment.is_none() && api_url.is_none() {
+            return Err(CliError::usage(
+                "no Genesys Cloud environment: set --environment (e.g. mypurecloud.ie) or GENESYS_ENVIRONMENT, \
+                 or --api-url and --login-url; or try --demo",
+            ));
+        }
+        let client_id = env_or("GENESYS_CLIENT_ID", config.client_id.take());
+        let client_secret = env_or("GENESYS_CLIENT_SECRET", config.client_secret.take());
+        let credentials = match (client_id, client_secret) {
+            (Some(client_id), Some(client_secret)) => Credentials { client_id, client_secret },
+            _ if !needs_credentials => Credentials { client_id: String::new(), client_secret: String::new() },
+            (id, _) => {
+                let missing = if id.is_none() { "GENESYS_CLIENT_ID" } else { "GENESYS_CLIENT_SECRET" };
+                return Err(CliError::usage(format!(
+                    "missing credentials: set {missing} (an OAuth client-credentials client; see docs/genesys-setup.md), \
+                     or client_id/client_secret in the --config file"
+                )));
+            }
+        };
+        SourceSettings::Genesys { environment, api_url, login_url, credentials }
+    };
+    Ok(IoSettings { source, out, org, concurrency })
+}
+
+fn env_or(name: &str, fallback: Option<String>) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).or(fallback)
+}
+
+pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, CliError> {
+    let mut config = ConfigFile::load(args.output.config.as_deref())?;
+    let pick = |flag: &Option<String>, file: Option<String>, default: &str| {
+        flag.clone().or(file).unwrap_or_else(|| default.to_owned())
+    };
+    let usage = |e: intervals_domain::DomainError| CliError::usage(e.to_string());
+
+    let granularity = Granularity::parse(&pick(&args.granularity, config.granularity.take(), "PT30M"))
+        .map_err(|e| CliError::usage(format!("--granularity: {e}")))?;
+    let time_zone = parse_time_zone(&pick(&args.time_zone, config.time_zone.take(), "UTC")).map_err(usage)?;
+    let metrics =
+        AggregateQuery::parse_metrics(&pick(&args.metrics, config.metrics.take().map(List::joined), DEFAULT_METRICS))
+            .map_err(|e| CliError::usage(format!("--metrics: {e}")))?;
+    let group_by = AggregateQuery::parse_group_by(&pick(
+        &args.group_by,
+        config.group_by.take().map(List::joined),
+        DEFAULT_GROUP_BY,
+    ))
+    .map_err(|e| CliError::usage(format!("--group-by: {e}")))?;
+    let media = split(&pick(&args.media_type, config.media_types.take().map(List::joined), ""));
+    let queues = split(&pick(&args.queue_id, config.queue_ids.take().map(List::joined), ""));
+    let filters = Filters::new(&media, &queues).map_err(usage)?;
+    let query = AggregateQuery::new(metrics, group_by, granularity, time_zone, filters).map_err(usage)?;
+    let max_window = MaxWindow::parse(&pick(&args.max_window, config.max_window.take(), "P1D"))
+        .map_err(|e| CliError::usage(format!("--max-window: {e}")))?;
+
+    let from = args.from.clone().or(config.from.take());
+    let to = args.to.clone().or(config.to.take());
+    let (from, to) = match (from, to) {
+        (Some(from), Some(to)) => (
+            TimeSpec::parse(&from).map_err(|e| CliError::usage(format!("--from: {e}")))?,
+            TimeSpec::parse(&to).map_err(|e| CliError::usage(format!("--to: {e}")))?,
+        ),
+        (None, None) if args.source.demo => demo_range(time_zone),
+        (None, _) => {
+            return Err(CliError::usage("--from is required (a date such as 2025-03-10 or an RFC 3339 timestamp)"))
+        }
+        (_, None) => return Err(CliError::usage("--to is required (exclusive end: a date or an RFC 3339 timestamp)")),
+    };
+    let plan = Plan::new(PlanRequest { from, to, granularity, time_zone, max_window }).map_err(usage)?;
+    let format = args.format.or(config.format).unwrap_or(CsvFormat::Long);
+    let io = io_settings(&args.source, &args.output, &mut config, !args.dry_run)?;
+    if format == CsvFormat::Wide && !matches!(io.out, SinkUrl::Csv(_) | SinkUrl::CsvStdout) {
+        return Err(CliError::usage("--format wide applies to CSV output only (--out csv:PATH or csv:-)"));
+    }
+    Ok(ExtractSettings { io, query: Arc::new(query), plan, format, max_window, dry_run: args.dry_run })
+}
+
+/// The last [`DEMO_DAYS`] full days before today in `tz`.
+fn demo_range(tz: Tz) -> (TimeSpec, TimeSpec) {
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    (TimeSpec::Date(today - Days::new(DEMO_DAYS)), TimeSpec::Date(today))
+}
+
+pub(crate) fn split(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}

@@ -1,0 +1,157 @@
+//! Picks the adapters and hands them to the use cases as trait objects.
+
+use std::sync::Arc;
+
+use intervals_adapters::genesys::{ClientConfig, GenesysClient, Secret};
+use intervals_adapters::sinks::{CsvLayout, CsvSink, CsvTarget, JsonlSink, PostgresSink, SqliteSink};
+use intervals_app::pacing::Pacer;
+use intervals_app::retry::{RetryCounters, RetryPolicy, RetryingSource};
+use intervals_app::{CheckpointStore, DirectorySink, MetricSource, Sink};
+use intervals_domain::AggregateQuery;
+use intervals_sim::{RunningSim, SimConfig};
+
+use crate::args::CsvFormat;
+use crate::exit::CliError;
+use crate::settings::{IoSettings, SourceSettings};
+use crate::sink_url::SinkUrl;
+
+/// Requests per minute assumed until the API's `inin-ratelimit-allowed` header says otherwise.
+pub(crate) const DEFAULT_RATE_PER_MINUTE: u32 = 300;
+
+/// A source with its retry loop, and the simulator behind it for `--demo`.
+pub(crate) struct OpenSource {
+    pub(crate) source: Arc<dyn MetricSource>,
+    pub(crate) counters: Arc<RetryCounters>,
+    sim: Option<RunningSim>,
+}
+
+impl OpenSource {
+    pub(crate) async fn shutdown(self) {
+        if let Some(sim) = self.sim {
+            sim.shutdown().await;
+        }
+    }
+}
+
+pub(crate) async fn open_source(io: &IoSettings) -> Result<OpenSource, CliError> {
+    let (config, sim) = match &io.source {
+        SourceSettings::Demo => {
+            let sim_config = SimConfig::default();
+            let sim = intervals_sim::spawn(sim_config.clone(), 0)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the demo simulator: {e}"))?;
+            let base = sim.base_url();
+            let config = client_config(
+                None,
+                Some(base.clone()),
+                Some(base),
+                &sim_config.client_id,
+                &sim_config.client_secret,
+                io,
+            )?;
+            (config, Some(sim))
+        }
+        SourceSettings::Genesys { environment, api_url, login_url, credentials } => {
+            let config = client_config(
+                environment.clone(),
+                api_url.clone(),
+                login_url.clone(),
+                &credentials.client_id,
+                &credentials.client_secret,
+                io,
+            )?;
+            (config, None)
+        }
+    };
+    let client = GenesysClient::new(config).map_err(|e| CliError::usage(e.to_string()))?;
+    let counters = Arc::new(RetryCounters::default());
+    let source = RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::clone(&counters));
+    Ok(OpenSource { source: Arc::new(source), counters, sim })
+}
+
+fn client_config(
+    environment: Option<String>,
+    api_url: Option<String>,
+    login_url: Option<String>,
+    client_id: &str,
+    client_secret: &str,
+    io: &IoSettings,
+) -> Result<ClientConfig, CliError> {
+    ClientConfig::new(environment.as_deref(), api_url.as_deref(), login_url.as_deref())
+        .map(|c| {
+            c.credentials(client_id, Secret::new(client_secret.to_owned()))
+                .pacer(Arc::new(Pacer::new(DEFAULT_RATE_PER_MINUTE)))
+                .max_concurrency(io.concurrency)
+        })
+        .map_err(|e| CliError::usage(e.to_string()))
+}
+
+/// A sink with the roles it plays.
+pub(crate) struct OpenSink {
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) checkpoints: Option<Arc<dyn CheckpointStore>>,
+    pub(crate) directory: Arc<dyn DirectorySink>,
+}
+
+pub(crate) async fn open_sink(
+    url: &SinkUrl,
+    query: Option<(Arc<AggregateQuery>, CsvFormat)>,
+) -> Result<OpenSink, CliError> {
+    let layout = match query.as_ref().map(|(_, f)| *f) {
+        Some(CsvFormat::Wide) => CsvLayout::Wide,
+        _ => CsvLayout::Long,
+    };
+    let query = query.map(|(q, _)| q);
+    Ok(match url {
+        SinkUrl::Sqlite(path) => {
+            let s = Arc::new(SqliteSink::open(path).await?);
+            OpenSink { sink: s.clone(), checkpoints: Some(s.clone()), directory: s }
+        }
+        SinkUrl::Postgres(url) => {
+            let s = Arc::new(PostgresSink::connect(url).await?);
+            OpenSink { sink: s.clone(), checkpoints: Some(s.clone()), directory: s }
+        }
+        SinkUrl::Csv(_) | SinkUrl::CsvStdout => {
+            let target = match url {
+                SinkUrl::Csv(path) => CsvTarget::Path(path.clone()),
+                _ => CsvTarget::Stdout,
+            };
+            let s = Arc::new(match query {
+                Some(query) => CsvSink::create(target, query, layout)?,
+                None => CsvSink::directory(target)?,
+            });
+            OpenSink { sink: s.clone(), checkpoints: None, directory: s }
+        }
+        SinkUrl::Jsonl(path) => {
+            let s = Arc::new(match query {
+                Some(query) => JsonlSink::create(path.clone(), query)?,
+                None => JsonlSink::directory(path.clone())?,
+            });
+            OpenSink { sink: s.clone(), checkpoints: None, directory: s }
+        }
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

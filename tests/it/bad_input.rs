@@ -1,0 +1,105 @@
+//! Bad input exits 2 with a clear message before any request; refused credentials exit 3.
+
+use crate::support::{expect_exit, run, Sim};
+
+/// Runs `extract` with `args` and expects exit 2, a message containing `needle`, and no request.
+async fn rejected_before_any_request(args: &[&str], needle: &str) {
+    let sim = Sim::small().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("x.db").display());
+    let mut cmd = sim.cli(&["extract", "--out", &db]);
+    cmd.args(args);
+    let stderr = expect_exit(&run(cmd).await, 2);
+    assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+    assert_eq!(sim.requests(), 0, "no request may be sent for bad input");
+    assert!(!dir.path().join("x.db").exists(), "nothing is created for bad input");
+}
+
+const RANGE: [&str; 4] = ["--from", "2025-03-10", "--to", "2025-03-11"];
+
+#[tokio::test]
+async fn bad_dates() {
+    rejected_before_any_request(&["--from", "10/03/2025", "--to", "2025-03-11"], "--from").await;
+    rejected_before_any_request(&["--from", "2025-03-10", "--to", "2025-13-01"], "--to").await;
+    rejected_before_any_request(&["--to", "2025-03-11"], "--from is required").await;
+}
+
+#[tokio::test]
+async fn from_not_before_to() {
+    rejected_before_any_request(&["--from", "2025-03-11", "--to", "2025-03-10"], "must be before").await;
+    rejected_before_any_request(&["--from", "2025-03-11", "--to", "2025-03-11"], "must be before").await;
+}
+
+#[tokio::test]
+async fn granularity_30m() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--granularity", "30m"]);
+    rejected_before_any_request(&args, "use PT30M").await;
+}
+
+#[tokio::test]
+async fn metric_thold() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--metrics", "tHandle,tHold"]);
+    rejected_before_any_request(&args, "tHeldComplete").await;
+}
+
+#[tokio::test]
+async fn dimension_agent_id() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--group-by", "agentId"]);
+    rejected_before_any_request(&args, "userId").await;
+}
+
+#[tokio::test]
+async fn bad_time_zone() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--time-zone", "Europe/Dublinn"]);
+    rejected_before_any_request(&args, "time zone").await;
+}
+
+#[tokio::test]
+async fn bad_sink_url() {
+    let sim = Sim::small().await;
+    for out in ["parquet:x.parquet", "csv:/no/such/folder/x.csv", "mysql://h/db"] {
+        let mut cmd = sim.cli(&["extract", "--out", out]);
+        cmd.args(RANGE);
+        let stderr = expect_exit(&run(cmd).await, 2);
+        assert!(stderr.contains("--out"), "{out}: {stderr}");
+    }
+    assert_eq!(sim.requests(), 0);
+}
+
+#[tokio::test]
+async fn missing_credentials() {
+    let sim = Sim::small().await;
+    let mut cmd = sim.cli(&["extract"]);
+    cmd.args(RANGE).env_remove("GENESYS_CLIENT_SECRET");
+    let stderr = expect_exit(&run(cmd).await, 2);
+    assert!(stderr.contains("GENESYS_CLIENT_SECRET"), "{stderr}");
+    assert_eq!(sim.requests(), 0);
+}
+
+#[tokio::test]
+async fn wrong_credentials_exit_3_without_leaking_the_secret() {
+    let sim = Sim::small().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = sim.cli(&["extract", "--out", &format!("csv:{}", dir.path().join("x.csv").display())]);
+    cmd.args(RANGE).env("GENESYS_CLIENT_SECRET", "wrong-secret-value");
+    let stderr = expect_exit(&run(cmd).await, 3);
+    assert!(stderr.to_lowercase().contains("credentials"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-value"), "the secret leaked: {stderr}");
+    assert!(!dir.path().join("x.csv").exists(), "a failed run leaves no CSV file");
+}
+
+#[tokio::test]
+async fn dry_run_sends_nothing() {
+    let sim = Sim::small().await;
+    let mut cmd = sim.cli(&["extract", "--dry-run", "--from", "2025-03-01", "--to", "2025-03-08"]);
+    cmd.env_remove("GENESYS_CLIENT_ID").env_remove("GENESYS_CLIENT_SECRET");
+    let out = run(cmd).await;
+    expect_exit(&out, 0);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("windows:     7"), "{stdout}");
+    assert_eq!(sim.requests(), 0);
+}

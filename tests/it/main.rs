@@ -1,0 +1,9 @@
+//! The workspace's end-to-end suite: real binaries against the simulator and PostgreSQL.
+//! Needs `DATABASE_URL` (a superuser on a throwaway server); `cargo xtask ci` provides one.
+
+mod bad_input;
+mod demo;
+mod extract_truth;
+mod postgres_smoke;
+mod resume;
+mod support;
