@@ -103,3 +103,14 @@ async fn dry_run_sends_nothing() {
     assert!(stdout.contains("windows:     7"), "{stdout}");
     assert_eq!(sim.requests(), 0);
 }
+
+#[tokio::test]
+async fn a_missing_permission_exits_3_naming_it() {
+    let sim =
+        Sim::start(intervals_sim::SimConfig { agents: 4, analytics_permission: false, ..Default::default() }).await;
+    let mut cmd = sim.cli(&["extract", "--out", "csv:-"]);
+    cmd.args(RANGE);
+    let stderr = expect_exit(&run(cmd).await, 3);
+    assert!(stderr.contains("analytics:conversationAggregate:view"), "{stderr}");
+    assert_eq!(sim.aggregate_queries(), 1, "a 403 is not retried");
+}

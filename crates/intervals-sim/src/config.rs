@@ -46,6 +46,9 @@ pub struct SimConfig {
     /// How long an async aggregate job takes: `QUEUED` for the first half, `PENDING` for the
     /// second, then `FULFILLED`.
     pub job_delay: Duration,
+    /// Whether the OAuth client's role holds `analytics:conversationAggregate:view`; when false the
+    /// aggregate query and jobs endpoints answer 403 naming the permission.
+    pub analytics_permission: bool,
 }
 
 impl Default for SimConfig {
@@ -67,6 +70,7 @@ impl Default for SimConfig {
             queues: 8,
             non_acd_fraction: 0.0,
             job_delay: Duration::ZERO,
+            analytics_permission: true,
         }
     }
 }
@@ -90,6 +94,7 @@ impl fmt::Debug for SimConfig {
             .field("queues", &self.queues)
             .field("non_acd_fraction", &self.non_acd_fraction)
             .field("job_delay", &self.job_delay)
+            .field("analytics_permission", &self.analytics_permission)
             .finish()
     }
 }

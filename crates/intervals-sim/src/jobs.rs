@@ -41,7 +41,9 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(resp) = reject_non_json(&headers, &corr) {
+    if let Some(resp) =
+        reject_non_json(&headers, &corr).or_else(|| crate::server::missing_analytics_permission(&s, &corr))
+    {
         return resp;
     }
     let parsed = match parse_query(&body, &s.org, true) {

@@ -298,6 +298,19 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
 // ---------------------------------------------------------------------------------------------
 // Aggregates
 
+/// The 403 a client whose role lacks the aggregate permission gets.
+pub(crate) fn missing_analytics_permission(s: &Shared, corr: &Correlation) -> Option<Response> {
+    (!s.config.analytics_permission).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "missing.any.permissions",
+            "Unable to perform the requested action. You are missing the following permission(s): \
+             [analytics:conversationAggregate:view]",
+            corr,
+        )
+    })
+}
+
 async fn query(
     State(s): State<Arc<Shared>>,
     Extension(corr): Extension<Correlation>,
@@ -305,7 +318,7 @@ async fn query(
     body: Bytes,
 ) -> Response {
     bump(&s.counters.aggregate_queries);
-    if let Some(resp) = reject_non_json(&headers, &corr) {
+    if let Some(resp) = reject_non_json(&headers, &corr).or_else(|| missing_analytics_permission(&s, &corr)) {
         return resp;
     }
     let parsed = match parse_query(&body, &s.org, false) {

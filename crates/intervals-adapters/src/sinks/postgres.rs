@@ -4,14 +4,16 @@
 //! rows and checkpoint in one transaction.
 //!
 //! A window write, in one transaction:
-//! 1. COPY the fetched grains into `pg_temp.intervals_staging`;
-//! 2. in the window's scope, grains the window no longer returns lose the query's metrics
-//!    (`metrics - requested`) and are deleted when nothing is left;
+//! 1. read the keys of the stored grains in the window's scope that hold one of the query's
+//!    metrics; those the window no longer returns lose the query's metrics (`metrics - requested`)
+//!    and are deleted when nothing is left (the diff is made in Rust, so no plan depends on
+//!    table statistics);
+//! 2. COPY the fetched grains into the session's `pg_temp.intervals_staging`;
 //! 3. `INSERT ... SELECT FROM staging ON CONFLICT DO UPDATE SET metrics = metrics - requested ||
 //!    fetched`, skipping rows whose value would not change (a re-read changes nothing);
 //! 4. upsert the checkpoint.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -47,7 +49,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Creates the session's staging table (once per connection; emptied at each commit). Public to
 /// the benchmark, which runs it through psql as the reference.
 #[doc(hidden)]
-pub const STAGING_TABLE: &str = "SET LOCAL client_min_messages = warning; \
+pub const STAGING_TABLE: &str = "SET LOCAL client_min_messages = warning; SET LOCAL jit = off; \
     CREATE TEMP TABLE IF NOT EXISTS intervals_staging ( \
         user_id uuid NOT NULL, media_type text NOT NULL, queue_id uuid NOT NULL, \
         interval_start timestamptz NOT NULL, interval_end timestamptz NOT NULL, metrics jsonb NOT NULL \
@@ -187,6 +189,9 @@ async fn migrate(conn: &mut PgConnection, describe: &str) -> Result<(), SinkErro
     Ok(())
 }
 
+/// A grain's key: interval_start, user_id, media_type, queue_id (UUIDs as lowercase text).
+type GrainKey = (DateTime<Utc>, String, String, String);
+
 /// Appends `value` in COPY text format (backslash, tab, newline and carriage return escaped).
 fn push_copy_text(out: &mut Vec<u8>, value: &str) {
     if !value.bytes().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
@@ -222,10 +227,12 @@ impl Sink for PostgresSink {
         let window = key.window();
         let granularity = query.granularity().as_iso();
         let now = Utc::now();
+        let t0 = std::time::Instant::now();
 
-        // The COPY payload, one line per grain, in primary-key order.
+        // The COPY payload, one line per grain, in primary-key order, and the fetched grains' keys.
         let fetched = grains(query, rows);
         let mut copy: Vec<u8> = Vec::with_capacity(fetched.len() * 320);
+        let mut fetched_keys: HashSet<GrainKey> = HashSet::with_capacity(fetched.len());
         for g in &fetched {
             let user = uuid_value("userId", g.dims[0]).map_err(|e| self.write_error(e))?;
             let queue = uuid_value("queueId", g.dims[2]).map_err(|e| self.write_error(e))?;
@@ -241,12 +248,19 @@ impl Sink for PostgresSink {
             copy.push(b'\t');
             push_copy_text(&mut copy, &g.metrics_json());
             copy.push(b'\n');
+            fetched_keys.insert((
+                g.bucket.start(),
+                user.to_ascii_lowercase(),
+                g.dims[1].to_owned(),
+                queue.to_ascii_lowercase(),
+            ));
         }
         let names: Vec<&str> = query.metrics().iter().map(|m| m.as_str()).collect();
         let qualified: BTreeSet<String> =
             rows.iter().filter(|r| r.qualifier().is_some()).map(|r| r.metric_key()).collect();
 
-        // The scope of the replace, after $1 org, $2 granularity, $3 start, $4 end, $5 keys, $6 now.
+        // The grains of the replace's scope holding one of the query's metrics: after $1 org,
+        // $2 granularity, $3 start, $4 end, $5 keys come the filters.
         let mut scope = String::new();
         let mut filters: Vec<Vec<String>> = Vec::new();
         for (s, (_, column)) in dimension_scopes(query).iter().zip(DIMENSION_COLUMNS) {
@@ -258,35 +272,17 @@ impl Sink for PostgresSink {
                 DimensionScope::OneOf(values) => {
                     filters.push(values.to_vec());
                     let cast = if is_uuid_column { "::uuid[]" } else { "" };
-                    scope.push_str(&format!(" AND a.{column} = ANY(${}::text[]{cast})", 6 + filters.len()));
+                    scope.push_str(&format!(" AND a.{column} = ANY(${}::text[]{cast})", 5 + filters.len()));
                 }
             }
         }
-        let stale = format!(
-            "WITH stale AS ( \
-                SELECT a.interval_start, a.user_id, a.media_type, a.queue_id, a.metrics - $5::text[] AS rest \
-                FROM agent_intervals AS a \
-                WHERE a.org = $1 AND a.granularity = $2 AND a.interval_start >= $3 AND a.interval_start < $4{scope} \
-                  AND a.metrics ?| $5::text[] \
-                  AND NOT EXISTS (SELECT 1 FROM pg_temp.intervals_staging AS s \
-                      WHERE s.interval_start = a.interval_start AND s.user_id = a.user_id \
-                        AND s.media_type = a.media_type AND s.queue_id = a.queue_id) \
-             ), deleted AS ( \
-                DELETE FROM agent_intervals AS a USING stale AS s \
-                WHERE s.rest = '{{}}'::jsonb AND a.org = $1 AND a.granularity = $2 \
-                  AND a.interval_start = s.interval_start AND a.user_id = s.user_id \
-                  AND a.media_type = s.media_type AND a.queue_id = s.queue_id \
-                RETURNING 1 \
-             ), updated AS ( \
-                UPDATE agent_intervals AS a SET metrics = s.rest, fetched_at = $6 FROM stale AS s \
-                WHERE s.rest <> '{{}}'::jsonb AND a.org = $1 AND a.granularity = $2 \
-                  AND a.interval_start = s.interval_start AND a.user_id = s.user_id \
-                  AND a.media_type = s.media_type AND a.queue_id = s.queue_id \
-                RETURNING 1 \
-             ) \
-             SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM updated)"
+        let in_scope = format!(
+            "SELECT a.interval_start, a.user_id::text, a.media_type, a.queue_id::text FROM agent_intervals AS a \
+             WHERE a.org = $1 AND a.granularity = $2 AND a.interval_start >= $3 AND a.interval_start < $4{scope} \
+               AND a.metrics ?| $5::text[]"
         );
 
+        eprintln!("T build {:?}", t0.elapsed());
         let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
         // A plain string runs as a simple query: several statements, no prepare.
         (&mut *tx).execute(STAGING_TABLE).await.map_err(|e| self.write_error(e))?;
@@ -310,6 +306,60 @@ impl Sink for PostgresSink {
         .await
         .map_err(|e| self.write_error(e))?;
 
+        // Grains the window no longer returns lose the query's metrics; empty ones go. The diff is
+        // made here rather than by an anti-join, whose plan would depend on fresh statistics.
+        let mut select = sqlx::query_as::<_, (DateTime<Utc>, String, String, String)>(&in_scope)
+            .bind(key.org())
+            .bind(granularity)
+            .bind(window.start())
+            .bind(window.end())
+            .bind(&keys);
+        for f in &filters {
+            select = select.bind(f);
+        }
+        let stored = select.fetch_all(&mut *tx).await.map_err(|e| self.write_error(e))?;
+        eprintln!("T scope read {:?} ({} rows)", t0.elapsed(), stored.len());
+        let stale: Vec<GrainKey> = stored.into_iter().filter(|k| !fetched_keys.contains(k)).collect();
+        let mut deleted = 0;
+        if !stale.is_empty() {
+            let starts: Vec<DateTime<Utc>> = stale.iter().map(|k| k.0).collect();
+            let users: Vec<&str> = stale.iter().map(|k| k.1.as_str()).collect();
+            let media: Vec<&str> = stale.iter().map(|k| k.2.as_str()).collect();
+            let queues: Vec<&str> = stale.iter().map(|k| k.3.as_str()).collect();
+            let stale_grains = "unnest($3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
+                AS s(interval_start, user_id, media_type, queue_id)";
+            let same_grain = "a.org = $1 AND a.granularity = $2 AND a.interval_start = s.interval_start \
+                AND a.user_id = s.user_id::uuid AND a.media_type = s.media_type AND a.queue_id = s.queue_id::uuid";
+            sqlx::query(&format!(
+                "UPDATE agent_intervals AS a SET metrics = a.metrics - $7::text[], fetched_at = $8 \
+                 FROM {stale_grains} WHERE {same_grain}"
+            ))
+            .bind(key.org())
+            .bind(granularity)
+            .bind(&starts)
+            .bind(&users)
+            .bind(&media)
+            .bind(&queues)
+            .bind(&keys)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.write_error(e))?;
+            deleted = sqlx::query(&format!(
+                "DELETE FROM agent_intervals AS a USING {stale_grains} WHERE {same_grain} AND a.metrics = '{{}}'::jsonb"
+            ))
+            .bind(key.org())
+            .bind(granularity)
+            .bind(&starts)
+            .bind(&users)
+            .bind(&media)
+            .bind(&queues)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.write_error(e))?
+            .rows_affected();
+        }
+
         if !copy.is_empty() {
             let mut sink = tx.copy_in_raw(COPY).await.map_err(|e| self.write_error(e))?;
             if let Err(e) = sink.send(copy).await {
@@ -317,22 +367,7 @@ impl Sink for PostgresSink {
                 return Err(self.write_error(e));
             }
             sink.finish().await.map_err(|e| self.write_error(e))?;
-        }
-
-        let mut stale_query = sqlx::query(&stale)
-            .bind(key.org())
-            .bind(granularity)
-            .bind(window.start())
-            .bind(window.end())
-            .bind(&keys)
-            .bind(now);
-        for f in &filters {
-            stale_query = stale_query.bind(f);
-        }
-        let stale_row = stale_query.fetch_one(&mut *tx).await.map_err(|e| self.write_error(e))?;
-        let deleted: i64 = stale_row.get(0);
-
-        if !fetched.is_empty() {
+            eprintln!("T copied {:?}", t0.elapsed());
             sqlx::query(UPSERT_FROM_STAGING)
                 .bind(key.org())
                 .bind(granularity)
@@ -357,8 +392,10 @@ impl Sink for PostgresSink {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.write_error(e))?;
+        eprintln!("T upserted {:?}", t0.elapsed());
         tx.commit().await.map_err(|e| self.write_error(e))?;
-        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: deleted as u64 })
+        eprintln!("T committed {:?}", t0.elapsed());
+        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: deleted })
     }
 
     async fn finish(&self) -> Result<(), SinkError> {

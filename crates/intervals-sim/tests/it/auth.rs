@@ -120,3 +120,18 @@ async fn tokens_expire_after_the_configured_ttl() {
     let resp = h.http.get(h.url("/api/v2/routing/queues")).bearer_auth(fresh).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn a_role_without_the_aggregate_permission_gets_403_naming_it() {
+    let h = start(SimConfig { analytics_permission: false, ..small_config() }).await;
+    for path in [QUERY_PATH, "/api/v2/analytics/conversations/aggregates/jobs"] {
+        let resp = h.post(path, &body_for(&standard_query(), day(2025, 3, 10))).await;
+        assert_eq!(resp.status(), 403, "{path}");
+        let corr = resp.headers()["inin-correlation-id"].to_str().unwrap().to_owned();
+        let err: Value = resp.json().await.unwrap();
+        assert_error_body(&err, 403, "missing.any.permissions", &corr);
+        assert!(err["message"].as_str().unwrap().contains("analytics:conversationAggregate:view"), "{err}");
+    }
+    // Listing users needs no permission.
+    assert_eq!(h.get("/api/v2/users").await.status(), 200);
+}
