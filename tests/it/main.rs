@@ -4,6 +4,7 @@
 mod bad_input;
 mod demo;
 mod extract_truth;
+mod more_commands;
 mod postgres_smoke;
 mod resume;
 mod support;

@@ -20,7 +20,7 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--bin", "genesys-intervals", "--bin", "genesys-intervalsd"])
+            .args(["build", "--quiet", "--package", "intervals-cli", "--bin", "genesys-intervals"])
             .current_dir(workspace_root())
             .status()
             .expect("run cargo build");
