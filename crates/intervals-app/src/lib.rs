@@ -4,6 +4,7 @@
 //! `TooLarge`, writes rows and checkpoints, and reports progress. `retry` and `pacing` are the
 //! policies every source call goes through. Nothing here names reqwest, sqlx, csv, clap or axum.
 
+pub mod daemon;
 pub mod ingest;
 pub mod pacing;
 pub mod ports;
@@ -18,4 +19,5 @@ pub use ingest::{
     FailedWindow, IngestError, IngestReport, IngestRequest, Ingestor, NoProgress, Progress, ProgressObserver,
 };
 pub use pacing::{Pacer, RateLimitInfo};
+pub use ports::{LeaseGrant, LeaseStore};
 pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingSource};

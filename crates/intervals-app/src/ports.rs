@@ -186,3 +186,26 @@ impl Clock for SystemClock {
         chrono::Utc::now()
     }
 }
+
+/// The outcome of a lease request: who may ingest an org now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseGrant {
+    /// The caller holds the lease (newly taken, taken over after expiry, or renewed) until
+    /// `expires_at`, by the store's clock.
+    Held { expires_at: chrono::DateTime<chrono::Utc> },
+    /// Another holder's lease has not expired yet.
+    HeldBy { holder: String, expires_at: chrono::DateTime<chrono::Utc> },
+}
+
+/// Per-org leases, so that daemon replicas sharing one store never ingest the same org at once.
+///
+/// Expiry is judged by the store's own clock (shared by every replica), never by the caller's.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes `org`'s lease for `holder` for `ttl`, or renews it when `holder` already has it,
+    /// unless another holder's lease is still running.
+    async fn acquire(&self, org: &str, holder: &str, ttl: Duration) -> Result<LeaseGrant, SinkError>;
+
+    /// Gives `org`'s lease up if `holder` has it (nothing happens otherwise).
+    async fn release(&self, org: &str, holder: &str) -> Result<(), SinkError>;
+}

@@ -1,1 +1,124 @@
-fn main() {}
+//! `genesys-intervalsd --config daemon.toml [--check]`: keeps a PostgreSQL database current for
+//! one or many Genesys Cloud orgs (see docs/operations.md).
+//!
+//! Exit codes: 0 clean shutdown (SIGTERM or Ctrl-C) or `--check` passed; 1 a task failed or did
+//! not stop in time; 2 configuration error (also an unusable `listen` address); 3 an org's
+//! source refused us at start (credentials, permission); 4 the database is unreachable.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use intervals_daemon::{Daemon, DaemonSettings, RunOptions};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "genesys-intervalsd",
+    version,
+    about = "Continuous ingestion of Genesys Cloud agent-interval figures into PostgreSQL"
+)]
+struct Args {
+    /// The daemon's TOML config file (see docs/operations.md).
+    #[arg(long, value_name = "PATH")]
+    config: PathBuf,
+    /// Validate the config (and that the credential variables are set), then exit.
+    #[arg(long)]
+    check: bool,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = match DaemonSettings::load(&args.config, &env) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        let labels: Vec<&str> = settings.orgs.iter().map(|o| o.label.as_str()).collect();
+        println!("config OK: {} org(s): {}", labels.len(), labels.join(", "));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let daemon = match Daemon::start(settings, RunOptions::new(holder_name())).await {
+            Ok(daemon) => daemon,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                eprintln!("error: {e}");
+                return ExitCode::from(e.exit_code());
+            }
+        };
+        match daemon.run(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// `host:pid`, this replica's name in the lease table.
+fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "signal received"),
+        () = term => tracing::info!(signal = "SIGTERM", "signal received"),
+    }
+}

@@ -1,0 +1,429 @@
+//! The daemon's config file (TOML), parsed and validated into domain types before anything is
+//! started. Every problem is reported at once, each naming the org and the key.
+//!
+//! ```toml
+//! database_url = "postgres://..."        # or env DATABASE_URL
+//! listen = "127.0.0.1:9187"
+//! [[org]]
+//! label = "emea"
+//! environment = "mypurecloud.ie"         # or api_url / login_url
+//! client_id_env = "EMEA_CLIENT_ID"
+//! client_secret_env = "EMEA_CLIENT_SECRET"
+//! backfill_from = "2025-01-01"
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use intervals_adapters::genesys::{ClientConfig, Secret};
+use intervals_app::daemon::{Schedule, ScheduleRequest};
+use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, TimeSpec};
+use serde::Deserialize;
+
+/// `listen` when the file has none.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
+/// `metrics` when an org has none.
+pub const DEFAULT_METRICS: [&str; 3] = ["tHandle", "tAcw", "tHeldComplete"];
+/// `group_by` when an org has none.
+pub const DEFAULT_GROUP_BY: [&str; 2] = ["userId", "mediaType"];
+/// `granularity` when an org has none.
+pub const DEFAULT_GRANULARITY: &str = "PT30M";
+/// `time_zone` when an org has none.
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+/// `client_id_env` when an org has none.
+pub const DEFAULT_CLIENT_ID_ENV: &str = "GENESYS_CLIENT_ID";
+/// `client_secret_env` when an org has none.
+pub const DEFAULT_CLIENT_SECRET_ENV: &str = "GENESYS_CLIENT_SECRET";
+/// `tick_seconds` when an org has none.
+pub const DEFAULT_TICK_SECONDS: u64 = 300;
+/// `lookback_hours` when an org has none.
+pub const DEFAULT_LOOKBACK_HOURS: u32 = 6;
+/// `daily_lookback_days` when an org has none.
+pub const DEFAULT_DAILY_LOOKBACK_DAYS: u32 = 3;
+/// `lease_seconds` when an org has none.
+pub const DEFAULT_LEASE_SECONDS: u64 = 60;
+
+/// The file as written. Unknown keys are rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    listen: Option<String>,
+    #[serde(default)]
+    org: Vec<FileOrg>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOrg {
+    label: Option<String>,
+    environment: Option<String>,
+    api_url: Option<String>,
+    login_url: Option<String>,
+    client_id_env: Option<String>,
+    client_secret_env: Option<String>,
+    metrics: Option<List>,
+    group_by: Option<List>,
+    granularity: Option<String>,
+    time_zone: Option<String>,
+    media_types: Option<List>,
+    backfill_from: Option<String>,
+    backfill_to: Option<String>,
+    tick_seconds: Option<u64>,
+    lookback_hours: Option<u32>,
+    daily_lookback_days: Option<u32>,
+    include_open_buckets: Option<bool>,
+    lease_seconds: Option<u64>,
+}
+
+/// `["a", "b"]` or `"a,b"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum List {
+    Items(Vec<String>),
+    Joined(String),
+}
+
+impl List {
+    fn items(self) -> Vec<String> {
+        let items = match self {
+            List::Items(v) => v,
+            List::Joined(s) => s.split(',').map(str::to_owned).collect(),
+        };
+        items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    }
+}
+
+/// Everything wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config{}:\n  - {}", .source_name.as_ref().map(|s| format!(" {s}")).unwrap_or_default(), .problems.join("\n  - "))]
+pub struct ConfigError {
+    /// The file, when read from one.
+    pub source_name: Option<String>,
+    /// One line per problem, each naming the org and key.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(problem: impl Into<String>) -> Self {
+        ConfigError { source_name: None, problems: vec![problem.into()] }
+    }
+}
+
+/// The validated daemon configuration.
+#[derive(Clone)]
+pub struct DaemonSettings {
+    /// Where the data goes (never shown: it may hold a password).
+    pub database_url: Secret,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (port 0 = any free port).
+    pub listen: SocketAddr,
+    /// The orgs to keep current, in file order.
+    pub orgs: Vec<OrgSettings>,
+}
+
+impl fmt::Debug for DaemonSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DaemonSettings")
+            .field("database_url", &"[redacted]")
+            .field("listen", &self.listen)
+            .field("orgs", &self.orgs)
+            .finish()
+    }
+}
+
+/// One org, validated.
+#[derive(Debug, Clone)]
+pub struct OrgSettings {
+    /// Stored in the `org` column; the lease key.
+    pub label: String,
+    /// Genesys Cloud environment (`mypurecloud.ie`, `eu-west-1`).
+    pub environment: Option<String>,
+    /// API base URL override.
+    pub api_url: Option<String>,
+    /// Login base URL override.
+    pub login_url: Option<String>,
+    /// The OAuth client id (read from the variable named by `client_id_env`).
+    pub client_id: String,
+    /// The OAuth client secret (read from the variable named by `client_secret_env`).
+    pub client_secret: Secret,
+    /// What to read.
+    pub query: Arc<AggregateQuery>,
+    /// When to read what.
+    pub schedule: Schedule,
+    /// Time between ticks.
+    pub tick: Duration,
+    /// Lease lifetime.
+    pub lease_ttl: Duration,
+}
+
+impl OrgSettings {
+    /// The Genesys client configuration (no credentials yet).
+    pub fn client_config(&self) -> Result<ClientConfig, intervals_adapters::genesys::ConfigError> {
+        ClientConfig::new(self.environment.as_deref(), self.api_url.as_deref(), self.login_url.as_deref())
+    }
+}
+
+/// Reads environment variables; injected so tests need not touch the process environment.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl DaemonSettings {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path, env: Env<'_>) -> Result<DaemonSettings, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: Some(name.clone()),
+            problems: vec![format!("cannot read the file: {e}")],
+        })?;
+        DaemonSettings::parse(&text, env).map_err(|e| ConfigError { source_name: Some(name), ..e })
+    }
+
+    /// Parses and validates a config text.
+    pub fn parse(text: &str, env: Env<'_>) -> Result<DaemonSettings, ConfigError> {
+        let file: FileConfig =
+            toml::from_str(text).map_err(|e| ConfigError::one(e.to_string().trim_end().to_owned()))?;
+        let mut problems = Vec::new();
+
+        let database_url = match nonblank(file.database_url).or_else(|| nonblank(env("DATABASE_URL"))) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(Secret::new(url)),
+            Some(_) => {
+                problems
+                    .push("database_url: must be a PostgreSQL URL (postgres://user:password@host:port/db)".to_owned());
+                None
+            }
+            None => {
+                problems.push(
+                    "database_url: not set; set database_url in the config file or the DATABASE_URL environment \
+                     variable"
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        let listen_text = nonblank(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = match listen_text.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.push(format!(
+                    "listen: {listen_text:?} is not an address: use IP:PORT such as 127.0.0.1:9187 or 0.0.0.0:9187 \
+                     (port 0 = any free port)"
+                ));
+                None
+            }
+        };
+        if file.org.is_empty() {
+            problems.push("no [[org]] section: add one per Genesys Cloud org to keep current".to_owned());
+        }
+        let mut orgs: Vec<OrgSettings> = Vec::new();
+        let mut labels: Vec<String> = Vec::new();
+        for (i, org) in file.org.into_iter().enumerate() {
+            let name = match nonblank(org.label.clone()) {
+                Some(label) => format!("org {label:?}"),
+                None => format!("org #{}", i + 1),
+            };
+            if let Some(label) = nonblank(org.label.clone()) {
+                if labels.contains(&label) {
+                    problems.push(format!("{name}: label: used by another [[org]]; labels must be unique"));
+                }
+                labels.push(label);
+            }
+            match parse_org(org, env) {
+                Ok(settings) => orgs.push(settings),
+                Err(list) => problems.extend(list.into_iter().map(|p| format!("{name}: {p}"))),
+            }
+        }
+        match (problems.is_empty(), database_url, listen) {
+            (true, Some(database_url), Some(listen)) => Ok(DaemonSettings { database_url, listen, orgs }),
+            _ => Err(ConfigError { source_name: None, problems }),
+        }
+    }
+}
+
+fn nonblank(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// One org's keys, or the problems found (each starting with the key).
+fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut bad = |key: &str, message: String| problems.push(format!("{key}: {message}"));
+
+    let label = nonblank(org.label);
+    if label.is_none() {
+        bad("label", "missing; every [[org]] needs a label (stored in the org column)".to_owned());
+    }
+
+    let (environment, api_url, login_url) = (nonblank(org.environment), nonblank(org.api_url), nonblank(org.login_url));
+    if environment.is_none() && api_url.is_none() {
+        bad(
+            if login_url.is_some() { "api_url" } else { "environment" },
+            "missing: set environment (e.g. mypurecloud.ie or eu-west-1), or api_url (and login_url)".to_owned(),
+        );
+    } else if let Err(e) = ClientConfig::new(environment.as_deref(), api_url.as_deref(), login_url.as_deref()) {
+        let key = if api_url.is_some() || login_url.is_some() { "api_url/login_url" } else { "environment" };
+        bad(key, e.to_string());
+    }
+
+    let mut credential = |key: &str, default: &str, value: Option<String>| -> Option<String> {
+        let var = nonblank(value).unwrap_or_else(|| default.to_owned());
+        if !is_env_name(&var) {
+            bad(key, format!("{var:?} is not an environment variable name (it names the variable, never the secret)"));
+            return None;
+        }
+        match nonblank(env(&var)) {
+            Some(v) => Some(v),
+            None => {
+                bad(key, format!("the environment variable {var} is not set (or empty)"));
+                None
+            }
+        }
+    };
+    let client_id = credential("client_id_env", DEFAULT_CLIENT_ID_ENV, org.client_id_env);
+    let client_secret = credential("client_secret_env", DEFAULT_CLIENT_SECRET_ENV, org.client_secret_env);
+
+    let list = |value: Option<List>, default: &[&str]| match value {
+        Some(list) => list.items(),
+        None => default.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let metrics = match AggregateQuery::parse_metrics(&list(org.metrics, &DEFAULT_METRICS).join(",")) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            bad("metrics", e.to_string());
+            None
+        }
+    };
+    let group_by = match AggregateQuery::parse_group_by(&list(org.group_by, &DEFAULT_GROUP_BY).join(",")) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            bad("group_by", e.to_string());
+            None
+        }
+    };
+    let granularity =
+        match Granularity::parse(&nonblank(org.granularity).unwrap_or_else(|| DEFAULT_GRANULARITY.to_owned())) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                bad("granularity", e.to_string());
+                None
+            }
+        };
+    let time_zone = match parse_time_zone(&nonblank(org.time_zone).unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned())) {
+        Ok(tz) => Some(tz),
+        Err(e) => {
+            bad("time_zone", e.to_string());
+            None
+        }
+    };
+    let filters = match Filters::new(&list(org.media_types, &[]), &[]) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            bad("media_types", e.to_string());
+            None
+        }
+    };
+    let backfill_from = match nonblank(org.backfill_from) {
+        None => {
+            bad("backfill_from", "missing: the first bucket ever wanted, e.g. \"2025-01-01\"".to_owned());
+            None
+        }
+        Some(s) => match TimeSpec::parse(&s) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                bad("backfill_from", e.to_string());
+                None
+            }
+        },
+    };
+    let backfill_to = match nonblank(org.backfill_to) {
+        None => Some(None),
+        Some(s) => match TimeSpec::parse(&s) {
+            Ok(t) => Some(Some(t)),
+            Err(e) => {
+                bad("backfill_to", e.to_string());
+                None
+            }
+        },
+    };
+    let tick_seconds = org.tick_seconds.unwrap_or(DEFAULT_TICK_SECONDS);
+    if !(1..=86_400).contains(&tick_seconds) {
+        bad("tick_seconds", format!("must be between 1 and 86400, got {tick_seconds}"));
+    }
+    let lease_seconds = org.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
+    if !(5..=86_400).contains(&lease_seconds) {
+        bad("lease_seconds", format!("must be between 5 and 86400, got {lease_seconds}"));
+    }
+    let lookback_hours = org.lookback_hours.unwrap_or(DEFAULT_LOOKBACK_HOURS);
+    let daily_lookback_days = org.daily_lookback_days.unwrap_or(DEFAULT_DAILY_LOOKBACK_DAYS);
+    let include_open_buckets = org.include_open_buckets.unwrap_or(false);
+    if include_open_buckets && u64::from(lookback_hours) * 3600 <= tick_seconds {
+        bad(
+            "include_open_buckets",
+            format!(
+                "needs lookback_hours ({lookback_hours} h) longer than tick_seconds ({tick_seconds} s), so that a \
+                 bucket read while open is read again once it has closed"
+            ),
+        );
+    }
+
+    let query = match (metrics, group_by, granularity, time_zone, filters) {
+        (Some(m), Some(g), Some(gr), Some(tz), Some(f)) => match AggregateQuery::new(m, g, gr, tz, f) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                bad("metrics/group_by", e.to_string());
+                None
+            }
+        },
+        _ => None,
+    };
+    let schedule = match (query.as_ref(), backfill_from, backfill_to) {
+        (Some(q), Some(from), Some(to)) => {
+            let request = ScheduleRequest {
+                granularity: q.granularity(),
+                time_zone: q.time_zone(),
+                backfill_from: from,
+                backfill_to: to,
+                lookback_hours,
+                daily_lookback_days,
+                include_open_buckets,
+            };
+            match Schedule::new(request) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let key = match e {
+                        intervals_app::daemon::ScheduleError::EmptyBackfill { .. } => "backfill_to",
+                        intervals_app::daemon::ScheduleError::LookbackTooLong { .. } => "lookback_hours",
+                        intervals_app::daemon::ScheduleError::DailyLookbackTooLong { .. } => "daily_lookback_days",
+                    };
+                    bad(key, e.to_string());
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    match (label, client_id, client_secret, query, schedule) {
+        (Some(label), Some(client_id), Some(secret), Some(query), Some(schedule)) if problems.is_empty() => {
+            Ok(OrgSettings {
+                label,
+                environment,
+                api_url,
+                login_url,
+                client_id,
+                client_secret: Secret::new(secret),
+                query: Arc::new(query),
+                schedule,
+                tick: Duration::from_secs(tick_seconds),
+                lease_ttl: Duration::from_secs(lease_seconds),
+            })
+        }
+        _ => Err(problems),
+    }
+}

@@ -1,0 +1,18 @@
+//! `genesys-intervalsd`, the continuous-ingestion daemon, as a library: the binary (`main.rs`)
+//! reads the environment, installs signal handlers and picks exit codes; tests drive the same
+//! entry point with an injected clock, manual ticks and a shutdown future.
+//!
+//! - [`config`]: the TOML file, validated into domain types ([`DaemonSettings`]).
+//! - [`Daemon::start`]: connects the database (leases included), builds and authenticates one
+//!   Genesys client per org, binds the HTTP listener; [`Daemon::run`] runs one task per org plus
+//!   the HTTP server until the shutdown future resolves, then drains and releases the leases.
+//! - `/healthz`, `/readyz`, `/metrics`: see [`http`].
+//!
+//! The scheduling itself (what to read when, leases, drain) is `intervals_app::daemon`.
+
+pub mod config;
+pub mod http;
+mod runner;
+
+pub use config::{ConfigError, DaemonSettings, OrgSettings};
+pub use runner::{Daemon, DaemonError, RunOptions, StartError, Storage, TickMode};

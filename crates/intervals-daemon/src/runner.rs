@@ -1,0 +1,295 @@
+//! Wiring and structured concurrency: one task per org and the HTTP server, all owned by
+//! [`Daemon::run`] and all awaited before it returns.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use intervals_adapters::genesys::{GenesysClient, Secret};
+use intervals_adapters::leases::PgLeaseStore;
+use intervals_adapters::sinks::PostgresSink;
+use intervals_app::daemon::{
+    interval_ticks, stop_signal, triggered_ticks, OrgJob, OrgPorts, OrgStats, OrgWorker, Ticks, DEFAULT_DRAIN_TIMEOUT,
+};
+use intervals_app::{
+    CheckpointStore, Clock, LeaseStore, Pacer, RetryCounters, RetryPolicy, RetryingSource, Sink, SinkError,
+    SourceError, SystemClock,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{DaemonSettings, OrgSettings};
+use crate::http::{self, OrgView};
+
+/// Requests per minute assumed per org until the API's `inin-ratelimit-allowed` says otherwise.
+const DEFAULT_RATE_PER_MINUTE: u32 = 300;
+/// Requests in flight per org (windows are read one at a time; the margin is for token renewal).
+const MAX_CONCURRENCY: usize = 2;
+/// Extra time, beyond the drain timeout, for lease releases and the HTTP server to stop.
+const STOP_MARGIN: Duration = Duration::from_secs(15);
+
+/// When the orgs tick.
+#[derive(Debug)]
+pub enum TickMode {
+    /// Each org ticks at start, then every `tick_seconds`.
+    Interval,
+    /// Every org ticks whenever the value changes (`tx.send_modify(|n| *n += 1)`); tests.
+    Manual(watch::Receiver<u64>),
+}
+
+/// The database, already open: rows, checkpoints and leases.
+#[derive(Clone)]
+pub struct Storage {
+    /// Rows and their checkpoints.
+    pub sink: Arc<dyn Sink>,
+    /// Which windows are done.
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    /// Per-org leases.
+    pub leases: Arc<dyn LeaseStore>,
+}
+
+impl Storage {
+    /// Connects to PostgreSQL at `url` (migrations applied).
+    pub async fn connect(url: &Secret) -> Result<Storage, SinkError> {
+        let sink = PostgresSink::connect(url.expose()).await?;
+        Storage::postgres(sink).await
+    }
+
+    /// Storage on an open PostgreSQL sink (its pool also serves the leases).
+    pub async fn postgres(sink: PostgresSink) -> Result<Storage, SinkError> {
+        let leases = PgLeaseStore::from_pool(sink.pool().clone()).await?;
+        let sink = Arc::new(sink);
+        Ok(Storage { sink: sink.clone(), checkpoints: sink, leases: Arc::new(leases) })
+    }
+}
+
+/// How the daemon runs (what the binary or a test injects).
+pub struct RunOptions {
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// When to tick.
+    pub ticks: TickMode,
+    /// This replica's name in the lease table (unique among replicas).
+    pub holder: String,
+    /// How long the window being read at shutdown may take to be written.
+    pub drain_timeout: Duration,
+    /// An open database; `None` connects to the configured `database_url`.
+    pub storage: Option<Storage>,
+}
+
+impl RunOptions {
+    /// The wall clock, interval ticks, the default drain timeout, the configured database.
+    pub fn new(holder: impl Into<String>) -> Self {
+        RunOptions {
+            clock: Arc::new(SystemClock),
+            ticks: TickMode::Interval,
+            holder: holder.into(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            storage: None,
+        }
+    }
+}
+
+/// Why the daemon could not start. [`StartError::exit_code`] is the process exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration cannot work (e.g. the listen address cannot be bound).
+    #[error("{0}")]
+    Config(String),
+    /// An org's source refused us at start (bad credentials, missing permission, bad URL).
+    #[error("org {org:?}: {error}")]
+    Source {
+        /// The org label.
+        org: String,
+        /// What the source said.
+        error: SourceError,
+    },
+    /// The database cannot be reached or has an incompatible schema.
+    #[error("{0}")]
+    Database(SinkError),
+}
+
+impl StartError {
+    /// 2 configuration, 3 source, 4 database.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) => 2,
+            StartError::Source { .. } => 3,
+            StartError::Database(_) => 4,
+        }
+    }
+}
+
+/// Why a running daemon stopped uncleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A task panicked or was cancelled.
+    #[error("a daemon task failed: {0}")]
+    TaskFailed(String),
+    /// The tasks did not stop within the drain bound; they were aborted.
+    #[error("the tasks did not stop within {0:?}; aborted")]
+    StopTimeout(Duration),
+}
+
+/// A started daemon: database open, sources authenticated, HTTP listener bound.
+pub struct Daemon {
+    listener: TcpListener,
+    addr: SocketAddr,
+    workers: Vec<(OrgWorker, Ticks)>,
+    views: Vec<OrgView>,
+    drain_timeout: Duration,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("addr", &self.addr).field("workers", &self.workers.len()).finish()
+    }
+}
+
+impl Daemon {
+    /// Opens the database (exit 4), builds and authenticates each org's client (exit 3), binds
+    /// `listen` (exit 2). Nothing is read from the orgs yet.
+    pub async fn start(settings: DaemonSettings, options: RunOptions) -> Result<Daemon, StartError> {
+        let RunOptions { clock, ticks, holder, drain_timeout, storage } = options;
+        let storage = match storage {
+            Some(storage) => storage,
+            None => Storage::connect(&settings.database_url).await.map_err(StartError::Database)?,
+        };
+        tracing::info!(database = %storage.sink.describe(), holder = %holder, "database ready");
+
+        let mut workers = Vec::new();
+        let mut views = Vec::new();
+        for org in &settings.orgs {
+            let (source, counters) = open_source(org).await?;
+            let stats = Arc::new(OrgStats::new(org.label.clone()));
+            let job = OrgJob {
+                org: org.label.clone(),
+                query: Arc::clone(&org.query),
+                schedule: org.schedule,
+                lease_ttl: org.lease_ttl,
+            };
+            let ports = OrgPorts {
+                source,
+                sink: Arc::clone(&storage.sink),
+                checkpoints: Arc::clone(&storage.checkpoints),
+                leases: Arc::clone(&storage.leases),
+                clock: Arc::clone(&clock),
+            };
+            let worker = OrgWorker::new(job, ports, holder.clone(), Arc::clone(&stats)).drain_timeout(drain_timeout);
+            let org_ticks = match &ticks {
+                TickMode::Interval => interval_ticks(org.tick),
+                TickMode::Manual(rx) => triggered_ticks(rx.clone()),
+            };
+            workers.push((worker, org_ticks));
+            views.push(OrgView { stats, retries: counters });
+        }
+
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| StartError::Config(format!("listen: cannot bind {}: {e}", settings.listen)))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Config(format!("listen: {e}")))?;
+        Ok(Daemon { listener, addr, workers, views, drain_timeout })
+    }
+
+    /// The address `/healthz`, `/readyz` and `/metrics` are served on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The live figures of each org, in config order.
+    pub fn org_stats(&self) -> Vec<Arc<OrgStats>> {
+        self.views.iter().map(|v| Arc::clone(&v.stats)).collect()
+    }
+
+    /// Runs every org and the HTTP server until `shutdown` resolves; then lets each org finish
+    /// the window it is writing (up to the drain timeout), releases the leases and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), DaemonError> {
+        let Daemon { listener, addr, workers, views, drain_timeout } = self;
+        let (trigger, stop) = stop_signal();
+        let mut tasks = JoinSet::new();
+        for (worker, ticks) in workers {
+            tasks.spawn(worker.run(ticks, stop.clone()));
+        }
+        let router = http::router(views);
+        let http_stop = stop.clone();
+        tasks.spawn(async move {
+            let serve =
+                axum::serve(listener, router).with_graceful_shutdown(async move { http_stop.requested().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(address = %addr, "listening");
+
+        let mut failure = None;
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("shutdown requested: finishing the windows being written, then releasing the leases");
+                    break;
+                }
+                joined = tasks.join_next() => match joined {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "a daemon task failed; stopping");
+                        failure = Some(DaemonError::TaskFailed(e.to_string()));
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        trigger.stop();
+        let bound = drain_timeout + STOP_MARGIN;
+        let drained = tokio::time::timeout(bound, async {
+            while let Some(joined) = tasks.join_next().await {
+                if let Err(e) = joined {
+                    tracing::error!(error = %e, "a daemon task failed while stopping");
+                    failure.get_or_insert(DaemonError::TaskFailed(e.to_string()));
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tasks.shutdown().await;
+            return Err(DaemonError::StopTimeout(bound));
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!("stopped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One org's Genesys client behind the retry loop, authenticated once so that bad credentials
+/// stop the start; a transient failure only warns (the ticks retry).
+async fn open_source(org: &OrgSettings) -> Result<(Arc<RetryingSource>, Arc<RetryCounters>), StartError> {
+    let config = org
+        .client_config()
+        .map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?
+        .credentials(org.client_id.clone(), org.client_secret.clone())
+        .pacer(Arc::new(Pacer::new(DEFAULT_RATE_PER_MINUTE)))
+        .max_concurrency(MAX_CONCURRENCY);
+    let client = GenesysClient::new(config).map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?;
+    match client.authenticate().await {
+        Ok(()) => tracing::info!(org = %org.label, api = %client.environment().api_url(), "authenticated"),
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(org = %org.label, error = %e, "cannot authenticate yet; the ticks will retry")
+        }
+        Err(error) => {
+            if let SourceError::Forbidden { permission, .. } = &error {
+                tracing::error!(org = %org.label, permission = %permission, error = %error, "forbidden");
+            }
+            return Err(StartError::Source { org: org.label.clone(), error });
+        }
+    }
+    let counters = Arc::new(RetryCounters::default());
+    let source = RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::clone(&counters));
+    Ok((Arc::new(source), counters))
+}

@@ -1,0 +1,190 @@
+//! The config file: defaults as documented, every problem reported naming the org and the key,
+//! unknown keys rejected, secrets kept out of Debug output.
+
+use std::time::Duration;
+
+use intervals_daemon::DaemonSettings;
+
+use super::support::t;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "EMEA_CLIENT_ID" | "GENESYS_CLIENT_ID" => Some("client-id".into()),
+        "EMEA_CLIENT_SECRET" | "GENESYS_CLIENT_SECRET" => Some("s3cr3t-value".into()),
+        "DATABASE_URL" => Some("postgres://intervals:pw-from-env@db:5432/intervals".into()),
+        _ => None,
+    }
+}
+
+const MINIMAL: &str = r#"
+[[org]]
+label = "emea"
+environment = "mypurecloud.ie"
+backfill_from = "2025-01-01"
+"#;
+
+fn problems(text: &str) -> Vec<String> {
+    DaemonSettings::parse(text, &env).expect_err("should be rejected").problems
+}
+
+#[test]
+fn defaults_are_those_of_the_design() {
+    let settings = DaemonSettings::parse(MINIMAL, &env).unwrap();
+    assert_eq!(settings.listen.to_string(), "127.0.0.1:9187");
+    assert_eq!(settings.database_url.expose(), "postgres://intervals:pw-from-env@db:5432/intervals");
+    let org = &settings.orgs[0];
+    assert_eq!(org.label, "emea");
+    assert_eq!(org.client_id, "client-id", "client_id_env defaults to GENESYS_CLIENT_ID");
+    let metrics: Vec<&str> = org.query.metrics().iter().map(|m| m.as_str()).collect();
+    assert_eq!(metrics, ["tHandle", "tAcw", "tHeldComplete"]);
+    let group: Vec<&str> = org.query.group_by().iter().map(|d| d.as_str()).collect();
+    assert_eq!(group, ["userId", "mediaType"]);
+    assert_eq!(org.query.granularity().as_iso(), "PT30M");
+    assert_eq!(org.query.time_zone().name(), "UTC");
+    assert!(org.query.filters().media_types().is_empty());
+    assert_eq!(org.tick, Duration::from_secs(300));
+    assert_eq!(org.lease_ttl, Duration::from_secs(60));
+    assert_eq!(org.schedule.backfill_from(), t("2025-01-01T00:00:00Z"));
+    assert_eq!(org.schedule.backfill_to(), None);
+    assert!(!org.schedule.include_open_buckets());
+    // 6 h lookback and a 3-day daily lookback, seen through the decision.
+    let work = org.schedule.decide(t("2025-03-10T10:07:00Z"), None);
+    assert_eq!(work.reread.unwrap().start(), t("2025-03-07T00:00:00Z"));
+    let work = org.schedule.decide(t("2025-03-10T10:07:00Z"), Some(work.local_date));
+    assert_eq!(work.reread.unwrap().start(), t("2025-03-10T04:00:00Z"));
+}
+
+#[test]
+fn the_design_example_parses() {
+    let text = r#"
+database_url = "postgres://intervals:pw@localhost:5432/intervals"
+listen = "127.0.0.1:9187"
+[[org]]
+label = "emea"
+environment = "mypurecloud.ie"
+client_id_env = "EMEA_CLIENT_ID"
+client_secret_env = "EMEA_CLIENT_SECRET"
+metrics = ["tHandle", "tAcw", "tHeldComplete"]
+group_by = ["userId", "mediaType"]
+granularity = "PT30M"
+time_zone = "UTC"
+media_types = []
+backfill_from = "2025-01-01"
+backfill_to = ""
+tick_seconds = 300
+lookback_hours = 6
+daily_lookback_days = 3
+include_open_buckets = false
+lease_seconds = 60
+"#;
+    let settings = DaemonSettings::parse(text, &env).unwrap();
+    assert_eq!(settings.database_url.expose(), "postgres://intervals:pw@localhost:5432/intervals");
+    assert_eq!(settings.orgs[0].client_secret.expose(), "s3cr3t-value");
+}
+
+#[test]
+fn every_problem_names_the_org_and_the_key() {
+    let text = r#"
+[[org]]
+label = "emea"
+environment = "mypurecloud.ie"
+client_id_env = "EMEA_ID_MISSING"
+metrics = ["tHandle", "tHold"]
+group_by = ["agentId"]
+granularity = "30m"
+time_zone = "Europe/Dubln"
+media_types = ["phone"]
+backfill_from = "yesterday"
+tick_seconds = 0
+lease_seconds = 1
+
+[[org]]
+label = "apac"
+backfill_from = "2025-01-01"
+backfill_to = "2024-12-01"
+"#;
+    let found = problems(text);
+    let expect = [
+        "org \"emea\": client_id_env: the environment variable EMEA_ID_MISSING is not set",
+        "org \"emea\": metrics: unknown metric \"tHold\"",
+        "org \"emea\": group_by:",
+        "org \"emea\": granularity: invalid granularity \"30m\": use PT30M",
+        "org \"emea\": time_zone: unknown time zone \"Europe/Dubln\"",
+        "org \"emea\": media_types: invalid filter value \"phone\"",
+        "org \"emea\": backfill_from: invalid time \"yesterday\"",
+        "org \"emea\": tick_seconds: must be between 1 and 86400, got 0",
+        "org \"emea\": lease_seconds: must be between 5 and 86400, got 1",
+        "org \"apac\": environment: missing",
+        "org \"apac\": backfill_to: backfill_to (2024-12-01T00:00:00Z) must be after backfill_from",
+    ];
+    for e in expect {
+        assert!(found.iter().any(|p| p.starts_with(e)), "no problem starting with {e:?} in {found:#?}");
+    }
+    assert!(found.iter().any(|p| p.contains("tHeld")), "tHold gets advice: {found:#?}");
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let found = problems(&format!("{MINIMAL}concurrency = 4\n"));
+    assert!(found[0].contains("unknown field `concurrency`"), "{found:?}");
+    let found = problems(&format!("databse_url = \"postgres://x\"\n{MINIMAL}"));
+    assert!(found[0].contains("unknown field `databse_url`"), "{found:?}");
+}
+
+#[test]
+fn missing_pieces_are_reported() {
+    let none = |_: &str| None;
+    let err = DaemonSettings::parse(MINIMAL, &none).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("database_url: not set"), "{text}");
+    assert!(
+        text.contains("org \"emea\": client_id_env: the environment variable GENESYS_CLIENT_ID is not set"),
+        "{text}"
+    );
+    assert!(text.contains("org \"emea\": client_secret_env: the environment variable GENESYS_CLIENT_SECRET"), "{text}");
+    let found = problems("listen = \"localhost:80\"\n");
+    assert!(found.iter().any(|p| p.starts_with("listen: \"localhost:80\" is not an address")), "{found:?}");
+    assert!(found.iter().any(|p| p.starts_with("no [[org]] section")), "{found:?}");
+    let found = problems(&format!(
+        "{MINIMAL}\n[[org]]\nlabel = \"emea\"\nenvironment = \"mypurecloud.ie\"\nbackfill_from = \"2025-01-01\"\n"
+    ));
+    assert_eq!(found, ["org \"emea\": label: used by another [[org]]; labels must be unique"]);
+    let found = problems(&MINIMAL.replace("label = \"emea\"\n", ""));
+    assert!(found.iter().any(|p| p.starts_with("org #1: label: missing")), "{found:?}");
+    let found = problems(&MINIMAL.replace("environment = \"mypurecloud.ie\"", "environment = \"eu-west-9\""));
+    assert!(found.iter().any(|p| p.starts_with("org \"emea\": environment: invalid Genesys environment")), "{found:?}");
+    let found = problems(&MINIMAL.replace("environment = \"mypurecloud.ie\"", "api_url = \"http://example.com\""));
+    assert!(
+        found.iter().any(|p| p.starts_with("org \"emea\": api_url/login_url:") && p.contains("https")),
+        "{found:?}"
+    );
+    let found = problems(&format!("{MINIMAL}client_secret_env = \"s3cr3t value!\"\n"));
+    assert!(found.iter().any(|p| p.contains("is not an environment variable name")), "{found:?}");
+}
+
+#[test]
+fn open_buckets_need_a_lookback_longer_than_a_tick() {
+    let found = problems(&format!("{MINIMAL}include_open_buckets = true\nlookback_hours = 0\n"));
+    assert_eq!(found.len(), 1);
+    assert!(found[0].starts_with("org \"emea\": include_open_buckets: needs lookback_hours (0 h) longer"), "{found:?}");
+    let ok = DaemonSettings::parse(&format!("{MINIMAL}include_open_buckets = true\n"), &env).unwrap();
+    assert!(ok.orgs[0].schedule.include_open_buckets());
+}
+
+#[test]
+fn comma_separated_lists_are_accepted_too() {
+    let text = format!("{MINIMAL}metrics = \"tHandle, nConnected\"\nmedia_types = \"voice,chat\"\n");
+    let settings = DaemonSettings::parse(&text, &env).unwrap();
+    assert_eq!(settings.orgs[0].query.metrics().len(), 2);
+    assert_eq!(settings.orgs[0].query.filters().media_types(), ["chat", "voice"]);
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let text = format!("database_url = \"postgres://intervals:db-password@h/db\"\n{MINIMAL}");
+    let settings = DaemonSettings::parse(&text, &env).unwrap();
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("db-password") && !debug.contains("s3cr3t-value"), "{debug}");
+    assert!(debug.contains("emea"));
+}
