@@ -1,7 +1,7 @@
 //! Speed of the sinks on synthetic rows.
 //!
 //! ```text
-//! cargo run --release --example sink_bench -p intervals-adapters -- [--agents 2000] [--days 1]
+//! cargo run --release --example sink_bench -p intervals-adapters -- [--agents 2000] [--days 1] [--only csv]
 //! ```
 //! Rows: agents x days x 48 half-hour buckets x 6 metrics, one window per day, grouped by userId
 //! and mediaType.
@@ -37,17 +37,23 @@ const ORG: &str = "bench";
 struct Args {
     agents: usize,
     days: usize,
+    only: Option<String>,
 }
 
 fn args() -> Result<Args> {
-    let mut out = Args { agents: 2000, days: 1 };
+    let mut out = Args { agents: 2000, days: 1, only: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--agents" => out.agents = value.parse()?,
             "--days" => out.days = value.parse()?,
-            other => return Err(format!("unknown argument {other}; use --agents N --days D").into()),
+            "--only" => out.only = Some(value),
+            other => {
+                return Err(
+                    format!("unknown argument {other}; use --agents N --days D [--only postgres|sqlite|csv]").into()
+                )
+            }
         }
     }
     Ok(out)
@@ -128,14 +134,17 @@ async fn main() -> Result<()> {
     let mut lines = Vec::new();
     let mut notes = Vec::new();
 
+    let run = |name: &str| a.only.as_deref().is_none_or(|o| o == name);
+
     // (a) PostgreSQL.
     match std::env::var("DATABASE_URL") {
+        _ if !run("postgres") => {}
         Ok(url) if !url.is_empty() => lines.extend(postgres(&url, &q, &a, &first, values, &mut notes).await?),
         _ => notes.push("(a) PostgreSQL skipped: set DATABASE_URL to a role that may create databases".to_owned()),
     }
 
     // (b) SQLite.
-    {
+    if run("sqlite") {
         let dir = tempfile::tempdir()?;
         let sink = SqliteSink::open(dir.path().join("bench.db")).await?;
         let t = Instant::now();
@@ -163,7 +172,7 @@ async fn main() -> Result<()> {
     }
 
     // (c) CSV.
-    {
+    if run("csv") {
         let dir = tempfile::tempdir()?;
         let target = dir.path().join("bench.csv");
         let t = Instant::now();
@@ -171,7 +180,9 @@ async fn main() -> Result<()> {
         for (k, rows) in first.iter().rev() {
             sink.write_window(k, rows).await?;
         }
+        let spilled = t.elapsed();
         sink.finish().await?;
+        notes.push(format!("(c) CSV: runs spilled after {spilled:?}, merged and renamed after {:?}", t.elapsed()));
         let d = t.elapsed();
         let r = rate(values, d);
         let size = std::fs::metadata(&target)?.len();
@@ -203,7 +214,7 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// (a): sink vs psql reference in a scratch database, alternating, best of two each.
+/// (a): sink vs psql reference in a scratch database, alternating three times, best of each.
 async fn postgres(
     url: &str,
     q: &Arc<AggregateQuery>,
@@ -232,7 +243,7 @@ async fn postgres(
         let dir = tempfile::tempdir()?;
         let mut sink_times = Vec::new();
         let mut reference_times = Vec::new();
-        for round in 0..2u64 {
+        for round in 0..3u64 {
             let changed = windows(q, a, 1 + 2 * round);
             let t = Instant::now();
             for (k, rows) in &changed {

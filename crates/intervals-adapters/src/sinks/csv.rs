@@ -2,16 +2,24 @@
 //! written to a temporary file beside the target and renamed by `finish` (stdout is streamed at
 //! `finish`).
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use intervals_app::{DirectorySink, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{long_header, long_record, wide_header, wide_record, AggregateQuery, MetricRow, Queue, User};
+use intervals_domain::{
+    long_header, long_record, rfc3339, wide_header, wide_record, wide_runs, AggregateQuery, MetricRow, Queue,
+    TimeWindow, User,
+};
 
-use super::file::{RowStream, SortedFile};
+use super::file::SortedFile;
+use super::grain::{push_number, push_u64};
 use super::output::Destination;
+use super::spill::{push_sort_key, RunBuilder};
 
 /// Where a CSV goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,56 +78,155 @@ fn describe(target: &CsvTarget) -> String {
     }
 }
 
-fn csv_writer(out: &mut dyn Write) -> ::csv::Writer<&mut dyn Write> {
+fn csv_writer<W: Write>(out: W) -> ::csv::Writer<W> {
     ::csv::WriterBuilder::new().terminator(::csv::Terminator::Any(b'\n')).buffer_capacity(1 << 16).from_writer(out)
 }
 
-/// Writes the long layout: the header, then one record per row.
-fn write_long(query: &AggregateQuery, rows: RowStream<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let mut w = csv_writer(out);
-    w.write_record(long_header(query))?;
-    for row in rows {
-        w.write_record(long_record(&row?))?;
-    }
-    w.flush()
+/// Writes single CSV lines (with their `\n`) into a buffer of the caller's.
+struct LineWriter {
+    csv: ::csv::Writer<LineBuffer>,
+    buffer: LineBuffer,
 }
 
-/// Writes the wide layout: the header, then one record per run of rows sharing group and bucket.
-fn write_wide(query: &AggregateQuery, rows: RowStream<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let mut w = csv_writer(out);
-    w.write_record(wide_header(query))?;
-    let mut run: Vec<MetricRow> = Vec::new();
+/// The csv writer's output, shared with [`LineWriter`] so that each line can be taken out.
+#[derive(Clone, Default)]
+struct LineBuffer(Rc<RefCell<Vec<u8>>>);
+
+impl Write for LineBuffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LineWriter {
+    fn new() -> Self {
+        let buffer = LineBuffer::default();
+        LineWriter { csv: csv_writer(buffer.clone()), buffer }
+    }
+
+    fn line<I, T>(&mut self, fields: I, out: &mut Vec<u8>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.csv.write_record(fields)?;
+        self.csv.flush()?;
+        let mut line = self.buffer.0.borrow_mut();
+        out.extend_from_slice(&line);
+        line.clear();
+        Ok(())
+    }
+}
+
+/// The header line of `layout`.
+fn header(query: &AggregateQuery, layout: CsvLayout) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let fields = match layout {
+        CsvLayout::Long => long_header(query),
+        CsvLayout::Wide => wide_header(query),
+    };
+    LineWriter::new().line(fields, &mut out)?;
+    Ok(out)
+}
+
+/// The RFC 3339 texts of the last bucket seen (rows come bucket by bucket).
+#[derive(Default)]
+pub(crate) struct BucketTimes {
+    last: Option<(TimeWindow, String, String)>,
+}
+
+impl BucketTimes {
+    /// `rfc3339` of the bucket's start and end.
+    pub(crate) fn get(&mut self, bucket: TimeWindow) -> (&str, &str) {
+        let (_, start, end) = match self.last {
+            Some((b, _, _)) if b == bucket => self.last.as_ref().expect("just matched"),
+            _ => self.last.insert((bucket, rfc3339(bucket.start()), rfc3339(bucket.end()))),
+        };
+        (start, end)
+    }
+}
+
+/// Long records: the fields of [`long_record`] (group columns, `interval_start`, `interval_end`,
+/// metric, count, sum, min, max), without allocating a record per row: `rfc3339` once per bucket,
+/// numbers as `format_number` writes them (checked against `long_record` in debug builds).
+fn long_records(rows: &[MetricRow], run: &mut RunBuilder) -> io::Result<()> {
+    let mut csv = LineWriter::new();
+    let mut times = BucketTimes::default();
+    // count, sum, min, max: reused buffers, filled as format_number would.
+    let mut numbers: [String; 4] = Default::default();
     for row in rows {
-        let row = row?;
-        if run.first().is_some_and(|first| first.group() != row.group() || first.bucket() != row.bucket()) {
-            if let Some(record) = wide_record(query, &run) {
-                w.write_record(record)?;
-            }
-            run.clear();
+        push_sort_key(run.key(), row, true);
+        let s = row.stats();
+        let metric: Cow<'_, str> = match row.qualifier() {
+            None => Cow::Borrowed(row.metric().as_str()),
+            Some(_) => Cow::Owned(row.metric_key()),
+        };
+        for n in &mut numbers {
+            n.clear();
         }
-        run.push(row);
+        if let Some(c) = s.count {
+            push_u64(&mut numbers[0], c);
+        }
+        for (n, x) in numbers[1..].iter_mut().zip([s.sum, s.min, s.max]) {
+            if let Some(x) = x {
+                push_number(n, x);
+            }
+        }
+        let (start, end) = times.get(row.bucket());
+        let [count, sum, min, max] = &numbers;
+        let tail = [start, end, &metric, count, sum, min, max];
+        debug_assert!(row
+            .group()
+            .iter()
+            .map(String::as_str)
+            .chain(tail)
+            .eq(long_record(row).iter().map(String::as_str)));
+        csv.line(row.group().iter().map(String::as_str).chain(tail), run.bytes())?;
+        run.end_record();
     }
-    if let Some(record) = wide_record(query, &run) {
-        w.write_record(record)?;
+    Ok(())
+}
+
+/// Wide records: one per group and bucket ([`wide_runs`], [`wide_record`]). A bucket lies in one
+/// window, so a window's rows hold every metric of its groups and buckets.
+fn wide_records(query: &AggregateQuery, rows: &[MetricRow], run: &mut RunBuilder) -> io::Result<()> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_by(|a, b| a.cmp_long(b));
+    let mut csv = LineWriter::new();
+    for group in wide_runs(&sorted) {
+        if let Some(record) = wide_record(query, group) {
+            push_sort_key(run.key(), &group[0], false);
+            csv.line(&record, run.bytes())?;
+            run.end_record();
+        }
     }
-    w.flush()
+    Ok(())
 }
 
 #[async_trait]
 impl Sink for CsvSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
-        self.file.write_window(key, rows).await
+        let query = self.query.as_deref();
+        let layout = self.layout;
+        self.file
+            .write_window(key, rows, |rows, run| match (layout, query) {
+                (CsvLayout::Long, _) => long_records(rows, run),
+                (CsvLayout::Wide, Some(q)) => wide_records(q, rows, run),
+                (CsvLayout::Wide, None) => Ok(()),
+            })
+            .await
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
-        let Some(query) = self.query.clone() else { return Ok(()) };
-        let layout = self.layout;
-        self.file
-            .finish(move |rows, out| match layout {
-                CsvLayout::Long => write_long(&query, rows, out),
-                CsvLayout::Wide => write_wide(&query, rows, out),
-            })
-            .await
+        let Some(query) = &self.query else { return Ok(()) };
+        let header = header(query, self.layout)
+            .map_err(|e| SinkError::Write { target: self.file.describe().to_owned(), message: e.to_string() })?;
+        self.file.finish(&header).await
     }
 
     fn describe(&self) -> String {

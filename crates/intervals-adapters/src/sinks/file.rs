@@ -1,6 +1,7 @@
-//! What the file sinks (CSV, JSON Lines) share: spill each window as a sorted run, merge the runs
-//! at `finish` and write the result through a temporary file renamed over the target. A sink only
-//! supplies the header and the formatting of the merged rows.
+//! What the file sinks (CSV, JSON Lines) share: format each window's rows into keyed records and
+//! spill them as a sorted run, merge the runs at `finish` and write the result through a
+//! temporary file renamed over the target. A sink only supplies the header and how a window's rows
+//! become records.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,10 +11,7 @@ use intervals_app::{SinkError, WindowKey, WriteStats};
 use intervals_domain::MetricRow;
 
 use super::output::{Destination, Output};
-use super::spill::Runs;
-
-/// The merged rows of a run, in the data contract's order.
-pub(crate) type RowStream<'a> = &'a mut dyn Iterator<Item = io::Result<MetricRow>>;
+use super::spill::{RunBuilder, Runs};
 
 /// A sorted output file in the making.
 #[derive(Debug)]
@@ -51,8 +49,14 @@ impl SortedFile {
         &self.describe
     }
 
-    /// Spills the window's rows as one sorted run (replacing an earlier run of the same window).
-    pub(crate) async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
+    /// Formats the window's rows into records with `format` and spills them as one sorted run
+    /// (replacing an earlier run of the same window).
+    pub(crate) async fn write_window(
+        &self,
+        key: &WindowKey,
+        rows: &[MetricRow],
+        format: impl FnOnce(&[MetricRow], &mut RunBuilder) -> io::Result<()>,
+    ) -> Result<WriteStats, SinkError> {
         if self.finished.load(Ordering::SeqCst) {
             return Err(self.write_error("the output is already finished"));
         }
@@ -67,18 +71,20 @@ impl SortedFile {
             }
         }
         if !rows.is_empty() {
-            blocking(|| self.runs.add(key.window(), rows)).map_err(|e| self.io_error(e))?;
+            blocking(|| {
+                let mut run = RunBuilder::with_capacity(rows.len());
+                format(rows, &mut run)?;
+                self.runs.add(key.window(), run)
+            })
+            .map_err(|e| self.io_error(e))?;
         }
         Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: 0 })
     }
 
-    /// Merges the runs and writes `header` then the rows through `write`, then renames the file
-    /// into place (or streams to stdout). A directory-only use (users or queues written, no window)
+    /// Writes `header`, then the records of every run in key order, then renames the file into
+    /// place (or streams to stdout). A directory-only use (users or queues written, no window)
     /// leaves the directory file alone.
-    pub(crate) async fn finish(
-        &self,
-        write: impl FnOnce(RowStream<'_>, &mut dyn Write) -> io::Result<()>,
-    ) -> Result<(), SinkError> {
+    pub(crate) async fn finish(&self, header: &[u8]) -> Result<(), SinkError> {
         if self.finished.swap(true, Ordering::SeqCst) {
             return Err(self.write_error("finish was already called"));
         }
@@ -88,8 +94,10 @@ impl SortedFile {
             return Ok(());
         }
         blocking(|| {
-            let mut merged = self.runs.merge()?;
-            output.commit(|out| write(&mut merged, out))
+            output.commit(|out| {
+                out.write_all(header)?;
+                self.runs.merge_into(out)
+            })
         })
         .map_err(|e| self.io_error(e))?;
         tracing::debug!(target = %self.describe, "output written");

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use intervals_domain::{format_number, AggregateQuery, Dimension, MetricName, MetricRow, Stats, TimeWindow};
 
 /// The dimension columns of `agent_intervals`, in table order.
@@ -24,47 +25,73 @@ impl Grain<'_> {
     /// The stored JSON object: `{"tHandle":{"count":5,"sum":1450300,...},...}` with keys sorted.
     pub(crate) fn metrics_json(&self) -> String {
         let mut out = String::with_capacity(16 + self.rows.len() * 64);
+        self.push_metrics_json(&mut out);
+        out
+    }
+
+    /// Appends [`Grain::metrics_json`] to `out`.
+    pub(crate) fn push_metrics_json(&self, out: &mut String) {
         out.push('{');
         for (i, row) in self.rows.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            push_json_string(&mut out, &row.metric_key());
+            match row.qualifier() {
+                None => push_json_string(out, row.metric().as_str()),
+                Some(_) => push_json_string(out, &row.metric_key()),
+            }
             out.push(':');
-            push_stats_json(&mut out, row.stats());
+            push_stats_json(out, row.stats());
         }
         out.push('}');
-        out
     }
 }
 
 /// Groups `rows` into grains, sorted by (interval_start, user_id, media_type, queue_id): the order
 /// of the primary key, so that bulk writes touch index pages in order.
+///
+/// Linear in the usual input order (the API's: group, then bucket, then metric): consecutive rows
+/// of one grain form a chunk, only the chunks are sorted, and chunks of the same grain (rows in
+/// any other order) are merged.
 pub(crate) fn grains<'a>(query: &AggregateQuery, rows: &'a [MetricRow]) -> Vec<Grain<'a>> {
     let positions: [Option<usize>; 3] = DIMENSION_COLUMNS.map(|(d, _)| query.group_by().iter().position(|g| *g == d));
     let dims = |row: &'a MetricRow| -> [&'a str; 3] {
         positions.map(|p| p.and_then(|p| row.group().get(p)).map(String::as_str).unwrap_or(""))
     };
-    let mut sorted: Vec<&MetricRow> = rows.iter().collect();
-    // Stable: for a key given twice, the later row stays later and wins below.
-    sorted.sort_by(|a, b| {
-        a.bucket()
-            .start()
-            .cmp(&b.bucket().start())
-            .then_with(|| dims(a).cmp(&dims(b)))
-            .then_with(|| metric_key_cmp(a, b))
-    });
-    let mut out: Vec<Grain<'a>> = Vec::new();
-    for row in sorted {
+    let same = |g: &Grain<'_>, start: DateTime<Utc>, d: &[&str; 3]| g.bucket.start() == start && g.dims == *d;
+    let mut chunks: Vec<Grain<'a>> = Vec::new();
+    for row in rows {
         let d = dims(row);
-        match out.last_mut() {
-            Some(g) if g.dims == d && g.bucket.start() == row.bucket().start() => {
-                if g.rows.last().is_some_and(|last| metric_key_cmp(last, row).is_eq()) {
-                    g.rows.pop();
-                }
-                g.rows.push(row);
+        match chunks.last_mut() {
+            Some(g) if same(g, row.bucket().start(), &d) => g.rows.push(row),
+            _ => {
+                let mut grain_rows = Vec::with_capacity(query.metrics().len());
+                grain_rows.push(row);
+                chunks.push(Grain { dims: d, bucket: row.bucket(), rows: grain_rows });
             }
-            _ => out.push(Grain { dims: d, bucket: row.bucket(), rows: vec![row] }),
+        }
+    }
+    // Stable: of two chunks of one grain, the later one stays later.
+    chunks.sort_by(|a, b| a.bucket.start().cmp(&b.bucket.start()).then_with(|| a.dims.cmp(&b.dims)));
+    let mut out: Vec<Grain<'a>> = Vec::with_capacity(chunks.len());
+    for g in chunks {
+        match out.last_mut() {
+            Some(last) if same(last, g.bucket.start(), &g.dims) => last.rows.extend(g.rows),
+            _ => out.push(g),
+        }
+    }
+    for g in &mut out {
+        // Stable, so for a key given twice the later row stays later and wins.
+        g.rows.sort_by(|a, b| metric_key_cmp(a, b));
+        if g.rows.windows(2).any(|w| metric_key_cmp(w[0], w[1]).is_eq()) {
+            let mut kept: Vec<&MetricRow> = Vec::with_capacity(g.rows.len());
+            for row in g.rows.drain(..) {
+                if kept.last().is_some_and(|last| metric_key_cmp(last, row).is_eq()) {
+                    kept.pop();
+                }
+                kept.push(row);
+            }
+            g.rows = kept;
         }
     }
     out
@@ -72,6 +99,9 @@ pub(crate) fn grains<'a>(query: &AggregateQuery, rows: &'a [MetricRow]) -> Vec<G
 
 /// Orders rows by [`MetricRow::metric_key`] without allocating.
 pub(crate) fn metric_key_cmp(a: &MetricRow, b: &MetricRow) -> std::cmp::Ordering {
+    if a.qualifier().is_none() && b.qualifier().is_none() {
+        return a.metric().as_str().cmp(b.metric().as_str());
+    }
     fn key(r: &MetricRow) -> impl Iterator<Item = u8> + '_ {
         let q = r.qualifier().map(|q| std::iter::once(b':').chain(q.bytes()));
         r.metric().as_str().bytes().chain(q.into_iter().flatten())
@@ -115,7 +145,7 @@ pub(crate) fn dimension_scopes(query: &AggregateQuery) -> [DimensionScope<'_>; 3
 fn push_stats_json(out: &mut String, s: &Stats) {
     out.push('{');
     let mut first = true;
-    let mut field = |out: &mut String, name: &str, value: String| {
+    let mut field = |out: &mut String, name: &str| {
         if !first {
             out.push(',');
         }
@@ -123,10 +153,10 @@ fn push_stats_json(out: &mut String, s: &Stats) {
         out.push('"');
         out.push_str(name);
         out.push_str("\":");
-        out.push_str(&value);
     };
     if let Some(c) = s.count {
-        field(out, "count", c.to_string());
+        field(out, "count");
+        push_u64(out, c);
     }
     let floats = [
         ("sum", s.sum),
@@ -139,10 +169,53 @@ fn push_stats_json(out: &mut String, s: &Stats) {
     ];
     for (name, value) in floats {
         if let Some(v) = value.filter(|v| v.is_finite()) {
-            field(out, name, format_number(v));
+            field(out, name);
+            push_number(out, v);
         }
     }
     out.push('}');
+}
+
+/// Appends [`format_number`]`(x)` without allocating: integers without a decimal point, others in
+/// shortest round-trip form.
+pub(crate) fn push_number(out: &mut String, x: f64) {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        let i = x as i64;
+        if i < 0 {
+            out.push('-');
+        }
+        push_u64(out, i.unsigned_abs());
+    } else {
+        let _ = write!(out, "{x}");
+    }
+    debug_assert!(out.ends_with(&format_number(x)));
+}
+
+/// Appends the decimal digits of `n` (what `write!(out, "{n}")` does, without the formatting
+/// machinery: this runs for every stored value).
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
+/// [`intervals_domain::is_uuid`] without allocating: 8-4-4-4-12 hex digits.
+pub(crate) fn is_uuid_text(s: &str) -> bool {
+    let ok = s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    debug_assert_eq!(ok, intervals_domain::is_uuid(s), "{s:?}");
+    ok
 }
 
 /// Appends `s` as a JSON string.

@@ -7,18 +7,19 @@
 //! Group columns use their snake_case names in groupBy order; an absent statistic is `null`.
 //! This is the worked example of `docs/writing-a-sink.md`.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use intervals_app::{DirectorySink, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{format_number, rfc3339, AggregateQuery, MetricRow, Queue, User};
+use intervals_domain::{format_number, AggregateQuery, MetricRow, Queue, User};
 
-use super::csv::dedup_by_id;
-use super::file::{RowStream, SortedFile};
+use super::csv::{dedup_by_id, BucketTimes};
+use super::file::SortedFile;
 use super::grain::push_json_string;
 use super::output::Destination;
+use super::spill::{push_sort_key, RunBuilder};
 
 /// Writes the rows of one query as JSON Lines.
 #[derive(Debug)]
@@ -45,19 +46,21 @@ impl JsonlSink {
     }
 }
 
-/// Writes one line per merged row.
-fn write_lines(query: &AggregateQuery, rows: RowStream<'_>, out: &mut dyn Write) -> io::Result<()> {
+/// One record per row: the sort key of the data contract's order and the JSON line.
+fn json_records(query: &AggregateQuery, rows: &[MetricRow], run: &mut RunBuilder) -> io::Result<()> {
     let columns: Vec<String> = query.group_by().iter().map(|d| d.column_name()).collect();
+    let mut times = BucketTimes::default();
     let mut line = String::with_capacity(256);
     for row in rows {
-        let row = row?;
+        push_sort_key(run.key(), row, true);
         line.clear();
+        let (start, end) = times.get(row.bucket());
         let mut obj = JsonObject::new(&mut line);
         for (column, value) in columns.iter().zip(row.group()) {
             obj.string(column, value);
         }
-        obj.string("interval_start", &rfc3339(row.bucket().start()));
-        obj.string("interval_end", &rfc3339(row.bucket().end()));
+        obj.string("interval_start", start);
+        obj.string("interval_end", end);
         obj.string("metric", &row.metric_key());
         let s = row.stats();
         obj.raw("count", s.count.map(|c| c.to_string()));
@@ -66,7 +69,8 @@ fn write_lines(query: &AggregateQuery, rows: RowStream<'_>, out: &mut dyn Write)
         }
         obj.end();
         line.push('\n');
-        out.write_all(line.as_bytes())?;
+        run.bytes().extend_from_slice(line.as_bytes());
+        run.end_record();
     }
     Ok(())
 }
@@ -118,12 +122,18 @@ impl<'a> JsonObject<'a> {
 #[async_trait]
 impl Sink for JsonlSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
-        self.file.write_window(key, rows).await
+        let Some(query) = self.query.as_deref() else {
+            return self.file.write_window(key, rows, |_, _| Ok(())).await;
+        };
+        self.file.write_window(key, rows, |rows, run| json_records(query, rows, run)).await
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
-        let Some(query) = self.query.clone() else { return Ok(()) };
-        self.file.finish(move |rows, out| write_lines(&query, rows, out)).await
+        if self.query.is_none() {
+            return Ok(());
+        }
+        // JSON Lines have no header.
+        self.file.finish(b"").await
     }
 
     fn describe(&self) -> String {

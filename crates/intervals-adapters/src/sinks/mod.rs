@@ -7,11 +7,11 @@
 //! | [`SqliteSink`] | `sqlite:PATH` | `Sink`, `CheckpointStore`, `DirectorySink` |
 //! | [`PostgresSink`] | `postgres://...` | `Sink`, `CheckpointStore`, `DirectorySink` |
 //!
-//! File sinks (CSV, JSON Lines) keep memory bounded by one window: each window's rows are sorted
-//! and spilled as a run beside the target ([`spill`]), and `finish` merges the runs into a
-//! temporary file that is then renamed over the target ([`output`]). Database sinks store one row
-//! per grain (`agent_intervals`, metrics as JSON) and apply the data contract's window replace
-//! ([`grain`]) in one transaction with the window's checkpoint.
+//! File sinks (CSV, JSON Lines) keep memory bounded by one window: each window's rows are formatted, sorted
+//! and spilled as a run beside the target (`spill`), and `finish` merges the runs into a
+//! temporary file that is then renamed over the target (`output`, `file`). Database sinks store
+//! one row per grain (`agent_intervals`, metrics as JSON) and apply the data contract's window
+//! replace (`grain`) in one transaction with the window's checkpoint.
 //!
 //! `docs/writing-a-sink.md` explains how to add a sink.
 

@@ -1,33 +1,95 @@
 //! Sorted runs on disk and their k-way merge: how the file sinks write globally sorted output with
 //! memory bounded by one window's rows.
 //!
-//! Each window's rows are sorted in the data contract's order (group columns, `interval_start`,
-//! metric) and written as one run file in a private temporary folder; [`Runs::merge`] streams the
-//! runs back in one global order. Writing a window again replaces its run. The folder and its runs
-//! are removed when [`Runs`] is dropped.
+//! A file sink formats each window's rows into records (a sort key and the output bytes, e.g. one
+//! CSV line) in a [`RunBuilder`]; [`Runs::add`] sorts them by key and writes them as one run file
+//! in a private temporary folder. [`Runs::merge`] streams the output bytes of all runs back in one
+//! global key order, so `finish` only copies bytes. Writing a window again replaces its run. The
+//! folder and its runs are removed when [`Runs`] is dropped.
+//!
+//! Sort keys ([`push_sort_key`]) are bytes whose plain byte order is the data contract's order:
+//! group columns, then `interval_start`, then metric.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
-use chrono::DateTime;
-use intervals_domain::{MetricName, MetricRow, Stats, TimeWindow, METRICS};
-
-use super::grain::metric_key_cmp;
+use intervals_domain::{MetricRow, TimeWindow};
 
 /// At most this many runs are open at once; more are merged in several passes.
 pub(crate) const MAX_FAN_IN: usize = 64;
 
-/// The data contract's row order: group columns, `interval_start`, metric key.
-pub(crate) fn cmp_rows(a: &MetricRow, b: &MetricRow) -> Ordering {
-    a.group()
-        .cmp(b.group())
-        .then_with(|| a.bucket().start().cmp(&b.bucket().start()))
-        .then_with(|| metric_key_cmp(a, b))
+/// Appends the sort key of `row`: each group value (0x00 escaped as 0x00 0x01) ended by
+/// 0x00 0x00, the bucket start as order-preserving big-endian bytes, then (with `metric`) the
+/// metric key. Byte order of keys = the data contract's row order.
+pub(crate) fn push_sort_key(out: &mut Vec<u8>, row: &MetricRow, metric: bool) {
+    for value in row.group() {
+        for &b in value.as_bytes() {
+            out.push(b);
+            if b == 0 {
+                out.push(1);
+            }
+        }
+        out.extend_from_slice(&[0, 0]);
+    }
+    let start = row.bucket().start();
+    out.extend_from_slice(&((start.timestamp() as u64) ^ (1 << 63)).to_be_bytes());
+    out.extend_from_slice(&start.timestamp_subsec_nanos().to_be_bytes());
+    if metric {
+        out.extend_from_slice(row.metric().as_str().as_bytes());
+        if let Some(q) = row.qualifier() {
+            out.push(b':');
+            out.extend_from_slice(q.as_bytes());
+        }
+    }
+}
+
+/// The records of one window before sorting: keys and output bytes in two buffers.
+#[derive(Debug, Default)]
+pub(crate) struct RunBuilder {
+    keys: Vec<u8>,
+    bytes: Vec<u8>,
+    index: Vec<(Range<usize>, Range<usize>)>,
+    key_start: usize,
+    bytes_start: usize,
+}
+
+impl RunBuilder {
+    /// An empty builder sized for about `records` records.
+    pub(crate) fn with_capacity(records: usize) -> Self {
+        RunBuilder {
+            keys: Vec::with_capacity(records * 64),
+            bytes: Vec::with_capacity(records * 128),
+            index: Vec::with_capacity(records),
+            key_start: 0,
+            bytes_start: 0,
+        }
+    }
+
+    /// The key buffer of the record being built.
+    pub(crate) fn key(&mut self) -> &mut Vec<u8> {
+        &mut self.keys
+    }
+
+    /// The output buffer of the record being built.
+    pub(crate) fn bytes(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Ends the record: what was appended to [`RunBuilder::key`] and [`RunBuilder::bytes`] since
+    /// the last call.
+    pub(crate) fn end_record(&mut self) {
+        let key = self.key_start..self.keys.len();
+        let bytes = self.bytes_start..self.bytes.len();
+        self.index.push((key, bytes));
+        self.key_start = self.keys.len();
+        self.bytes_start = self.bytes.len();
+    }
 }
 
 /// The sorted runs of one output, in a temporary folder.
@@ -45,14 +107,20 @@ impl Runs {
         Ok(Runs { dir, runs: Mutex::new(BTreeMap::new()), next: AtomicU64::new(0) })
     }
 
-    /// Sorts `rows` and writes them as the run of `window`, replacing an earlier run of the same
-    /// window. Blocking: call through [`super::file::blocking`].
-    pub(crate) fn add(&self, window: TimeWindow, rows: &[MetricRow]) -> io::Result<()> {
-        let mut sorted: Vec<&MetricRow> = rows.iter().collect();
-        sorted.sort_by(|a, b| cmp_rows(a, b));
+    /// Sorts the records by key (stable: equal keys keep their order) and writes them as the run
+    /// of `window`, replacing an earlier run of the same window. Blocking.
+    pub(crate) fn add(&self, window: TimeWindow, mut run: RunBuilder) -> io::Result<()> {
+        let keys = &run.keys;
+        run.index.sort_by(|a, b| keys[a.0.clone()].cmp(&keys[b.0.clone()]));
         let path = self.new_path();
-        let result = write_run(&path, sorted.into_iter().map(Ok));
-        if let Err(e) = result {
+        let written = (|| {
+            let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            for (key, bytes) in &run.index {
+                write_record(&mut out, &run.keys[key.clone()], &run.bytes[bytes.clone()])?;
+            }
+            out.flush()
+        })();
+        if let Err(e) = written {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
@@ -68,16 +136,17 @@ impl Runs {
         self.lock().len()
     }
 
-    /// Takes every run and merges them into one sorted stream (in several passes when there are
-    /// more than [`MAX_FAN_IN`]). Blocking.
-    pub(crate) fn merge(&self) -> io::Result<Merged> {
+    /// Takes every run and writes their records' bytes to `out` in global key order (merging in
+    /// several passes when there are more than [`MAX_FAN_IN`] runs). Blocking.
+    pub(crate) fn merge_into(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut paths: Vec<PathBuf> = std::mem::take(&mut *self.lock()).into_values().collect();
         while paths.len() > MAX_FAN_IN {
             let mut next = Vec::with_capacity(paths.len().div_ceil(MAX_FAN_IN));
             for chunk in paths.chunks(MAX_FAN_IN) {
                 let path = self.new_path();
-                let merged = Merged::open(chunk)?;
-                write_run(&path, merged)?;
+                let mut run = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+                merge(chunk, |key, bytes| write_record(&mut run, key, bytes))?;
+                run.flush()?;
                 for p in chunk {
                     let _ = std::fs::remove_file(p);
                 }
@@ -85,7 +154,7 @@ impl Runs {
             }
             paths = next;
         }
-        Merged::open(&paths)
+        merge(&paths, |_, bytes| out.write_all(bytes))
     }
 
     fn new_path(&self) -> PathBuf {
@@ -98,67 +167,31 @@ impl Runs {
     }
 }
 
-fn write_run<R: std::borrow::Borrow<MetricRow>>(
-    path: &Path,
-    rows: impl Iterator<Item = io::Result<R>>,
-) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
-    let mut buf = Vec::with_capacity(256);
-    for row in rows {
-        buf.clear();
-        encode(row?.borrow(), &mut buf);
-        out.write_all(&buf)?;
-    }
-    // Runs are scratch data: flushed, never synced.
-    out.flush()
+// Run file: records of (u32 key length, key, u32 bytes length, bytes), little-endian, by key.
+
+fn write_record(out: &mut impl Write, key: &[u8], bytes: &[u8]) -> io::Result<()> {
+    out.write_all(&len_u32(key.len())?.to_le_bytes())?;
+    out.write_all(key)?;
+    out.write_all(&len_u32(bytes.len())?.to_le_bytes())?;
+    out.write_all(bytes)
 }
 
-/// The merged, globally sorted rows of several runs.
-#[derive(Debug)]
-pub(crate) struct Merged {
-    readers: Vec<BufReader<File>>,
-    heap: BinaryHeap<Head>,
+fn len_u32(len: usize) -> io::Result<u32> {
+    u32::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record over 4 GiB"))
 }
 
-impl Merged {
-    fn open(paths: &[PathBuf]) -> io::Result<Merged> {
-        let mut readers = Vec::with_capacity(paths.len());
-        let mut heap = BinaryHeap::with_capacity(paths.len());
-        for (source, path) in paths.iter().enumerate() {
-            let mut reader = BufReader::with_capacity(64 * 1024, File::open(path)?);
-            if let Some(row) = decode(&mut reader)? {
-                heap.push(Head { row, source });
-            }
-            readers.push(reader);
-        }
-        Ok(Merged { readers, heap })
-    }
-}
-
-impl Iterator for Merged {
-    type Item = io::Result<MetricRow>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let Head { row, source } = self.heap.pop()?;
-        match decode(&mut self.readers[source]) {
-            Ok(Some(next)) => self.heap.push(Head { row: next, source }),
-            Ok(None) => {}
-            Err(e) => return Some(Err(e)),
-        }
-        Some(Ok(row))
-    }
-}
-
-/// A run's current row; the heap is a max-heap, so the order is reversed.
+/// One run's current record; the heap is a max-heap, so the order is reversed (ties: the earlier
+/// run first).
 #[derive(Debug)]
 struct Head {
-    row: MetricRow,
+    key: Vec<u8>,
+    bytes: Vec<u8>,
     source: usize,
 }
 
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_rows(&other.row, &self.row).then_with(|| other.source.cmp(&self.source))
+        other.key.cmp(&self.key).then_with(|| other.source.cmp(&self.source))
     }
 }
 
@@ -176,124 +209,42 @@ impl PartialEq for Head {
 
 impl Eq for Head {}
 
-// Run format, one record per row, little-endian:
-//   u8 n, n x (u32 len, bytes)           group values
-//   i64 secs, u32 nanos (x2)             bucket start, end
-//   u8 len, bytes                        metric name
-//   u8 flag [, u32 len, bytes]           qualifier
-//   u8 mask, then the present fields     count (u64), sum, min, max, ratio, numerator,
-//                                        denominator, target (f64 bits)
-
-fn encode(row: &MetricRow, out: &mut Vec<u8>) {
-    let group = row.group();
-    out.push(u8::try_from(group.len()).expect("at most 3 group dimensions"));
-    for value in group {
-        put_bytes(out, value.as_bytes());
+/// Reads the next record into `head`'s buffers; false at the end of the run.
+fn read_record(reader: &mut impl Read, head: &mut Head) -> io::Result<bool> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
     }
-    for t in [row.bucket().start(), row.bucket().end()] {
-        out.extend_from_slice(&t.timestamp().to_le_bytes());
-        out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
-    }
-    let metric = row.metric().as_str().as_bytes();
-    out.push(u8::try_from(metric.len()).expect("metric names are short"));
-    out.extend_from_slice(metric);
-    match row.qualifier() {
-        Some(q) => {
-            out.push(1);
-            put_bytes(out, q.as_bytes());
+    for (i, buf) in [&mut head.key, &mut head.bytes].into_iter().enumerate() {
+        if i == 1 {
+            reader.read_exact(&mut len)?;
         }
-        None => out.push(0),
+        buf.clear();
+        buf.resize(u32::from_le_bytes(len) as usize, 0);
+        reader.read_exact(buf)?;
     }
-    let s = row.stats();
-    let floats = [s.sum, s.min, s.max, s.ratio, s.numerator, s.denominator, s.target];
-    let mut mask = u8::from(s.count.is_some());
-    for (i, f) in floats.iter().enumerate() {
-        if f.is_some() {
-            mask |= 1 << (i + 1);
-        }
-    }
-    out.push(mask);
-    if let Some(c) = s.count {
-        out.extend_from_slice(&c.to_le_bytes());
-    }
-    for f in floats.into_iter().flatten() {
-        out.extend_from_slice(&f.to_bits().to_le_bytes());
-    }
+    Ok(true)
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&u32::try_from(bytes.len()).expect("values under 4 GiB").to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-fn decode(r: &mut impl Read) -> io::Result<Option<MetricRow>> {
-    let mut first = [0u8; 1];
-    if r.read(&mut first)? == 0 {
-        return Ok(None);
+/// Calls `emit` with every record of the runs at `paths`, in key order.
+fn merge(paths: &[PathBuf], mut emit: impl FnMut(&[u8], &[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut readers = Vec::with_capacity(paths.len());
+    let mut heap = BinaryHeap::with_capacity(paths.len());
+    for (source, path) in paths.iter().enumerate() {
+        let mut reader = BufReader::with_capacity(64 * 1024, File::open(path)?);
+        let mut head = Head { key: Vec::new(), bytes: Vec::new(), source };
+        if read_record(&mut reader, &mut head)? {
+            heap.push(head);
+        }
+        readers.push(reader);
     }
-    let mut group = Vec::with_capacity(usize::from(first[0]));
-    for _ in 0..first[0] {
-        group.push(get_string(r)?);
-    }
-    let mut times = [DateTime::UNIX_EPOCH; 2];
-    for t in &mut times {
-        let secs = i64::from_le_bytes(get_array(r)?);
-        let nanos = u32::from_le_bytes(get_array(r)?);
-        *t = DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("timestamp"))?;
-    }
-    let bucket = TimeWindow::new(times[0], times[1]).map_err(|_| corrupt("bucket"))?;
-    let [len] = get_array::<1>(r)?;
-    let mut name = [0u8; 255];
-    let name = &mut name[..usize::from(len)];
-    r.read_exact(name)?;
-    let metric = std::str::from_utf8(name).ok().and_then(metric_by_name).ok_or_else(|| corrupt("metric"))?;
-    let qualifier = match get_array::<1>(r)? {
-        [0] => None,
-        _ => Some(get_string(r)?),
-    };
-    let [mask] = get_array::<1>(r)?;
-    let mut stats = Stats::default();
-    if mask & 1 != 0 {
-        stats.count = Some(u64::from_le_bytes(get_array(r)?));
-    }
-    let fields = [
-        &mut stats.sum,
-        &mut stats.min,
-        &mut stats.max,
-        &mut stats.ratio,
-        &mut stats.numerator,
-        &mut stats.denominator,
-        &mut stats.target,
-    ];
-    for (i, field) in fields.into_iter().enumerate() {
-        if mask & (1 << (i + 1)) != 0 {
-            *field = Some(f64::from_bits(u64::from_le_bytes(get_array(r)?)));
+    while let Some(mut head) = heap.pop() {
+        emit(&head.key, &head.bytes)?;
+        if read_record(&mut readers[head.source], &mut head)? {
+            heap.push(head);
         }
     }
-    Ok(Some(MetricRow::new(group, bucket, metric, qualifier, stats)))
-}
-
-fn get_array<const N: usize>(r: &mut impl Read) -> io::Result<[u8; N]> {
-    let mut buf = [0u8; N];
-    r.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-fn get_string(r: &mut impl Read) -> io::Result<String> {
-    let len = u32::from_le_bytes(get_array(r)?) as usize;
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)?;
-    String::from_utf8(buf).map_err(|_| corrupt("text"))
-}
-
-fn corrupt(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("corrupt spill run: bad {what}"))
-}
-
-fn metric_by_name(name: &str) -> Option<MetricName> {
-    static BY_NAME: OnceLock<HashMap<&'static str, MetricName>> = OnceLock::new();
-    BY_NAME
-        .get_or_init(|| METRICS.iter().filter_map(|m| MetricName::parse(m).ok().map(|n| (*m, n))).collect())
-        .get(name)
-        .copied()
+    Ok(())
 }

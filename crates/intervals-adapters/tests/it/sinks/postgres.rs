@@ -10,6 +10,13 @@ use sqlx::PgPool;
 
 use super::support::{key, query, row, stats_row, t, window, AGENT_A, AGENT_B, AGENT_C, ORG, QUEUE_1};
 
+/// (user_id, metric, count, sum, max) from `interval_metrics`.
+type LongRow = (String, String, Option<i64>, Option<f64>, Option<f64>);
+/// (user_id, handle_ms, handle_count, acw_ms, hold_ms, talk_ms) from `agent_interval_summary`.
+type SummaryRow = (String, Option<f64>, Option<i64>, Option<f64>, Option<f64>, Option<f64>);
+/// (org, id, name, email, division_id) from `users`.
+type UserRow = (String, String, String, Option<String>, Option<String>);
+
 const DAY: (&str, &str) = ("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z");
 const NEXT_DAY: (&str, &str) = ("2025-03-11T00:00:00Z", "2025-03-12T00:00:00Z");
 const NIL: &str = "00000000-0000-0000-0000-000000000000";
@@ -78,7 +85,7 @@ async fn stores_one_row_per_grain_and_reads_back_through_both_views(pool: PgPool
     .unwrap();
     assert_eq!(meta, (ORG.into(), "PT30M".into(), "09:30".into()));
 
-    let long: Vec<(String, String, Option<i64>, Option<f64>, Option<f64>)> = sqlx::query_as(
+    let long: Vec<LongRow> = sqlx::query_as(
         "SELECT user_id::text, metric, count, sum::float8, max::float8 FROM interval_metrics ORDER BY user_id, metric",
     )
     .fetch_all(&pool)
@@ -96,7 +103,7 @@ async fn stores_one_row_per_grain_and_reads_back_through_both_views(pool: PgPool
     );
 
     // hold_ms prefers tHeldComplete, falls back to tHeld; NULL where not read.
-    let summary: Vec<(String, Option<f64>, Option<i64>, Option<f64>, Option<f64>, Option<f64>)> = sqlx::query_as(
+    let summary: Vec<SummaryRow> = sqlx::query_as(
         "SELECT user_id::text, handle_ms::float8, handle_count, acw_ms::float8, hold_ms::float8, talk_ms::float8 \
          FROM agent_interval_summary ORDER BY user_id",
     )
@@ -408,7 +415,7 @@ async fn users_and_queues_are_upserted_by_org_and_id(pool: PgPool) {
     assert_eq!(sink.write_users(ORG, &[user(AGENT_A, "ann"), user(AGENT_B, "bob")]).await.unwrap(), 2);
     assert_eq!(sink.write_users(ORG, &[user(AGENT_A, "anne"), user(AGENT_A, "anna")]).await.unwrap(), 1);
     assert_eq!(sink.write_users("apac", &[user(AGENT_A, "other org")]).await.unwrap(), 1);
-    let users: Vec<(String, String, String, Option<String>, Option<String>)> =
+    let users: Vec<UserRow> =
         sqlx::query_as("SELECT org, id::text, name, email, division_id FROM users ORDER BY org, id")
             .fetch_all(&pool)
             .await
@@ -457,10 +464,19 @@ async fn migrations_apply_once_and_a_second_sink_reuses_them(pool: PgPool) {
         .write_window(&key(&q, DAY.0, DAY.1), &[row(&[AGENT_A], "2025-03-10T09:00:00Z", "tHandle", 1, 1.0)])
         .await
         .unwrap();
+    let applied = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT string_agg(version::text || ':' || installed_on::text, ',') FROM _sqlx_migrations",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = applied().await;
     let second = PostgresSink::from_pool(pool.clone()).await.unwrap();
     assert_eq!(second.completed_windows(ORG, &q.fingerprint(), window(DAY.0, DAY.1)).await.unwrap().len(), 1);
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied().await, before, "nothing is applied twice");
+    assert!(before.starts_with("20250301000001:"), "{before}");
 }
 
 #[tokio::test]
@@ -475,4 +491,26 @@ async fn an_unreachable_server_is_named_by_host_and_port_without_the_password() 
     let err = PostgresSink::connect("postgres://bob:hunter2@127.0.0.1:notaport/metrics").await.unwrap_err();
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_row_outside_the_filters_does_not_hide_a_vanished_one(pool: PgPool) {
+    let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
+    let all = query("tHandle", "userId,mediaType", &[]);
+    let voice = query("tHandle", "userId,mediaType", &["voice"]);
+    let nine = "2025-03-10T09:00:00Z";
+    sink.write_window(
+        &key(&all, DAY.0, DAY.1),
+        &[row(&[AGENT_A, "voice"], nine, "tHandle", 1, 1.0), row(&[AGENT_A, "chat"], nine, "tHandle", 2, 2.0)],
+    )
+    .await
+    .unwrap();
+    // The voice window no longer has A's voice grain but (against its filter) returns A's chat
+    // grain: as many stored grains in scope as matched ones, yet one of them vanished.
+    let stats = sink
+        .write_window(&key(&voice, DAY.0, DAY.1), &[row(&[AGENT_A, "chat"], nine, "tHandle", 3, 3.0)])
+        .await
+        .unwrap();
+    assert_eq!(stats.rows_deleted, 1);
+    assert_eq!(stored(&pool).await, vec![grain(AGENT_A, "chat", nine, json!({"tHandle": {"count": 3, "sum": 3}}))]);
 }

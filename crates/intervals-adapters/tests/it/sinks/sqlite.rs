@@ -12,6 +12,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 use super::support::{key, query, row, stats_row, window, AGENT_A, AGENT_B, AGENT_C, ORG, QUEUE_1};
 
+/// (user_id, metric, count, sum, max) from `interval_metrics`.
+type LongRow = (String, String, Option<i64>, Option<f64>, Option<f64>);
+/// (user_id, handle_ms, handle_count, acw_ms, hold_ms, talk_ms) from `agent_interval_summary`.
+type SummaryRow = (String, Option<f64>, Option<i64>, Option<f64>, Option<f64>, Option<f64>);
+/// Every column of `agent_intervals` but fetched_at.
+type StoredRow = (String, String, String, String, String, String, String, String);
+
 const DAY: (&str, &str) = ("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z");
 const NEXT_DAY: (&str, &str) = ("2025-03-11T00:00:00Z", "2025-03-12T00:00:00Z");
 
@@ -58,7 +65,7 @@ async fn stores_one_row_per_grain_and_reads_back_through_both_views() {
     assert_eq!(stats, WriteStats { values_written: 3, rows_deleted: 0 });
 
     let pool = db(&path).await;
-    let grains: Vec<(String, String, String, String, String, String, String, String)> = sqlx::query_as(
+    let grains: Vec<StoredRow> = sqlx::query_as(
         "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics \
          FROM agent_intervals ORDER BY interval_start",
     )
@@ -93,7 +100,7 @@ async fn stores_one_row_per_grain_and_reads_back_through_both_views() {
         ]
     );
 
-    let long: Vec<(String, String, Option<i64>, Option<f64>, Option<f64>)> = sqlx::query_as(
+    let long: Vec<LongRow> = sqlx::query_as(
         "SELECT user_id, metric, count, CAST(sum AS REAL), CAST(max AS REAL) FROM interval_metrics \
          ORDER BY user_id, metric",
     )
@@ -109,7 +116,7 @@ async fn stores_one_row_per_grain_and_reads_back_through_both_views() {
         ]
     );
 
-    let summary: Vec<(String, Option<f64>, Option<i64>, Option<f64>, Option<f64>, Option<f64>)> = sqlx::query_as(
+    let summary: Vec<SummaryRow> = sqlx::query_as(
         "SELECT user_id, CAST(handle_ms AS REAL), handle_count, CAST(acw_ms AS REAL), CAST(hold_ms AS REAL), \
          CAST(talk_ms AS REAL) FROM agent_interval_summary ORDER BY user_id",
     )
