@@ -210,6 +210,9 @@ impl Logs {
             .with_writer(move || writer.clone())
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
+        // Another test thread may have cached a callsite's interest as "never" (cargo test runs
+        // tests as threads of one process): make every callsite ask again.
+        tracing::callsite::rebuild_interest_cache();
         (logs, guard)
     }
 
