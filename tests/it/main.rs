@@ -2,6 +2,7 @@
 //! Needs `DATABASE_URL` (a superuser on a throwaway server); `cargo xtask ci` provides one.
 
 mod bad_input;
+mod corrections;
 mod demo;
 mod extract_truth;
 mod more_commands;

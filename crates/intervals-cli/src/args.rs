@@ -103,6 +103,10 @@ pub(crate) struct ExtractArgs {
     /// Print the plan (windows, requests, estimated time) and send nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Read every window again, even those a checkpoint says are done (picks up late corrections;
+    /// each window's stored rows are replaced).
+    #[arg(long)]
+    pub(crate) refetch: bool,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
     #[command(flatten)]

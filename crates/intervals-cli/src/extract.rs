@@ -24,7 +24,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     let ingestor = Ingestor::new(
         Arc::clone(&source.source),
         opened.sink,
-        opened.checkpoints,
+        if settings.refetch { None } else { opened.checkpoints },
         Arc::clone(&progress) as Arc<dyn ProgressObserver>,
     );
     let request = IngestRequest {

@@ -117,6 +117,7 @@ pub(crate) struct ExtractSettings {
     pub(crate) format: CsvFormat,
     pub(crate) max_window: MaxWindow,
     pub(crate) dry_run: bool,
+    pub(crate) refetch: bool,
 }
 
 pub(crate) fn io_settings(
@@ -214,7 +215,15 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
     if format == CsvFormat::Wide && !matches!(io.out, SinkUrl::Csv(_) | SinkUrl::CsvStdout) {
         return Err(CliError::usage("--format wide applies to CSV output only (--out csv:PATH or csv:-)"));
     }
-    Ok(ExtractSettings { io, query: Arc::new(query), plan, format, max_window, dry_run: args.dry_run })
+    Ok(ExtractSettings {
+        io,
+        query: Arc::new(query),
+        plan,
+        format,
+        max_window,
+        dry_run: args.dry_run,
+        refetch: args.refetch,
+    })
 }
 
 /// The last [`DEMO_DAYS`] full days before today in `tz`.
