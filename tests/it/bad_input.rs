@@ -114,3 +114,15 @@ async fn a_missing_permission_exits_3_naming_it() {
     assert!(stderr.contains("analytics:conversationAggregate:view"), "{stderr}");
     assert_eq!(sim.aggregate_queries(), 1, "a 403 is not retried");
 }
+
+#[tokio::test]
+async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
+    let sim = Sim::small().await;
+    // Port 1 on loopback: nothing listens there.
+    let mut cmd = sim.cli(&["extract", "--out", "postgres://etl:pa55word@127.0.0.1:1/wfm"]);
+    cmd.args(RANGE);
+    let stderr = expect_exit(&run(cmd).await, 4);
+    assert!(stderr.contains("127.0.0.1") && stderr.contains('1'), "{stderr}");
+    assert!(!stderr.contains("pa55word"), "the password leaked: {stderr}");
+    assert_eq!(sim.requests(), 0, "the sink is opened before anything is fetched");
+}
