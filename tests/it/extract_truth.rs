@@ -224,3 +224,17 @@ async fn postgres_equals_truth(_pool_opts: sqlx::postgres::PgPoolOptions, opts: 
     let pool = sqlx::PgPool::connect_with(opts).await.unwrap();
     assert_same_csv(&postgres_long_csv(&pool, &extraction).await, &extraction.truth_csv(&sim), "postgres");
 }
+
+#[tokio::test]
+async fn async_jobs_give_the_same_rows() {
+    let sim = Sim::small().await;
+    let extraction = Extraction::default();
+    let mut cmd = sim.cli(&["extract", "--use-jobs", "--out", "csv:-"]);
+    cmd.args(extraction.args());
+    let out = run(cmd).await;
+    expect_exit(&out, 0);
+    assert_same_csv(&String::from_utf8(out.stdout).unwrap(), &extraction.truth_csv(&sim), "--use-jobs");
+    let stats = sim.running.stats();
+    assert_eq!(stats.aggregate_queries, 0, "no synchronous query: {stats:?}");
+    assert_eq!(stats.jobs, 2, "one job per day window: {stats:?}");
+}

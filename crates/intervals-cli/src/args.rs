@@ -107,6 +107,10 @@ pub(crate) struct ExtractArgs {
     /// each window's stored rows are replaced).
     #[arg(long)]
     pub(crate) refetch: bool,
+    /// Read aggregates through async jobs (submit, poll, page) instead of the synchronous query:
+    /// for very large backfills. Slower per window.
+    #[arg(long)]
+    pub(crate) use_jobs: bool,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
     #[command(flatten)]

@@ -15,7 +15,7 @@ pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliErr
     let mut config = ConfigFile::load(args.output.config.as_deref())?;
     let io = io_settings(&args.source, &args.output, &mut config, true)?;
     let sink = wiring::open_sink(&io.out, None).await?;
-    let source = wiring::open_source(&io).await?;
+    let source = wiring::open_source(&io, false).await?;
     let written = match which {
         Which::Users => {
             let users = source.source.users().await?;

@@ -19,7 +19,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let opened = wiring::open_sink(&settings.io.out, Some((Arc::clone(&settings.query), settings.format))).await?;
-    let source = wiring::open_source(&settings.io).await?;
+    let source = wiring::open_source(&settings.io, settings.use_jobs).await?;
     let progress = Arc::new(ProgressDisplay::new(args.output.progress));
     let ingestor = Ingestor::new(
         Arc::clone(&source.source),

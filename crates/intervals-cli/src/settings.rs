@@ -118,6 +118,7 @@ pub(crate) struct ExtractSettings {
     pub(crate) max_window: MaxWindow,
     pub(crate) dry_run: bool,
     pub(crate) refetch: bool,
+    pub(crate) use_jobs: bool,
 }
 
 pub(crate) fn io_settings(
@@ -223,6 +224,7 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
         max_window,
         dry_run: args.dry_run,
         refetch: args.refetch,
+        use_jobs: args.use_jobs,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use intervals_adapters::genesys::{ClientConfig, GenesysClient, Secret};
+use intervals_adapters::genesys::{ClientConfig, GenesysClient, JobSettings, JobSource, Secret};
 use intervals_adapters::sinks::{CsvLayout, CsvSink, CsvTarget, JsonlSink, PostgresSink, SqliteSink};
 use intervals_app::pacing::Pacer;
 use intervals_app::retry::{RetryCounters, RetryPolicy, RetryingSource};
@@ -33,7 +33,10 @@ impl OpenSource {
     }
 }
 
-pub(crate) async fn open_source(io: &IoSettings) -> Result<OpenSource, CliError> {
+/// The configured source. With `use_jobs`, aggregates are read through async jobs whose steps
+/// retry on their own; otherwise every call goes through the one retry loop.
+pub(crate) async fn open_source(io: &IoSettings, use_jobs: bool) -> Result<OpenSource, CliError> {
+    let counters = Arc::new(RetryCounters::default());
     let (config, sim) = match &io.source {
         SourceSettings::Demo => {
             let sim_config = SimConfig::default();
@@ -63,10 +66,14 @@ pub(crate) async fn open_source(io: &IoSettings) -> Result<OpenSource, CliError>
             (config, None)
         }
     };
+    let config = config.jobs(JobSettings { counters: Arc::clone(&counters), ..JobSettings::default() });
     let client = GenesysClient::new(config).map_err(|e| CliError::usage(e.to_string()))?;
-    let counters = Arc::new(RetryCounters::default());
-    let source = RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::clone(&counters));
-    Ok(OpenSource { source: Arc::new(source), counters, sim })
+    let source: Arc<dyn MetricSource> = if use_jobs {
+        Arc::new(JobSource::new(client))
+    } else {
+        Arc::new(RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::clone(&counters)))
+    };
+    Ok(OpenSource { source, counters, sim })
 }
 
 fn client_config(

@@ -229,3 +229,43 @@ mod tests {
         assert_eq!(super::encode("a b/c+="), "a%20b%2Fc%2B%3D");
     }
 }
+
+/// A [`MetricSource`](intervals_app::MetricSource) that reads aggregates through async jobs
+/// ([`GenesysClient::query_via_job`]) instead of the synchronous query: for very large backfills
+/// whose synchronous responses would be too large or too slow. Users and queues are listed as by
+/// the client itself.
+///
+/// Job steps retry on their own (`JobSettings::retry`), so this source is not meant to be wrapped
+/// in `RetryingSource`: a retry there would resubmit a whole job.
+#[derive(Debug, Clone)]
+pub struct JobSource {
+    client: GenesysClient,
+}
+
+impl JobSource {
+    /// Reads through `client`'s jobs API.
+    pub fn new(client: GenesysClient) -> Self {
+        JobSource { client }
+    }
+}
+
+#[async_trait::async_trait]
+impl intervals_app::MetricSource for JobSource {
+    async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
+        self.client.query_via_job(query, window).await
+    }
+
+    async fn users(&self) -> Result<Vec<intervals_domain::User>, SourceError> {
+        with_retry(&self.client.inner.jobs.retry, &self.client.inner.jobs.counters, || {
+            intervals_app::MetricSource::users(&self.client)
+        })
+        .await
+    }
+
+    async fn queues(&self) -> Result<Vec<intervals_domain::Queue>, SourceError> {
+        with_retry(&self.client.inner.jobs.retry, &self.client.inner.jobs.counters, || {
+            intervals_app::MetricSource::queues(&self.client)
+        })
+        .await
+    }
+}

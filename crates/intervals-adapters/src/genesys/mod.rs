@@ -21,4 +21,5 @@ mod secret;
 pub use client::{ClientConfig, GenesysClient, GenesysConfig, JobSettings};
 pub use environment::Environment;
 pub use error::ConfigError;
+pub use jobs::JobSource;
 pub use secret::Secret;
