@@ -3,5 +3,6 @@
 mod csv;
 mod jsonl;
 mod postgres;
+mod scenarios;
 mod sqlite;
 mod support;

@@ -11,6 +11,8 @@ pub(crate) const AGENT_B: &str = "0a1b2c3d-0000-4000-8000-00000000000b";
 pub(crate) const AGENT_C: &str = "0a1b2c3d-0000-4000-8000-00000000000c";
 pub(crate) const QUEUE_1: &str = "9f000000-0000-4000-8000-000000000001";
 pub(crate) const ORG: &str = "emea";
+pub(crate) const DAY: (&str, &str) = ("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z");
+pub(crate) const NEXT_DAY: (&str, &str) = ("2025-03-11T00:00:00Z", "2025-03-12T00:00:00Z");
 
 /// A PT30M UTC query.
 pub(crate) fn query(metrics: &str, group_by: &str, media_types: &[&str]) -> Arc<AggregateQuery> {
