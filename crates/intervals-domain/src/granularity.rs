@@ -186,10 +186,28 @@ fn scan(from: DateTime<Utc>, direction: i64, hit: impl Fn(DateTime<Utc>) -> bool
     (0..2 * 24 * 60).map(|i| from + Duration::minutes(i * direction)).find(|t| hit(*t))
 }
 
-/// The first instant of the local calendar day containing `instant`.
+/// The start of the `P1D` bucket containing `instant`: the last local-day boundary at or before it.
+///
+/// A day's boundary is the first existing instant of its date ([`local_midnight`]). The local date is
+/// not monotonic in UTC: where clocks fall back across midnight (St John's, 1995-10-29: 00:01 NDT became
+/// 23:01 NST of the 28th) the next date has already begun while the wall clock shows the previous date
+/// again, and where a gap holds midnight a date starts after 00:00. So the date of `instant` is only a
+/// first guess, corrected in both directions until `boundary(date) <= instant < boundary(date + 1)`.
 pub(crate) fn start_of_local_day(instant: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-    let date = instant.with_timezone(&tz).date_naive();
-    local_midnight(date, tz)
+    let mut date = instant.with_timezone(&tz).date_naive();
+    let mut start = local_midnight(date, tz);
+    while start > instant {
+        date = date.pred_opt().expect("date in range");
+        start = local_midnight(date, tz);
+    }
+    loop {
+        let Some(next_date) = date.succ_opt() else { return start };
+        let next = local_midnight(next_date, tz);
+        if next > instant {
+            return start;
+        }
+        (date, start) = (next_date, next);
+    }
 }
 
 /// The first existing instant of local `date` in `tz` (midnight, or the first time after a gap).
@@ -207,7 +225,14 @@ pub(crate) fn local_midnight(date: chrono::NaiveDate, tz: Tz) -> DateTime<Utc> {
     unreachable!("a local day always has an existing minute")
 }
 
+/// The first local-day boundary after `instant` (a boundary itself or not).
 fn next_local_midnight(instant: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-    let date = instant.with_timezone(&tz).date_naive();
-    local_midnight(date.succ_opt().expect("date in range"), tz)
+    let mut date = instant.with_timezone(&tz).date_naive();
+    loop {
+        date = date.succ_opt().expect("date in range");
+        let next = local_midnight(date, tz);
+        if next > instant {
+            return next;
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Metric and dimension names, checked against the API's enums (genesys-api.md sections 2.3, 2.4).
+//! Metric and dimension names, checked against the API's enums (docs/genesys-api.md sections 2.3, 2.4).
 
 use std::fmt;
 use std::str::FromStr;

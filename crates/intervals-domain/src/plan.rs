@@ -162,7 +162,9 @@ impl Plan {
         while cursor < range.end() {
             let limit = match max_window {
                 MaxWindow::Days(n) => {
-                    let date = cursor.with_timezone(&tz).date_naive();
+                    // The date of the day that holds `cursor` (not the wall clock's: after a fall-back
+                    // across midnight the clock shows the previous date again).
+                    let date = start_of_local_day(cursor, tz).with_timezone(&tz).date_naive();
                     // Past the calendar's end (a huge `Days(n)` built directly): no limit.
                     date.checked_add_days(chrono::Days::new(u64::from(n)))
                         .map_or(range.end(), |last| local_midnight(last, tz))

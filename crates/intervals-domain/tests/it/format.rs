@@ -243,6 +243,8 @@ fn long_order_is_group_then_interval_start_then_metric() {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
+
     /// Integral values print as integers; everything finite prints without exponent and parses back.
     #[test]
     fn numbers_round_trip(i in -(1_i64 << 53)..(1_i64 << 53), x in any::<f64>()) {

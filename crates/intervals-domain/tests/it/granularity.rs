@@ -236,8 +236,69 @@ fn check_rounding(t: DateTime<Utc>, g: Granularity, zone: &str) -> Result<(), Te
     Ok(())
 }
 
+/// Cases the properties once found (kept as a table: property tests persist no failures into the tree).
+#[test]
+fn rounding_cases_found_by_the_properties() {
+    // (zone, instant, granularity)
+    let table: &[(&str, &str, Granularity)] = &[
+        // St John's fell back at 00:01 NDT on 1995-10-29, to 23:01 NST of the 28th: local midnight of the
+        // 29th happened twice, and the wall clock showed the 28th again for an hour inside the 29th's day.
+        ("America/St_Johns", "1995-10-29T02:31:00.42Z", G::P1d),
+        ("America/St_Johns", "1995-10-29T02:30:00Z", G::P1d),
+        ("America/St_Johns", "1995-10-29T03:30:00Z", G::P1d),
+        ("America/St_Johns", "1995-10-29T02:31:00Z", G::Pt1h),
+        ("Australia/Lord_Howe", "1995-03-04T15:00:00Z", G::Pt1h),
+        ("Australia/Lord_Howe", "2004-03-27T15:00:00.001Z", G::Pt1h),
+    ];
+    for (zone, instant, g) in table {
+        if let Err(e) = check_rounding(utc(instant), *g, zone) {
+            panic!("{g} rounding of {instant} in {zone}: {e}");
+        }
+    }
+}
+
+#[test]
+fn a_day_whose_midnight_happens_twice_starts_at_the_first() {
+    // St John's, 1995-10-29: 00:00 NDT (02:30Z) starts the day; 00:01 NDT became 23:01 NST of the 28th,
+    // and 00:00 NST (03:30Z) is not a new day. The day ends at midnight of the 30th (03:30Z), 25 hours on.
+    let z = tz("America/St_Johns");
+    let (start, end) = (utc("1995-10-29T02:30:00Z"), utc("1995-10-30T03:30:00Z"));
+    for inside in ["1995-10-29T02:30:00Z", "1995-10-29T02:31:00Z", "1995-10-29T03:29:59Z", "1995-10-29T03:30:00Z"] {
+        assert_eq!(G::P1d.floor(utc(inside), z), start, "day of {inside}");
+    }
+    assert_eq!(G::P1d.floor(utc("1995-10-29T02:29:59Z"), z), utc("1995-10-28T02:30:00Z"));
+    assert!(!G::P1d.is_boundary(utc("1995-10-29T03:30:00Z"), z), "the second midnight is not a boundary");
+    assert_eq!(G::P1d.next(start, z), end);
+    assert_eq!(G::P1d.ceil(utc("1995-10-29T02:31:00Z"), z), end);
+}
+
+/// Every zone of the tz database and every UTC-offset change from 1970 to 2039: rounding brackets the
+/// change and the instants around it, in all four granularities. (The properties sample a few zones at
+/// random; this leaves no transition out.)
+#[test]
+fn every_zone_rounds_consistently_around_every_offset_change() {
+    const AROUND: &[i64] = &[0, -1, 1, -60, 60, -30 * 60, 30 * 60, -90 * 60, 90 * 60, -13 * 3600, 13 * 3600];
+    let mut changes = 0;
+    for zone in chrono_tz::TZ_VARIANTS {
+        for year in 1970..2040 {
+            for change in crate::offset_changes(zone, year) {
+                changes += 1;
+                for delta in AROUND {
+                    let t = change + Duration::seconds(*delta);
+                    for g in Granularity::ALL {
+                        if let Err(e) = check_rounding(t, g, zone.name()) {
+                            panic!("{g} rounding of {t} in {} (offset change at {change}): {e}", zone.name());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(changes > 10_000, "the tz database has thousands of offset changes since 1970, found {changes}");
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(crate::proptest_config(512))]
 
     /// floor <= t < next(floor), both boundaries, no boundary strictly between them, and ceil is
     /// t itself exactly when t is a boundary, else next(floor).

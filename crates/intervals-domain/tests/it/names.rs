@@ -1,4 +1,4 @@
-//! MetricName and Dimension: exactly the API's names (genesys-api.md 2.3 and 2.4), and rejections
+//! MetricName and Dimension: exactly the API's names (docs/genesys-api.md 2.3 and 2.4), and rejections
 //! that name the real ones.
 
 use std::collections::BTreeSet;
@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use intervals_domain::{Dimension, DomainError, MetricName, DIMENSIONS, METRICS};
 use proptest::prelude::*;
 
-/// genesys-api.md section 2.4, as written there (bold and footnote marks included).
+/// docs/genesys-api.md section 2.4, as written there (bold and footnote marks included).
 const DOC_METRICS: &str = "nAgentDeclined*, nAlertExpired*, nBlindTransferred, nBotInteractions, nCallbackAttempts,
 nCallbackOverSla, nCallbackScheduled, nCfcOffered, nCobrowseSessions, **nConnected**, nConsult,
 nConsultTransferred, nConversations, nError, **nOffered**, nOutbound, nOutboundAbandoned,
@@ -23,7 +23,7 @@ tIvr, tMonitoring, tMonitoringComplete, **tNotResponding**, tPark, tParkComplete
 tShortAbandon, tSnippetRecord, **tTalk**, **tTalkComplete**, tTransmitting, tUserResponseTime,
 **tVoicemail**, tWait.";
 
-/// genesys-api.md section 2.3, "Full list", as written there.
+/// docs/genesys-api.md section 2.3, "Full list", as written there.
 const DOC_DIMENSIONS: &str = "activeRouting, activeSkillId, addressFrom, addressTo, agentAssistantId,
 agentBullseyeRing, agentOwned, agentRank, agentScore, ani, assignerId, authenticated,
 canonicalExternalContactId (in the SDK 269 predicate enum, missing from the Java 259 groupBy enum), conversationId, conversationInitiator,
@@ -254,6 +254,8 @@ fn every_dimension_has_a_distinct_snake_case_column() {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
+
     /// Whatever the input, a metric parses iff it is a listed name (after trimming), and a
     /// rejection always has something to say.
     #[test]

@@ -486,8 +486,26 @@ fn check_plan(
     Ok(())
 }
 
+/// Cases the properties once found, kept as rows (property tests persist no failures into the tree).
+#[test]
+fn plan_cases_found_by_the_properties() {
+    // (zone, from, span in minutes, granularity, max window)
+    let table: &[(&str, &str, i64, Granularity, MaxWindow)] = &[
+        ("Australia/Lord_Howe", "1995-03-04T15:00:00Z", 1, G::Pt1h, DAY),
+        // Inside the hour of St John's 1995-10-29 in which the clock showed the 28th again.
+        ("America/St_Johns", "1995-10-29T02:31:00Z", 60, G::P1d, DAY),
+        ("America/St_Johns", "1995-10-29T02:31:00Z", 3 * 24 * 60, G::Pt30m, DAY),
+        ("America/St_Johns", "1995-10-28T23:00:00Z", 24 * 60, G::Pt1h, MaxWindow::Minutes(6 * 60)),
+    ];
+    for (zone, from, span, g, max) in table {
+        if let Err(e) = check_plan(utc(from), *span, *g, zone, *max) {
+            panic!("plan of {span} min from {from} at {g} in {zone}: {e}");
+        }
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::proptest_config(256))]
 
     #[test]
     fn plans_tile_the_rounded_range(

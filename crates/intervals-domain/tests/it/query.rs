@@ -247,6 +247,8 @@ fn fingerprint_differs_for_what_changes_the_rows() {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
+
     /// Any permutation of the metrics gives the same fingerprint.
     #[test]
     fn fingerprint_ignores_any_metric_order(

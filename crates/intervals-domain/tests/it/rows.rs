@@ -10,7 +10,7 @@ use crate::win;
 
 pub(crate) const AGENT: &str = "6d9f1a2e-0000-4000-8000-000000000001";
 
-/// The metrics of genesys-api.md 2.7's request, in its order.
+/// The metrics of the request in docs/genesys-api.md section 2.7, in its order.
 pub(crate) const REQUEST_METRICS: &str = "tHandle,tAcw,tHeld,tHeldComplete,tTalk,tTalkComplete,nConnected,tAnswered";
 
 pub(crate) fn timer(max: f64, min: f64, count: u64, sum: f64) -> Stats {
@@ -29,7 +29,7 @@ fn group(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
-/// genesys-api.md 2.8, the example response, as domain structs.
+/// docs/genesys-api.md section 2.8, the example response, as domain structs.
 pub(crate) fn example_response() -> AggregateResponse {
     AggregateResponse {
         results: vec![GroupResult {

@@ -397,8 +397,24 @@ fn check_buckets(w: TimeWindow, g: Granularity, zone: &str) -> Result<(), TestCa
     Ok(())
 }
 
+/// Cases the properties once found, kept as rows (property tests persist no failures into the tree).
+#[test]
+fn bucket_cases_found_by_the_properties() {
+    // (zone, window start, window end, granularity)
+    let table: &[(&str, &str, &str, Granularity)] = &[
+        ("Australia/Lord_Howe", "2004-03-10T19:59:55.080Z", "2004-03-27T15:00:00.001Z", G::Pt1h),
+        ("America/St_Johns", "1995-10-28T12:00:00Z", "1995-10-30T12:00:00Z", G::P1d),
+        ("America/St_Johns", "1995-10-29T02:31:00Z", "1995-10-29T05:00:00Z", G::Pt30m),
+    ];
+    for (zone, start, end, g) in table {
+        if let Err(e) = check_buckets(win(start, end), *g, zone) {
+            panic!("{g} buckets of {start}/{end} in {zone}: {e}");
+        }
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::proptest_config(256))]
 
     /// A window and its buckets: contiguous, covering, each inside one bucket of the grid, cut only
     /// at boundaries.
