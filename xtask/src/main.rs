@@ -5,7 +5,7 @@
 //! cargo xtask test [ARGS...]         only the tests (nextest if installed, else cargo test) with PostgreSQL
 //! cargo xtask db up|down|url         persistent dev cluster (/tmp/genesys-intervals-dev-pg, port 55433)
 //! cargo xtask bench [NAME...] [-- ARGS...]   crates/*/examples/*_bench.rs in release, with PostgreSQL
-//! cargo xtask tidy                   workspace rules (dependency directions, manifest fields)
+//! cargo xtask tidy                   workspace rules (dependency directions, internal crate edges, manifest fields)
 //! ```
 //!
 //! Std only, on purpose: this binary is built before anything else in CI.
@@ -29,7 +29,8 @@ commands:
   db up|down|url               persistent dev cluster in /tmp/genesys-intervals-dev-pg on port 55433
   bench [NAME...] [-- ARGS...] run crates/*/examples/*_bench.rs in release against PostgreSQL;
                                NAMEs select benchmarks, ARGS go to every benchmark
-  tidy                         check the workspace rules (dependency directions, manifest fields)
+  tidy                         check the workspace rules: dependency directions, edges between the
+                               internal crates (none onto a binary crate), manifest fields
 ";
 
 /// A failed step: which one, and why.
@@ -314,7 +315,7 @@ fn bench(args: &[String]) -> Outcome {
 }
 
 fn tidy_cmd() -> Outcome {
-    println!("==> tidy: dependency directions and manifest fields");
+    println!("==> tidy: dependency directions, internal crate edges and manifest fields");
     let problems = tidy::check(&workspace_root());
     if problems.is_empty() {
         println!("==> tidy: ok");
