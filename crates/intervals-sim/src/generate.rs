@@ -1,6 +1,6 @@
 //! Interactions of one agent on one local day, generated from a hash of (seed, agent, day).
 //!
-//! Each metric is an event stamped with its own moment (genesys-api.md section 2.6): `nConnected`,
+//! Each metric is an event stamped with its own moment (docs/genesys-api.md section 2.6): `nConnected`,
 //! `tAlert` and `tAnswered` at answer, `tTalk` at the end of each talk segment, `tHeld` at the end
 //! of each hold segment, `tTalkComplete` and `tHeldComplete` when the conversation ends, `tAcw` and
 //! `tHandle` (talk + hold + ACW) when after-call work ends. Durations are whole milliseconds.

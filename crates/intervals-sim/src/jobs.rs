@@ -1,4 +1,4 @@
-//! Async aggregate jobs (genesys-api.md section 4): submit, status, results with cursor paging,
+//! Async aggregate jobs (docs/genesys-api.md section 4): submit, status, results with cursor paging,
 //! cancel. A job sees the data as of its submission.
 
 use std::sync::atomic::Ordering;

@@ -1,5 +1,5 @@
 //! A faithful simulator of the parts of the Genesys Cloud Platform API that genesys-intervals
-//! speaks (see `genesys-api.md` sections 1-4, 6, 7): OAuth client credentials, conversation
+//! speaks (see `docs/genesys-api.md` sections 1-4, 6, 7): OAuth client credentials, conversation
 //! aggregate queries and jobs, users and queues, per-token rate limits, seeded faults, late data
 //! and reprocessing, over a deterministic synthetic org.
 //!

@@ -1,5 +1,5 @@
 //! Wire formats (serde): the aggregate query request and its validation into a [`Spec`], the
-//! response, `ErrorBody`, token, job and entity-listing bodies (genesys-api.md sections 1-4, 6, 7).
+//! response, `ErrorBody`, token, job and entity-listing bodies (docs/genesys-api.md sections 1-4, 6, 7).
 
 use std::fmt::Write as _;
 

@@ -1,4 +1,4 @@
-//! Turning HTTP outcomes into [`SourceError`]s by recovery path (genesys-api.md sections 3.3, 7).
+//! Turning HTTP outcomes into [`SourceError`]s by recovery path (docs/genesys-api.md sections 3.3, 3.4, 7).
 
 use std::time::Duration;
 

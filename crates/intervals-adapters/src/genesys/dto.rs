@@ -1,4 +1,4 @@
-//! Wire DTOs of the Genesys Cloud API (genesys-api.md sections 1-6), and their conversions into
+//! Wire DTOs of the Genesys Cloud API (docs/genesys-api.md sections 1-6), and their conversions into
 //! domain types. Requests serialise exactly the documented fields and omit absent optionals;
 //! responses accept every field as optional and ignore unknown ones.
 

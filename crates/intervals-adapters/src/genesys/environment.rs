@@ -7,7 +7,7 @@ use url::{Host, Url};
 
 use super::error::ConfigError;
 
-/// SDK region names (genesys-api.md section 1.2) and their environment domains. Any other domain
+/// SDK region names (docs/genesys-api.md section 1.2) and their environment domains. Any other domain
 /// is accepted as well: Genesys adds regions over time.
 const REGIONS: &[(&str, &str)] = &[
     ("us_east_1", "mypurecloud.com"),

@@ -1,4 +1,4 @@
-//! Async aggregate jobs (genesys-api.md section 4): submit with `pageSize`, poll the status with
+//! Async aggregate jobs (docs/genesys-api.md section 4): submit with `pageSize`, poll the status with
 //! backoff, read the results page by page with the cursor, cancel when abandoned.
 
 use intervals_app::{with_retry, SourceError};

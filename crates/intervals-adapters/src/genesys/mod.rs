@@ -1,4 +1,4 @@
-//! Genesys Cloud HTTP client behind the `MetricSource` port (genesys-api.md is the contract).
+//! Genesys Cloud HTTP client behind the `MetricSource` port (docs/genesys-api.md is the contract).
 //!
 //! - [`Environment`]: `mypurecloud.ie` or a region name (`eu-west-1`) gives `https://api.<env>` and
 //!   `https://login.<env>`; URL overrides for the simulator or a proxy (plain http on loopback only).
