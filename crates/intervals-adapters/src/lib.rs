@@ -4,8 +4,10 @@
 //!   `MetricSource`. Wire DTOs (serde) live here and never leave this crate.
 //! - [`sinks`]: CSV, JSON Lines, SQLite and PostgreSQL behind `Sink`, `CheckpointStore` and
 //!   `DirectorySink`.
-//! - [`leases`]: PostgreSQL per-org leases behind `LeaseStore` (daemon replicas).
+//! - [`leases`]: per-org leases behind `LeaseStore` (PostgreSQL for daemon replicas, SQLite for one).
+//! - [`outputs`]: the registry of outputs, the only way the binaries open a sink.
 
 pub mod genesys;
 pub mod leases;
+pub mod outputs;
 pub mod sinks;

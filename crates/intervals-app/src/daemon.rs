@@ -25,8 +25,10 @@ use intervals_domain::{
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::ingest::{IngestError, IngestRequest, Ingestor, NoProgress};
-use crate::ports::{CheckpointStore, Clock, LeaseGrant, LeaseStore, MetricSource, Sink, SinkError, SourceError};
+use crate::ingest::{IngestError, Ingestor, NoProgress};
+use crate::ports::{
+    CheckpointedSink, Clock, LeaseError, LeaseGrant, LeaseStore, MetricSource, SinkError, SourceError, WindowTarget,
+};
 
 /// Longest `lookback_hours` accepted (31 days).
 pub const MAX_LOOKBACK_HOURS: u32 = 31 * 24;
@@ -219,10 +221,8 @@ pub struct OrgJob {
 pub struct OrgPorts {
     /// Where metrics come from (with its retry loop).
     pub source: Arc<dyn MetricSource>,
-    /// Where rows go (rows and checkpoint per window).
-    pub sink: Arc<dyn Sink>,
-    /// Which windows are done.
-    pub checkpoints: Arc<dyn CheckpointStore>,
+    /// Where rows go, with its own checkpoints (rows and checkpoint per window).
+    pub sink: Arc<dyn CheckpointedSink>,
     /// Who may ingest the org.
     pub leases: Arc<dyn LeaseStore>,
     /// Now.
@@ -298,7 +298,7 @@ pub fn triggered_ticks(trigger: watch::Receiver<u64>) -> Ticks {
 }
 
 /// What a tick did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum TickOutcome {
     /// Another replica holds the org's lease: nothing was read.
     Skipped {
@@ -327,14 +327,17 @@ pub struct TickReport {
 }
 
 /// Why a tick stopped early.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TickError {
     /// The source refused us (credentials, permission).
     #[error(transparent)]
     Source(SourceError),
-    /// The store (sink, checkpoints or leases) failed.
+    /// The store (sink or checkpoints) failed.
     #[error(transparent)]
     Store(SinkError),
+    /// The lease store failed.
+    #[error(transparent)]
+    Lease(LeaseError),
     /// Another replica took the lease while this one worked.
     #[error("lost the lease to {holder}")]
     LeaseLost {
@@ -430,8 +433,7 @@ pub struct OrgWorker {
     last_daily: Option<NaiveDate>,
     backfilled_until: Option<DateTime<Utc>>,
     holds_lease: bool,
-    planner: Ingestor,
-    reader: Ingestor,
+    ingestor: Ingestor,
 }
 
 impl std::fmt::Debug for OrgWorker {
@@ -454,13 +456,8 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 impl OrgWorker {
     /// A worker for `job` acting as lease `holder` (unique per replica), reporting to `stats`.
     pub fn new(job: OrgJob, ports: OrgPorts, holder: impl Into<String>, stats: Arc<OrgStats>) -> Self {
-        let planner = Ingestor::new(
-            Arc::clone(&ports.source),
-            Arc::clone(&ports.sink),
-            Some(Arc::clone(&ports.checkpoints)),
-            Arc::new(NoProgress),
-        );
-        let reader = Ingestor::new(Arc::clone(&ports.source), Arc::clone(&ports.sink), None, Arc::new(NoProgress));
+        let target = WindowTarget::Checkpointed(Arc::clone(&ports.sink));
+        let ingestor = Ingestor::new(Arc::clone(&ports.source), target, Arc::new(NoProgress));
         OrgWorker {
             job,
             ports,
@@ -470,8 +467,7 @@ impl OrgWorker {
             last_daily: None,
             backfilled_until: None,
             holds_lease: false,
-            planner,
-            reader,
+            ingestor,
         }
     }
 
@@ -547,7 +543,7 @@ impl OrgWorker {
             Err(e) => {
                 tracing::error!(error = %e, "cannot take the lease; tick skipped");
                 self.set_lease(false);
-                let outcome = TickOutcome::Failed(TickError::Store(e));
+                let outcome = TickOutcome::Failed(TickError::Lease(e));
                 self.record(&outcome, now);
                 return outcome;
             }
@@ -617,7 +613,12 @@ impl OrgWorker {
                 let lookup_end = work.reread.map_or(range.end(), |r| r.end().max(range.end()));
                 let lookup = TimeWindow::new(start, lookup_end)
                     .map_err(|e| TickError::Plan { range: range.to_string(), message: e.to_string() })?;
-                let (gaps, _) = self.planner.pending(&self.request(lookup)?).await.map_err(TickError::Store)?;
+                let plan = self.plan(lookup)?;
+                let (gaps, _) = self
+                    .ingestor
+                    .gaps(&self.job.org, &self.job.query, plan.range(), plan.windows())
+                    .await
+                    .map_err(TickError::Store)?;
                 let pending: Vec<TimeWindow> = gaps
                     .into_iter()
                     .filter_map(|gap| TimeWindow::new(gap.start(), gap.end().min(range.end())).ok())
@@ -634,7 +635,7 @@ impl OrgWorker {
         }
         if let Some(range) = work.reread {
             if !report.interrupted {
-                let windows = self.request(range)?.plan.windows().to_vec();
+                let windows = self.plan(range)?.windows().to_vec();
                 let phase = if work.daily { "daily lookback" } else { "lookback" };
                 self.read_windows(phase, windows, stop, &mut report).await?;
             }
@@ -655,13 +656,23 @@ impl OrgWorker {
                 report.interrupted = true;
                 return Ok(());
             }
-            let request = self.request(window)?;
-            let done = self.reader.run(&request, stop.drained(self.drain_timeout)).await.map_err(|e| match e {
-                IngestError::Source(e) => TickError::Source(e),
-                IngestError::Sink(e) => TickError::Store(e),
-            })?;
+            // The window in flight may finish within the drain timeout after a stop; past it, its
+            // uncommitted work is dropped (nothing half-written: a window commits with its checkpoint).
+            let fetch = self.ingestor.fetch_window(&self.job.org, &self.job.query, window);
+            let done = tokio::select! {
+                biased;
+                done = fetch => done.map_err(|e| match e {
+                    IngestError::Source(e) => TickError::Source(e),
+                    IngestError::Sink(e) => TickError::Store(e),
+                })?,
+                () = stop.drained(self.drain_timeout) => {
+                    tracing::warn!(phase, window = %window, "stopped before the window was written");
+                    report.interrupted = true;
+                    return Ok(());
+                }
+            };
             let failed = done.failed.len() as u64;
-            let written = done.windows_written as u64;
+            let written = done.written as u64;
             report.windows_written += written;
             report.windows_failed += failed;
             report.rows += done.rows;
@@ -679,25 +690,15 @@ impl OrgWorker {
                     "window failed; it is read again on a later tick"
                 );
             }
-            if done.interrupted {
-                tracing::warn!(phase, window = %window, "stopped before the window was written");
-                report.interrupted = true;
-                return Ok(());
-            }
             if failed == 0 {
-                tracing::info!(phase, window = %window, rows = done.rows, deleted = done.rows_deleted, "window written");
+                tracing::info!(phase, window = %window, rows = done.rows, deleted = done.deleted, "window written");
             }
         }
         Ok(())
     }
 
-    fn request(&self, range: TimeWindow) -> Result<IngestRequest, TickError> {
-        let plan = self
-            .job
-            .schedule
-            .plan(range)
-            .map_err(|e| TickError::Plan { range: range.to_string(), message: e.to_string() })?;
-        Ok(IngestRequest { org: self.job.org.clone(), query: Arc::clone(&self.job.query), plan, concurrency: 1 })
+    fn plan(&self, range: TimeWindow) -> Result<Plan, TickError> {
+        self.job.schedule.plan(range).map_err(|e| TickError::Plan { range: range.to_string(), message: e.to_string() })
     }
 
     async fn renew(&mut self) {
@@ -769,7 +770,7 @@ async fn keep_lease(leases: &dyn LeaseStore, org: &str, holder: &str, ttl: Durat
         match leases.acquire(org, holder, ttl).await {
             Ok(LeaseGrant::Held { .. }) => {}
             Ok(LeaseGrant::HeldBy { holder, .. }) => return TickError::LeaseLost { holder },
-            Err(e) => return TickError::Store(e),
+            Err(e) => return TickError::Lease(e),
         }
     }
 }
@@ -795,11 +796,11 @@ fn log_fatal(e: &TickError) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use intervals_domain::{Filters, MetricName, MetricRow, Queue, Stats, User};
+    use intervals_domain::{Filters, MetricName, MetricRow, Stats};
     use std::collections::HashMap;
     use tokio::sync::Notify;
 
-    use crate::ports::WindowKey;
+    use crate::ports::{CheckpointStore, Sink, WindowKey};
     use crate::WriteStats;
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -989,12 +990,6 @@ mod tests {
                 .map(|b| MetricRow::new(vec!["u".into()], b, MetricName::parse("tHandle").unwrap(), None, stats))
                 .collect())
         }
-        async fn users(&self) -> Result<Vec<User>, SourceError> {
-            Ok(Vec::new())
-        }
-        async fn queues(&self) -> Result<Vec<Queue>, SourceError> {
-            Ok(Vec::new())
-        }
     }
 
     #[derive(Default)]
@@ -1006,7 +1001,8 @@ mod tests {
     impl Sink for MemSink {
         async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
             self.windows.lock().unwrap().push(key.window());
-            Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: 0 })
+            let _ = rows;
+            Ok(WriteStats::default())
         }
         async fn finish(&self) -> Result<(), SinkError> {
             Ok(())
@@ -1028,7 +1024,7 @@ mod tests {
 
     #[async_trait]
     impl LeaseStore for MemLeases {
-        async fn acquire(&self, org: &str, holder: &str, _: Duration) -> Result<LeaseGrant, SinkError> {
+        async fn acquire(&self, org: &str, holder: &str, _: Duration) -> Result<LeaseGrant, LeaseError> {
             let mut map = self.0.lock().unwrap();
             let current = map.entry(org.to_owned()).or_insert_with(|| holder.to_owned());
             let expires_at = t("2100-01-01T00:00:00Z");
@@ -1038,7 +1034,7 @@ mod tests {
                 Ok(LeaseGrant::HeldBy { holder: current.clone(), expires_at })
             }
         }
-        async fn release(&self, org: &str, holder: &str) -> Result<(), SinkError> {
+        async fn release(&self, org: &str, holder: &str) -> Result<(), LeaseError> {
             let mut map = self.0.lock().unwrap();
             if map.get(org).is_some_and(|h| h == holder) {
                 map.remove(org);
@@ -1083,7 +1079,6 @@ mod tests {
             let ports = OrgPorts {
                 source: self.source.clone(),
                 sink: self.sink.clone(),
-                checkpoints: self.sink.clone(),
                 leases: self.leases.clone(),
                 clock: self.clock.clone(),
             };
@@ -1141,7 +1136,8 @@ mod tests {
         let (_trigger, stop) = stop_signal();
         assert!(matches!(a.tick(&stop).await, TickOutcome::Done(_)));
         f.calls();
-        assert_eq!(b.tick(&stop).await, TickOutcome::Skipped { holder: "a".into() });
+        let outcome = b.tick(&stop).await;
+        assert!(matches!(&outcome, TickOutcome::Skipped { holder } if holder == "a"), "{outcome:?}");
         assert!(f.calls().is_empty(), "b read nothing");
         let s = b.stats().snapshot();
         assert_eq!((s.ticks, s.ticks_skipped, s.lease_held, s.ready), (1, 1, false, true));

@@ -2,14 +2,13 @@
 //! -> split on `TooLarge` -> write rows and checkpoint -> report.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use intervals_domain::{AggregateQuery, Plan, TimeWindow};
 
-use crate::ports::{CheckpointStore, MetricSource, Sink, SinkError, SourceError, WindowKey};
+use crate::ports::{MetricSource, SinkError, SourceError, WindowKey, WindowTarget};
 
 /// Something that wants to know how a run is going (a progress bar, a log line every so often).
 pub trait ProgressObserver: Send + Sync {
@@ -97,36 +96,63 @@ pub enum IngestError {
 }
 
 /// Runs extractions. Holds its collaborators as trait objects; build one per run or reuse it.
+///
+/// [`Ingestor::run`] is the whole use case (the CLI's `extract`). The daemon drives the two steps it is
+/// made of itself: [`Ingestor::gaps`] (what a range still lacks) and [`Ingestor::fetch_window`] (fetch
+/// one window, split on `TooLarge`, write each part with its checkpoint); it never calls `finish`,
+/// which belongs to a run.
 pub struct Ingestor {
     source: Arc<dyn MetricSource>,
-    sink: Arc<dyn Sink>,
-    checkpoints: Option<Arc<dyn CheckpointStore>>,
+    target: WindowTarget,
     progress: Arc<dyn ProgressObserver>,
 }
 
+impl std::fmt::Debug for Ingestor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingestor").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+/// What fetching one window did ([`Ingestor::fetch_window`]).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WindowReport {
+    /// Windows (or split parts) written.
+    pub written: usize,
+    /// Splits made because the API found a part too large.
+    pub split: usize,
+    /// Metric rows written.
+    pub rows: u64,
+    /// Grains removed by window replace.
+    pub deleted: u64,
+    /// Source calls made.
+    pub calls: u64,
+    /// Parts that failed for good.
+    pub failed: Vec<FailedWindow>,
+}
+
 impl Ingestor {
-    /// An ingestor reading from `source` and writing to `sink`; `checkpoints` enables resume.
-    pub fn new(
-        source: Arc<dyn MetricSource>,
-        sink: Arc<dyn Sink>,
-        checkpoints: Option<Arc<dyn CheckpointStore>>,
-        progress: Arc<dyn ProgressObserver>,
-    ) -> Self {
-        Ingestor { source, sink, checkpoints, progress }
+    /// An ingestor reading from `source` and writing to `target` (resume works when the target keeps
+    /// checkpoints).
+    pub fn new(source: Arc<dyn MetricSource>, target: WindowTarget, progress: Arc<dyn ProgressObserver>) -> Self {
+        Ingestor { source, target, progress }
     }
 
-    /// The windows of `request` that still need fetching: planned windows minus checkpointed
-    /// parts (a window split in an earlier run resumes with its missing halves only).
-    pub async fn pending(&self, request: &IngestRequest) -> Result<(Vec<TimeWindow>, usize), SinkError> {
-        let done = match &self.checkpoints {
-            Some(store) => {
-                store.completed_windows(&request.org, &request.query.fingerprint(), request.plan.range()).await?
-            }
+    /// The parts of `windows` (inside `range`) that `org`'s checkpoints of `query` do not cover yet, and
+    /// how many windows were complete. A target without checkpoints lacks every window.
+    pub async fn gaps(
+        &self,
+        org: &str,
+        query: &AggregateQuery,
+        range: TimeWindow,
+        windows: &[TimeWindow],
+    ) -> Result<(Vec<TimeWindow>, usize), SinkError> {
+        let done = match self.target.checkpoints() {
+            Some(store) => store.completed_windows(org, &query.fingerprint(), range).await?,
             None => Vec::new(),
         };
         let mut pending = Vec::new();
         let mut skipped = 0;
-        for window in request.plan.windows() {
+        for window in windows {
             let gaps = uncovered(*window, &done);
             if gaps.is_empty() {
                 skipped += 1;
@@ -134,6 +160,12 @@ impl Ingestor {
             pending.extend(gaps);
         }
         Ok((pending, skipped))
+    }
+
+    /// The windows of `request` that still need fetching: planned windows minus checkpointed
+    /// parts (a window split in an earlier run resumes with its missing halves only).
+    pub async fn pending(&self, request: &IngestRequest) -> Result<(Vec<TimeWindow>, usize), SinkError> {
+        self.gaps(&request.org, &request.query, request.plan.range(), request.plan.windows()).await
     }
 
     /// Runs `request` until done or until `shutdown` resolves (then nothing new starts, work in
@@ -163,14 +195,13 @@ impl Ingestor {
             "planned extraction"
         );
 
-        let calls = AtomicU64::new(0);
         let mut report = IngestReport {
             windows_total: request.plan.windows().len(),
             windows_skipped: skipped,
             ..Default::default()
         };
         let work = stream::iter(pending)
-            .map(|window| self.fetch_and_write(request, window, &calls))
+            .map(|window| self.fetch_window(&request.org, &request.query, window))
             .buffer_unordered(request.concurrency.max(1));
         let mut work = std::pin::pin!(work);
         let mut shutdown = std::pin::pin!(shutdown);
@@ -190,38 +221,39 @@ impl Ingestor {
                         report.windows_split += outcome.split;
                         report.rows += outcome.rows;
                         report.rows_deleted += outcome.deleted;
+                        report.source_calls += outcome.calls;
                         report.failed.extend(outcome.failed);
                     }
                 },
             }
         }
-        report.source_calls = calls.load(Ordering::Relaxed);
         report.failed.sort_by_key(|f| f.window);
         if !report.interrupted && report.failed.is_empty() {
-            self.sink.finish().await?;
+            self.target.sink().finish().await?;
         }
         report.elapsed = started.elapsed();
         Ok(report)
     }
 
-    /// Fetches one window, splitting it on `TooLarge` down to single buckets, and writes each
-    /// part with its checkpoint.
-    async fn fetch_and_write(
+    /// Fetches one window of `query` for `org`, splitting it on `TooLarge` down to single buckets,
+    /// and writes each part with its checkpoint. A part that fails for good is reported, not
+    /// returned as an error; credentials and permission failures (which no other window can avoid)
+    /// and sink failures are errors.
+    pub async fn fetch_window(
         &self,
-        request: &IngestRequest,
+        org: &str,
+        query: &Arc<AggregateQuery>,
         window: TimeWindow,
-        calls: &AtomicU64,
-    ) -> Result<WindowOutcome, IngestError> {
-        let query = &request.query;
+    ) -> Result<WindowReport, IngestError> {
         let (tz, granularity) = (query.time_zone(), query.granularity());
-        let mut outcome = WindowOutcome::default();
+        let mut outcome = WindowReport::default();
         let mut stack = vec![window];
         while let Some(part) = stack.pop() {
-            calls.fetch_add(1, Ordering::Relaxed);
+            outcome.calls += 1;
             match self.source.query(query, part).await {
                 Ok(rows) => {
-                    let key = WindowKey::new(request.org.clone(), Arc::clone(query), part);
-                    let stats = self.sink.write_window(&key, &rows).await?;
+                    let key = WindowKey::new(org.to_owned(), Arc::clone(query), part);
+                    let stats = self.target.sink().write_window(&key, &rows).await?;
                     outcome.written += 1;
                     outcome.rows += rows.len() as u64;
                     outcome.deleted += stats.rows_deleted;
@@ -240,43 +272,25 @@ impl Ingestor {
                         stack.push(second);
                         stack.push(first);
                     }
-                    None => outcome.fail(self, part, SourceError::Invalid { message, context_id }, granularity, tz),
+                    None => self.fail(&mut outcome, part, SourceError::Invalid { message, context_id }, query),
                 },
                 Err(e @ (SourceError::Unauthorized { .. } | SourceError::Forbidden { .. })) => {
                     return Err(IngestError::Source(e));
                 }
-                Err(e) => outcome.fail(self, part, e, granularity, tz),
+                Err(e) => self.fail(&mut outcome, part, e, query),
             }
         }
         Ok(outcome)
     }
-}
 
-#[derive(Debug, Default)]
-struct WindowOutcome {
-    written: usize,
-    split: usize,
-    rows: u64,
-    deleted: u64,
-    failed: Vec<FailedWindow>,
-}
-
-impl WindowOutcome {
-    fn fail(
-        &mut self,
-        ingestor: &Ingestor,
-        window: TimeWindow,
-        error: SourceError,
-        granularity: intervals_domain::Granularity,
-        tz: intervals_domain::Tz,
-    ) {
+    fn fail(&self, outcome: &mut WindowReport, window: TimeWindow, error: SourceError, query: &AggregateQuery) {
         tracing::error!(window = %window, error = %error, context_id = error.context_id(), "window failed");
-        ingestor.progress.on_event(&Progress::WindowFailed {
+        self.progress.on_event(&Progress::WindowFailed {
             window,
-            buckets: window.bucket_count(granularity, tz),
+            buckets: window.bucket_count(query.granularity(), query.time_zone()),
             error: error.to_string(),
         });
-        self.failed.push(FailedWindow { window, error });
+        outcome.failed.push(FailedWindow { window, error });
     }
 }
 

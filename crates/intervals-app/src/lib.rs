@@ -11,13 +11,14 @@ pub mod ports;
 pub mod retry;
 
 pub use ports::{
-    CheckpointStore, Clock, DirectorySink, MetricSource, Sink, SinkError, SourceError, SystemClock, WindowKey,
-    WriteStats,
+    Cause, CheckpointStore, CheckpointedSink, Clock, DirectorySource, DirectoryWriter, LeaseError, MetricSource, Sink,
+    SinkError, SourceError, SystemClock, WindowKey, WindowTarget, WriteStats,
 };
 
 pub use ingest::{
     FailedWindow, IngestError, IngestReport, IngestRequest, Ingestor, NoProgress, Progress, ProgressObserver,
+    WindowReport,
 };
 pub use pacing::{Pacer, RateLimitInfo};
 pub use ports::{LeaseGrant, LeaseStore};
-pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingSource};
+pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingDirectory, RetryingSource};

@@ -19,6 +19,14 @@ use intervals_domain::{AggregateQuery, MetricRow, Queue, TimeWindow, User};
 pub trait MetricSource: Send + Sync {
     /// The rows of `query` for `window` (one request for all agents).
     async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError>;
+}
+
+/// Where the names behind the ids come from: the users and queues directory.
+///
+/// A port of its own, apart from [`MetricSource`]: reading aggregates another way (async jobs) does
+/// not change how the directory is listed. Each call is one attempt, like [`MetricSource::query`].
+#[async_trait]
+pub trait DirectorySource: Send + Sync {
     /// Every user, whatever their state (paged internally).
     async fn users(&self) -> Result<Vec<User>, SourceError>;
     /// Every routing queue (paged internally).
@@ -111,8 +119,6 @@ impl WindowKey {
 /// What one window write changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
-    /// Metric values written (inserted or updated).
-    pub values_written: u64,
     /// Stored grains (or rows) removed because the window no longer returns them.
     pub rows_deleted: u64,
 }
@@ -135,10 +141,14 @@ pub trait Sink: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Which windows are already done (resume). Sinks with transactions implement it.
+/// Which windows are already done (resume).
+///
+/// Never handed to the use case on its own: a [`CheckpointedSink`] is a sink and its checkpoints in
+/// one object, so a sink cannot be paired with another backend's checkpoints.
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-    /// The checkpointed windows of `fingerprint` for `org` that lie inside `range`.
+    /// The checkpointed windows of `fingerprint` for `org` that lie inside `range`. A failure is a
+    /// [`SinkError::Read`].
     async fn completed_windows(
         &self,
         org: &str,
@@ -147,28 +157,142 @@ pub trait CheckpointStore: Send + Sync {
     ) -> Result<Vec<TimeWindow>, SinkError>;
 }
 
-/// Where users and queues go (`genesys-intervals users|queues`).
+/// A sink that records each window's checkpoint with its rows (in one transaction, or with one
+/// rename): what resume and the daemon need. Implemented by every type that is both.
+pub trait CheckpointedSink: Sink + CheckpointStore {}
+
+impl<T: Sink + CheckpointStore + ?Sized> CheckpointedSink for T {}
+
+/// Where the ingest use case writes windows: a sink, with its own checkpoints or without any.
+#[derive(Clone)]
+pub enum WindowTarget {
+    /// Rows only (CSV, JSON Lines): every run writes every window.
+    Plain(Arc<dyn Sink>),
+    /// Rows and checkpoints of one backend (SQLite, PostgreSQL, Parquet): runs resume.
+    Checkpointed(Arc<dyn CheckpointedSink>),
+}
+
+impl WindowTarget {
+    /// The sink.
+    pub fn sink(&self) -> &dyn Sink {
+        match self {
+            WindowTarget::Plain(sink) => sink.as_ref(),
+            WindowTarget::Checkpointed(sink) => sink.as_ref(),
+        }
+    }
+
+    /// The sink's own checkpoints, if it keeps any.
+    pub fn checkpoints(&self) -> Option<&dyn CheckpointStore> {
+        match self {
+            WindowTarget::Plain(_) => None,
+            WindowTarget::Checkpointed(sink) => Some(sink.as_ref()),
+        }
+    }
+
+    /// The same sink with its checkpoints ignored for reading (`--refetch`, the daemon's re-read):
+    /// every window is fetched again, and still checkpointed when written.
+    pub fn ignoring_checkpoints(&self) -> WindowTarget {
+        match self {
+            WindowTarget::Plain(sink) => WindowTarget::Plain(Arc::clone(sink)),
+            WindowTarget::Checkpointed(sink) => WindowTarget::Plain(Arc::clone(sink) as Arc<dyn Sink>),
+        }
+    }
+}
+
+impl fmt::Debug for WindowTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if matches!(self, WindowTarget::Plain(_)) { "Plain" } else { "Checkpointed" };
+        f.debug_tuple(kind).field(&self.sink().describe()).finish()
+    }
+}
+
+/// Where users and queues go (`genesys-intervals users|queues`), for outputs that can hold them.
 #[async_trait]
-pub trait DirectorySink: Send + Sync {
+pub trait DirectoryWriter: Send + Sync {
     /// Upserts users (by id) for `org`.
     async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError>;
     /// Upserts queues (by id) for `org`.
     async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError>;
+    /// Completes the output (a file is moved into place). Called once, after the writes succeeded;
+    /// databases have nothing to do.
+    async fn finish(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
+/// The error behind a port error, kept for its chain (`{:#}` with anyhow, `source()`).
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a sink call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
     /// The store cannot be reached or opened (message names host and port or path, never a
     /// password).
     #[error("cannot open {target}: {message}")]
-    Unavailable { target: String, message: String },
+    Unavailable {
+        target: String,
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// An existing table does not have the expected shape; nothing was changed.
     #[error("incompatible schema in {target}: {message}")]
-    Schema { target: String, message: String },
+    Schema {
+        target: String,
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// Reading what is stored (checkpoints) failed; nothing was written.
+    #[error("reading {target} failed: {message}")]
+    Read {
+        target: String,
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// Writing failed (disk full, permission, constraint); the window was not committed.
     #[error("write to {target} failed: {message}")]
-    Write { target: String, message: String },
+    Write {
+        target: String,
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+impl SinkError {
+    /// [`SinkError::Unavailable`] with no underlying error.
+    pub fn unavailable(target: impl Into<String>, message: impl Into<String>) -> Self {
+        SinkError::Unavailable { target: target.into(), message: message.into(), cause: None }
+    }
+
+    /// [`SinkError::Schema`] with no underlying error.
+    pub fn schema(target: impl Into<String>, message: impl Into<String>) -> Self {
+        SinkError::Schema { target: target.into(), message: message.into(), cause: None }
+    }
+
+    /// [`SinkError::Read`] with no underlying error.
+    pub fn read(target: impl Into<String>, message: impl Into<String>) -> Self {
+        SinkError::Read { target: target.into(), message: message.into(), cause: None }
+    }
+
+    /// [`SinkError::Write`] with no underlying error.
+    pub fn write(target: impl Into<String>, message: impl Into<String>) -> Self {
+        SinkError::Write { target: target.into(), message: message.into(), cause: None }
+    }
+
+    /// The same error with `cause` as its source.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let slot = match &mut self {
+            SinkError::Unavailable { cause, .. }
+            | SinkError::Schema { cause, .. }
+            | SinkError::Read { cause, .. }
+            | SinkError::Write { cause, .. } => cause,
+        };
+        *slot = Some(Arc::new(cause));
+        self
+    }
 }
 
 /// A point in time, injected so the use cases never read the clock themselves.
@@ -204,8 +328,31 @@ pub enum LeaseGrant {
 pub trait LeaseStore: Send + Sync {
     /// Takes `org`'s lease for `holder` for `ttl`, or renews it when `holder` already has it,
     /// unless another holder's lease is still running.
-    async fn acquire(&self, org: &str, holder: &str, ttl: Duration) -> Result<LeaseGrant, SinkError>;
+    async fn acquire(&self, org: &str, holder: &str, ttl: Duration) -> Result<LeaseGrant, LeaseError>;
 
     /// Gives `org`'s lease up if `holder` has it (nothing happens otherwise).
-    async fn release(&self, org: &str, holder: &str) -> Result<(), SinkError>;
+    async fn release(&self, org: &str, holder: &str) -> Result<(), LeaseError>;
+}
+
+/// Why a lease call failed: the store could not answer. The lease is then treated as not held.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("lease store {target}: {message}")]
+pub struct LeaseError {
+    target: String,
+    message: String,
+    #[source]
+    cause: Option<Cause>,
+}
+
+impl LeaseError {
+    /// The store at `target` failed with `message`.
+    pub fn new(target: impl Into<String>, message: impl Into<String>) -> Self {
+        LeaseError { target: target.into(), message: message.into(), cause: None }
+    }
+
+    /// The same error with `cause` as its source.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
 }

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use intervals_domain::{AggregateQuery, MetricRow, Queue, TimeWindow, User};
 use tokio::time::Instant;
 
-use crate::ports::{MetricSource, SourceError};
+use crate::ports::{DirectorySource, MetricSource, SourceError};
 
 /// How often and how long to retry, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,30 @@ impl MetricSource for RetryingSource {
     async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
         with_retry(&self.policy, &self.counters, || self.inner.query(query, window)).await
     }
+}
 
+/// A [`DirectorySource`] that runs every call of an inner directory through [`with_retry`].
+pub struct RetryingDirectory {
+    inner: Arc<dyn DirectorySource>,
+    policy: RetryPolicy,
+    counters: Arc<RetryCounters>,
+}
+
+impl std::fmt::Debug for RetryingDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryingDirectory").field("policy", &self.policy).field("counters", &self.counters).finish()
+    }
+}
+
+impl RetryingDirectory {
+    /// Wraps `inner`; `counters` may be shared with progress reporting.
+    pub fn new(inner: Arc<dyn DirectorySource>, policy: RetryPolicy, counters: Arc<RetryCounters>) -> Self {
+        RetryingDirectory { inner, policy, counters }
+    }
+}
+
+#[async_trait]
+impl DirectorySource for RetryingDirectory {
     async fn users(&self) -> Result<Vec<User>, SourceError> {
         with_retry(&self.policy, &self.counters, || self.inner.users()).await
     }
@@ -371,6 +394,10 @@ mod tests {
         async fn query(&self, _: &AggregateQuery, _: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
             self.script.call().await.map(|_| Vec::new())
         }
+    }
+
+    #[async_trait]
+    impl DirectorySource for FlakySource {
         async fn users(&self) -> Result<Vec<User>, SourceError> {
             self.script.call().await.map(|_| Vec::new())
         }
@@ -380,13 +407,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retrying_source_retries_every_method() {
+    async fn retrying_source_and_directory_retry_every_method() {
         let flaky = Arc::new(FlakySource { script: Script::new(vec![limited(5), transient(None), limited(2)]) });
         let counters = Arc::new(RetryCounters::default());
         let source = RetryingSource::new(flaky.clone(), RetryPolicy::default(), counters.clone());
-        assert!(source.users().await.unwrap().is_empty());
-        assert!(source.queues().await.unwrap().is_empty());
+        let directory = RetryingDirectory::new(flaky.clone(), RetryPolicy::default(), counters.clone());
+        assert!(source.query(&query(), window()).await.unwrap().is_empty());
+        assert!(directory.users().await.unwrap().is_empty());
+        assert!(directory.queues().await.unwrap().is_empty());
         assert_eq!(counters.retries(), 3);
-        assert_eq!(flaky.script.calls.lock().unwrap().len(), 5);
+        assert_eq!(flaky.script.calls.lock().unwrap().len(), 6);
+    }
+
+    fn query() -> AggregateQuery {
+        use intervals_domain::{Filters, Granularity, MetricName, Tz};
+        let metrics = vec![MetricName::parse("tHandle").expect("metric")];
+        let group_by = AggregateQuery::parse_group_by("userId").expect("group by");
+        AggregateQuery::new(metrics, group_by, Granularity::Pt30m, Tz::UTC, Filters::none()).expect("query")
+    }
+
+    fn window() -> TimeWindow {
+        use chrono::TimeZone;
+        let start = chrono::Utc.with_ymd_and_hms(2025, 3, 10, 0, 0, 0).single().expect("date");
+        TimeWindow::new(start, start + chrono::Duration::hours(1)).expect("window")
     }
 }

@@ -14,19 +14,19 @@ pub(crate) enum Which {
 pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliError> {
     let mut config = ConfigFile::load(args.output.config.as_deref())?;
     let io = io_settings(&args.source, &args.output, &mut config, true)?;
-    let sink = wiring::open_sink(&io.out, None).await?;
+    let directory = wiring::open_directory(&io.out).await?;
     let source = wiring::open_source(&io, false).await?;
     let written = match which {
         Which::Users => {
-            let users = source.source.users().await?;
-            sink.directory.write_users(&io.org, &users).await?
+            let users = source.directory.users().await?;
+            directory.write_users(&io.org, &users).await?
         }
         Which::Queues => {
-            let queues = source.source.queues().await?;
-            sink.directory.write_queues(&io.org, &queues).await?
+            let queues = source.directory.queues().await?;
+            directory.write_queues(&io.org, &queues).await?
         }
     };
-    sink.sink.finish().await?;
+    directory.finish().await?;
     source.shutdown().await;
     let what = match which {
         Which::Users => "users",

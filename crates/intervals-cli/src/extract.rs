@@ -9,7 +9,6 @@ use crate::args::ExtractArgs;
 use crate::exit::CliError;
 use crate::progress::ProgressDisplay;
 use crate::settings::{extract_settings, ExtractSettings, SourceSettings};
-use crate::sink_url::SinkUrl;
 use crate::wiring::{self, DEFAULT_RATE_PER_MINUTE};
 
 pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
@@ -18,15 +17,12 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
         print_plan(&settings);
         return Ok(());
     }
-    let opened = wiring::open_sink(&settings.io.out, Some((Arc::clone(&settings.query), settings.format))).await?;
+    let target = wiring::open_metrics(&settings.io.out, Arc::clone(&settings.query), settings.format).await?;
+    let target = if settings.refetch { target.ignoring_checkpoints() } else { target };
     let source = wiring::open_source(&settings.io, settings.use_jobs).await?;
     let progress = Arc::new(ProgressDisplay::new(args.output.progress));
-    let ingestor = Ingestor::new(
-        Arc::clone(&source.source),
-        opened.sink,
-        if settings.refetch { None } else { opened.checkpoints },
-        Arc::clone(&progress) as Arc<dyn ProgressObserver>,
-    );
+    let ingestor =
+        Ingestor::new(Arc::clone(&source.source), target, Arc::clone(&progress) as Arc<dyn ProgressObserver>);
     let request = IngestRequest {
         org: settings.io.org.clone(),
         query: Arc::clone(&settings.query),
@@ -135,21 +131,9 @@ fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limit
     }
     out.push_str(&format!("  data:     {}\n", s.io.out));
     if !r.interrupted && r.failed.is_empty() {
-        if let Some(hint) = look_hint(&s.io.out) {
+        if let Some(hint) = s.io.out.config().look_hint() {
             out.push_str(&format!("  look:     {hint}\n"));
         }
     }
     eprint!("{out}");
-}
-
-fn look_hint(out: &SinkUrl) -> Option<String> {
-    const SQL: &str = "SELECT user_id, media_type, interval_start, handle_count, handle_ms, acw_ms, hold_ms \
-                       FROM agent_interval_summary ORDER BY interval_start, user_id LIMIT 10;";
-    match out {
-        SinkUrl::Sqlite(p) => Some(format!("sqlite3 {} \"{SQL}\"", p.display())),
-        SinkUrl::Postgres(_) => Some(format!("psql \"$DATABASE_URL\" -c \"{SQL}\"")),
-        SinkUrl::Csv(p) => Some(format!("head {}", p.display())),
-        SinkUrl::Jsonl(p) => Some(format!("head {}", p.display())),
-        SinkUrl::CsvStdout => None,
-    }
 }

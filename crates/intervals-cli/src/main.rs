@@ -8,7 +8,6 @@ mod extract;
 mod progress;
 mod settings;
 mod sim_cmd;
-mod sink_url;
 mod wiring;
 
 use std::io::IsTerminal;

@@ -14,7 +14,10 @@ use serde::Deserialize;
 
 use crate::args::{CsvFormat, ExtractArgs, OutputArgs, SourceArgs};
 use crate::exit::CliError;
-use crate::sink_url::{SinkUrl, DEFAULT_OUT};
+use intervals_adapters::outputs::{OutputSpec, Registry};
+
+/// Where `extract`, `users` and `queues` write when `--out` is not given: the embedded default.
+pub(crate) const DEFAULT_OUT: &str = "sqlite:genesys-intervals.db";
 
 pub(crate) const DEFAULT_METRICS: &str = "tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected";
 const DEFAULT_GROUP_BY: &str = "userId,mediaType";
@@ -103,7 +106,7 @@ pub(crate) enum SourceSettings {
 #[derive(Debug, Clone)]
 pub(crate) struct IoSettings {
     pub(crate) source: SourceSettings,
-    pub(crate) out: SinkUrl,
+    pub(crate) out: OutputSpec,
     pub(crate) org: String,
     pub(crate) concurrency: usize,
 }
@@ -128,7 +131,7 @@ pub(crate) fn io_settings(
     needs_credentials: bool,
 ) -> Result<IoSettings, CliError> {
     let out_text = output.out.clone().or(config.out.take()).unwrap_or_else(|| DEFAULT_OUT.to_owned());
-    let out = SinkUrl::parse(&out_text).map_err(CliError::usage)?;
+    let out = Registry::builtin().parse(&out_text).map_err(|e| CliError::usage(format!("--out: {e}")))?;
     let org = source.org.clone().or(config.org.take()).unwrap_or_else(|| "default".to_owned());
     if org.trim().is_empty() {
         return Err(CliError::usage("--org must not be empty"));
@@ -213,8 +216,11 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
     let plan = Plan::new(PlanRequest { from, to, granularity, time_zone, max_window }).map_err(usage)?;
     let format = args.format.or(config.format).unwrap_or(CsvFormat::Long);
     let io = io_settings(&args.source, &args.output, &mut config, !args.dry_run)?;
-    if format == CsvFormat::Wide && !matches!(io.out, SinkUrl::Csv(_) | SinkUrl::CsvStdout) {
-        return Err(CliError::usage("--format wide applies to CSV output only (--out csv:PATH or csv:-)"));
+    if format == CsvFormat::Wide && !io.out.capabilities().wide_layout {
+        return Err(CliError::usage(format!(
+            "--format wide applies to CSV output only (--out csv:PATH or csv:-), not to {}",
+            io.out.scheme()
+        )));
     }
     Ok(ExtractSettings {
         io,

@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use intervals_adapters::genesys::{ClientConfig, GenesysClient, JobSettings, JobSource, Secret};
-use intervals_adapters::sinks::{CsvLayout, CsvSink, CsvTarget, JsonlSink, PostgresSink, SqliteSink};
+use intervals_adapters::outputs::{MetricsContext, OutputSpec};
+use intervals_adapters::sinks::CsvLayout;
 use intervals_app::pacing::Pacer;
 use intervals_app::retry::{RetryCounters, RetryPolicy, RetryingSource};
-use intervals_app::{CheckpointStore, DirectorySink, MetricSource, Sink};
+use intervals_app::{DirectorySource, DirectoryWriter, MetricSource, RetryingDirectory, WindowTarget};
 use intervals_domain::AggregateQuery;
 use intervals_sim::{RunningSim, SimConfig};
 
 use crate::args::CsvFormat;
 use crate::exit::CliError;
 use crate::settings::{IoSettings, SourceSettings};
-use crate::sink_url::SinkUrl;
 
 /// Requests per minute assumed until the API's `inin-ratelimit-allowed` header says otherwise.
 pub(crate) const DEFAULT_RATE_PER_MINUTE: u32 = 300;
@@ -21,6 +21,7 @@ pub(crate) const DEFAULT_RATE_PER_MINUTE: u32 = 300;
 /// A source with its retry loop, and the simulator behind it for `--demo`.
 pub(crate) struct OpenSource {
     pub(crate) source: Arc<dyn MetricSource>,
+    pub(crate) directory: Arc<dyn DirectorySource>,
     pub(crate) counters: Arc<RetryCounters>,
     sim: Option<RunningSim>,
 }
@@ -68,12 +69,14 @@ pub(crate) async fn open_source(io: &IoSettings, use_jobs: bool) -> Result<OpenS
     };
     let config = config.jobs(JobSettings { counters: Arc::clone(&counters), ..JobSettings::default() });
     let client = GenesysClient::new(config).map_err(|e| CliError::usage(e.to_string()))?;
+    let directory: Arc<dyn DirectorySource> =
+        Arc::new(RetryingDirectory::new(Arc::new(client.clone()), RetryPolicy::default(), Arc::clone(&counters)));
     let source: Arc<dyn MetricSource> = if use_jobs {
         Arc::new(JobSource::new(client))
     } else {
         Arc::new(RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::clone(&counters)))
     };
-    Ok(OpenSource { source, counters, sim })
+    Ok(OpenSource { source, directory, counters, sim })
 }
 
 fn client_config(
@@ -93,50 +96,28 @@ fn client_config(
         .map_err(|e| CliError::usage(e.to_string()))
 }
 
-/// A sink with the roles it plays.
-pub(crate) struct OpenSink {
-    pub(crate) sink: Arc<dyn Sink>,
-    pub(crate) checkpoints: Option<Arc<dyn CheckpointStore>>,
-    pub(crate) directory: Arc<dyn DirectorySink>,
+/// Opens `out` for the rows of `query` (the registry decides what the output offers).
+pub(crate) async fn open_metrics(
+    out: &OutputSpec,
+    query: Arc<AggregateQuery>,
+    format: CsvFormat,
+) -> Result<WindowTarget, CliError> {
+    let layout = match format {
+        CsvFormat::Wide => CsvLayout::Wide,
+        CsvFormat::Long => CsvLayout::Long,
+    };
+    Ok(out.config().open_metrics(&MetricsContext { query, layout }).await?)
 }
 
-pub(crate) async fn open_sink(
-    url: &SinkUrl,
-    query: Option<(Arc<AggregateQuery>, CsvFormat)>,
-) -> Result<OpenSink, CliError> {
-    let layout = match query.as_ref().map(|(_, f)| *f) {
-        Some(CsvFormat::Wide) => CsvLayout::Wide,
-        _ => CsvLayout::Long,
-    };
-    let query = query.map(|(q, _)| q);
-    Ok(match url {
-        SinkUrl::Sqlite(path) => {
-            let s = Arc::new(SqliteSink::open(path).await?);
-            OpenSink { sink: s.clone(), checkpoints: Some(s.clone()), directory: s }
-        }
-        SinkUrl::Postgres(url) => {
-            let s = Arc::new(PostgresSink::connect(url).await?);
-            OpenSink { sink: s.clone(), checkpoints: Some(s.clone()), directory: s }
-        }
-        SinkUrl::Csv(_) | SinkUrl::CsvStdout => {
-            let target = match url {
-                SinkUrl::Csv(path) => CsvTarget::Path(path.clone()),
-                _ => CsvTarget::Stdout,
-            };
-            let s = Arc::new(match query {
-                Some(query) => CsvSink::create(target, query, layout)?,
-                None => CsvSink::directory(target)?,
-            });
-            OpenSink { sink: s.clone(), checkpoints: None, directory: s }
-        }
-        SinkUrl::Jsonl(path) => {
-            let s = Arc::new(match query {
-                Some(query) => JsonlSink::create(path.clone(), query)?,
-                None => JsonlSink::directory(path.clone())?,
-            });
-            OpenSink { sink: s.clone(), checkpoints: None, directory: s }
-        }
-    })
+/// Opens `out` for users and queues, or says it cannot hold them (before anything is sent).
+pub(crate) async fn open_directory(out: &OutputSpec) -> Result<Arc<dyn DirectoryWriter>, CliError> {
+    if !out.capabilities().directory {
+        return Err(CliError::usage(format!(
+            "--out: the {} output cannot hold users or queues; use sqlite:PATH, postgres://..., csv:PATH or jsonl:PATH",
+            out.scheme()
+        )));
+    }
+    Ok(out.config().open_directory().await?)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

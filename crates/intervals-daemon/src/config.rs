@@ -2,7 +2,7 @@
 //! started. Every problem is reported at once, each naming the org and the key.
 //!
 //! ```toml
-//! database_url = "postgres://..."        # or env DATABASE_URL
+//! database_url = "postgres://..."        # or env DATABASE_URL; or "sqlite:PATH" for one replica
 //! listen = "127.0.0.1:9187"
 //! [[org]]
 //! label = "emea"
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intervals_adapters::genesys::{ClientConfig, Secret};
+use intervals_adapters::outputs::{OutputSpec, Registry};
 use intervals_app::daemon::{Schedule, ScheduleRequest};
 use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, TimeSpec};
 use serde::Deserialize;
@@ -116,8 +117,10 @@ impl ConfigError {
 /// The validated daemon configuration.
 #[derive(Clone)]
 pub struct DaemonSettings {
-    /// Where the data goes (never shown: it may hold a password).
+    /// Where the data goes, as written (never shown: it may hold a password).
     pub database_url: Secret,
+    /// The same, resolved by the output registry to an output that keeps checkpoints.
+    pub output: OutputSpec,
     /// Where `/healthz`, `/readyz` and `/metrics` are served (port 0 = any free port).
     pub listen: SocketAddr,
     /// The orgs to keep current, in file order.
@@ -127,7 +130,7 @@ pub struct DaemonSettings {
 impl fmt::Debug for DaemonSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DaemonSettings")
-            .field("database_url", &"[redacted]")
+            .field("database_url", &self.output.to_string())
             .field("listen", &self.listen)
             .field("orgs", &self.orgs)
             .finish()
@@ -187,12 +190,21 @@ impl DaemonSettings {
         let mut problems = Vec::new();
 
         let database_url = match nonblank(file.database_url).or_else(|| nonblank(env("DATABASE_URL"))) {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(Secret::new(url)),
-            Some(_) => {
-                problems
-                    .push("database_url: must be a PostgreSQL URL (postgres://user:password@host:port/db)".to_owned());
-                None
-            }
+            Some(url) => match Registry::builtin().parse(&url) {
+                Ok(output) => match output.store_refusal() {
+                    None => Some((Secret::new(url), output)),
+                    Some(refusal) => {
+                        problems.push(format!("database_url: {refusal}"));
+                        None
+                    }
+                },
+                Err(e) => {
+                    problems.push(format!(
+                        "database_url: {e} (the daemon writes to postgres://user:password@host:port/db or sqlite:PATH)"
+                    ));
+                    None
+                }
+            },
             None => {
                 problems.push(
                     "database_url: not set; set database_url in the config file or the DATABASE_URL environment \
@@ -235,7 +247,9 @@ impl DaemonSettings {
             }
         }
         match (problems.is_empty(), database_url, listen) {
-            (true, Some(database_url), Some(listen)) => Ok(DaemonSettings { database_url, listen, orgs }),
+            (true, Some((database_url, output)), Some(listen)) => {
+                Ok(DaemonSettings { database_url, output, listen, orgs })
+            }
             _ => Err(ConfigError { source_name: None, problems }),
         }
     }

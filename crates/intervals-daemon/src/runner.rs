@@ -6,16 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use intervals_adapters::genesys::{GenesysClient, Secret};
-use intervals_adapters::leases::PgLeaseStore;
-use intervals_adapters::sinks::PostgresSink;
+use intervals_adapters::genesys::GenesysClient;
+use intervals_adapters::outputs::Store;
 use intervals_app::daemon::{
     interval_ticks, stop_signal, triggered_ticks, OrgJob, OrgPorts, OrgStats, OrgWorker, Ticks, DEFAULT_DRAIN_TIMEOUT,
 };
-use intervals_app::{
-    CheckpointStore, Clock, LeaseStore, Pacer, RetryCounters, RetryPolicy, RetryingSource, Sink, SinkError,
-    SourceError, SystemClock,
-};
+use intervals_app::{Clock, Pacer, RetryCounters, RetryPolicy, RetryingSource, SinkError, SourceError, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -39,31 +35,9 @@ pub enum TickMode {
     Manual(watch::Receiver<u64>),
 }
 
-/// The database, already open: rows, checkpoints and leases.
-#[derive(Clone)]
-pub struct Storage {
-    /// Rows and their checkpoints.
-    pub sink: Arc<dyn Sink>,
-    /// Which windows are done.
-    pub checkpoints: Arc<dyn CheckpointStore>,
-    /// Per-org leases.
-    pub leases: Arc<dyn LeaseStore>,
-}
-
-impl Storage {
-    /// Connects to PostgreSQL at `url` (migrations applied).
-    pub async fn connect(url: &Secret) -> Result<Storage, SinkError> {
-        let sink = PostgresSink::connect(url.expose()).await?;
-        Storage::postgres(sink).await
-    }
-
-    /// Storage on an open PostgreSQL sink (its pool also serves the leases).
-    pub async fn postgres(sink: PostgresSink) -> Result<Storage, SinkError> {
-        let leases = PgLeaseStore::from_pool(sink.pool().clone()).await?;
-        let sink = Arc::new(sink);
-        Ok(Storage { sink: sink.clone(), checkpoints: sink, leases: Arc::new(leases) })
-    }
-}
+/// The database, already open: rows with their checkpoints, and leases (what the output registry's
+/// [`OutputConfig::open_store`](intervals_adapters::outputs::OutputConfig::open_store) returns).
+pub type Storage = Store;
 
 /// How the daemon runs (what the binary or a test injects).
 pub struct RunOptions {
@@ -155,7 +129,7 @@ impl Daemon {
         let RunOptions { clock, ticks, holder, drain_timeout, storage } = options;
         let storage = match storage {
             Some(storage) => storage,
-            None => Storage::connect(&settings.database_url).await.map_err(StartError::Database)?,
+            None => settings.output.config().open_store().await.map_err(StartError::Database)?,
         };
         tracing::info!(database = %storage.sink.describe(), holder = %holder, "database ready");
 
@@ -173,7 +147,6 @@ impl Daemon {
             let ports = OrgPorts {
                 source,
                 sink: Arc::clone(&storage.sink),
-                checkpoints: Arc::clone(&storage.checkpoints),
                 leases: Arc::clone(&storage.leases),
                 clock: Arc::clone(&clock),
             };

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use intervals_app::{MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
+use intervals_app::{DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
 use intervals_domain::{AggregateQuery, AggregateResponse, MetricRow, Queue, TimeWindow, User};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -554,7 +554,10 @@ impl MetricSource for GenesysClient {
         tracing::debug!(window = %window, rows = rows.len(), "aggregates read");
         Ok(rows)
     }
+}
 
+#[async_trait]
+impl DirectorySource for GenesysClient {
     async fn users(&self) -> Result<Vec<User>, SourceError> {
         self.list::<UserDto, User>(Endpoint::users(), USERS_PATH, "&state=any").await
     }

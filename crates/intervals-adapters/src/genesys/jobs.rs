@@ -152,6 +152,7 @@ impl GenesysClient {
                 });
             }
             tracing::debug!(job_id, state = %state, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "aggregate job pending");
+            // Waiting for a state, not retrying a failure: failed polls go through `step`'s retry loop.
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(settings.poll_max.max(settings.poll_initial));
         }
@@ -232,11 +233,11 @@ mod tests {
 
 /// A [`MetricSource`](intervals_app::MetricSource) that reads aggregates through async jobs
 /// ([`GenesysClient::query_via_job`]) instead of the synchronous query: for very large backfills
-/// whose synchronous responses would be too large or too slow. Users and queues are listed as by
-/// the client itself.
+/// whose synchronous responses would be too large or too slow. The directory (users, queues) is not
+/// read through jobs: use the client itself as the `DirectorySource`.
 ///
-/// Job steps retry on their own (`JobSettings::retry`), so this source is not meant to be wrapped
-/// in `RetryingSource`: a retry there would resubmit a whole job.
+/// Job steps retry on their own (`JobSettings::retry`, through the one retry loop `with_retry`), so
+/// this source is not meant to be wrapped in `RetryingSource`: a retry there would resubmit a whole job.
 #[derive(Debug, Clone)]
 pub struct JobSource {
     client: GenesysClient,
@@ -253,19 +254,5 @@ impl JobSource {
 impl intervals_app::MetricSource for JobSource {
     async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
         self.client.query_via_job(query, window).await
-    }
-
-    async fn users(&self) -> Result<Vec<intervals_domain::User>, SourceError> {
-        with_retry(&self.client.inner.jobs.retry, &self.client.inner.jobs.counters, || {
-            intervals_app::MetricSource::users(&self.client)
-        })
-        .await
-    }
-
-    async fn queues(&self) -> Result<Vec<intervals_domain::Queue>, SourceError> {
-        with_retry(&self.client.inner.jobs.retry, &self.client.inner.jobs.counters, || {
-            intervals_app::MetricSource::queues(&self.client)
-        })
-        .await
     }
 }

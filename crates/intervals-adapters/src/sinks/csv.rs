@@ -10,16 +10,19 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use intervals_app::{DirectorySink, Sink, SinkError, WindowKey, WriteStats};
+use intervals_app::{DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
 use intervals_domain::{
     long_header, long_record, rfc3339, wide_header, wide_record, wide_runs, AggregateQuery, MetricRow, Queue,
     TimeWindow, User,
 };
 
-use super::file::SortedFile;
+use super::file::{SortedFile, WholeFile};
 use super::grain::{push_number, push_u64};
 use super::output::Destination;
 use super::spill::{push_sort_key, RunBuilder};
+
+use crate::outputs::{file_path, Capabilities, MetricsContext, OutputConfig, OutputKind};
+use intervals_app::WindowTarget;
 
 /// Where a CSV goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +46,7 @@ pub enum CsvLayout {
 /// Writes the rows of one query as CSV.
 #[derive(Debug)]
 pub struct CsvSink {
-    query: Option<Arc<AggregateQuery>>,
+    query: Arc<AggregateQuery>,
     layout: CsvLayout,
     file: SortedFile,
 }
@@ -52,15 +55,22 @@ impl CsvSink {
     /// A CSV of `query`'s rows in `layout`. For a file, the temporary file beside it is created
     /// now, so an unwritable folder fails here.
     pub fn create(target: CsvTarget, query: Arc<AggregateQuery>, layout: CsvLayout) -> Result<CsvSink, SinkError> {
-        let fingerprint = Some(query.fingerprint());
-        let file = SortedFile::create(destination(&target), describe(&target), fingerprint)?;
-        Ok(CsvSink { query: Some(query), layout, file })
+        let file = SortedFile::create(destination(&target), describe(&target), query.fingerprint())?;
+        Ok(CsvSink { query, layout, file })
     }
+}
 
-    /// A CSV for users or queues only (`genesys-intervals users --out csv:users.csv`).
-    pub fn directory(target: CsvTarget) -> Result<CsvSink, SinkError> {
-        let file = SortedFile::create(destination(&target), describe(&target), None)?;
-        Ok(CsvSink { query: None, layout: CsvLayout::Long, file })
+/// Writes users or queues as CSV (`genesys-intervals users --out csv:users.csv`): each call replaces
+/// the file as a whole.
+#[derive(Debug)]
+pub struct CsvDirectory {
+    file: WholeFile,
+}
+
+impl CsvDirectory {
+    /// A users or queues CSV at `target`; an unwritable folder fails here.
+    pub fn create(target: CsvTarget) -> Result<CsvDirectory, SinkError> {
+        Ok(CsvDirectory { file: WholeFile::create(destination(&target), describe(&target))? })
     }
 }
 
@@ -211,21 +221,19 @@ fn wide_records(query: &AggregateQuery, rows: &[MetricRow], run: &mut RunBuilder
 #[async_trait]
 impl Sink for CsvSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
-        let query = self.query.as_deref();
+        let query = &self.query;
         let layout = self.layout;
         self.file
-            .write_window(key, rows, |rows, run| match (layout, query) {
-                (CsvLayout::Long, _) => long_records(rows, run),
-                (CsvLayout::Wide, Some(q)) => wide_records(q, rows, run),
-                (CsvLayout::Wide, None) => Ok(()),
+            .write_window(key, rows, |rows, run| match layout {
+                CsvLayout::Long => long_records(rows, run),
+                CsvLayout::Wide => wide_records(query, rows, run),
             })
             .await
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
-        let Some(query) = &self.query else { return Ok(()) };
-        let header = header(query, self.layout)
-            .map_err(|e| SinkError::Write { target: self.file.describe().to_owned(), message: e.to_string() })?;
+        let header = header(&self.query, self.layout)
+            .map_err(|e| SinkError::write(self.file.describe().to_owned(), e.to_string()).caused_by(e))?;
         self.file.finish(&header).await
     }
 
@@ -235,13 +243,13 @@ impl Sink for CsvSink {
 }
 
 #[async_trait]
-impl DirectorySink for CsvSink {
+impl DirectoryWriter for CsvDirectory {
     /// Writes `org,id,name,email,state,division_id,division_name`, one row per user, sorted by id
     /// (a user given twice: the last one wins). The file is replaced as a whole.
     async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
         let users = dedup_by_id(users, |u| &u.id);
         self.file
-            .write_directory(|out| {
+            .write(|out| {
                 let mut w = csv_writer(out);
                 w.write_record(["org", "id", "name", "email", "state", "division_id", "division_name"])?;
                 for u in &users {
@@ -266,7 +274,7 @@ impl DirectorySink for CsvSink {
     async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError> {
         let queues = dedup_by_id(queues, |q| &q.id);
         self.file
-            .write_directory(|out| {
+            .write(|out| {
                 let mut w = csv_writer(out);
                 w.write_record(["org", "id", "name", "division_id", "division_name"])?;
                 for q in &queues {
@@ -293,4 +301,56 @@ pub(crate) fn dedup_by_id<T>(items: &[T], id: impl Fn(&T) -> &String) -> Vec<&T>
         by_id.insert(id(item).as_str(), item);
     }
     by_id.into_values().collect()
+}
+
+// --- The output kind (the registry entry is in `sinks/mod.rs`) ------------------------------------
+
+/// `csv:PATH`, `csv:-`.
+pub(crate) struct CsvKind;
+
+impl OutputKind for CsvKind {
+    fn schemes(&self) -> &'static [&'static str] {
+        &["csv"]
+    }
+    fn form(&self) -> &'static str {
+        "csv:PATH, csv:- (stdout)"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { checkpoints: false, directory: true, shared_leases: false, wide_layout: true }
+    }
+    fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
+        let target = match url.split_once(':').map(|(_, p)| p) {
+            Some("-") => CsvTarget::Stdout,
+            _ => CsvTarget::Path(file_path(url)?),
+        };
+        Ok(Box::new(CsvConfig { target }))
+    }
+}
+
+#[derive(Debug)]
+struct CsvConfig {
+    target: CsvTarget,
+}
+
+#[async_trait]
+impl OutputConfig for CsvConfig {
+    fn describe(&self) -> String {
+        match &self.target {
+            CsvTarget::Path(p) => format!("csv:{}", p.display()),
+            CsvTarget::Stdout => "csv:-".to_owned(),
+        }
+    }
+    fn look_hint(&self) -> Option<String> {
+        match &self.target {
+            CsvTarget::Path(p) => Some(format!("head {}", p.display())),
+            CsvTarget::Stdout => None,
+        }
+    }
+    async fn open_metrics(&self, cx: &MetricsContext) -> Result<WindowTarget, SinkError> {
+        let sink = CsvSink::create(self.target.clone(), Arc::clone(&cx.query), cx.layout)?;
+        Ok(WindowTarget::Plain(Arc::new(sink)))
+    }
+    async fn open_directory(&self) -> Result<Arc<dyn DirectoryWriter>, SinkError> {
+        Ok(Arc::new(CsvDirectory::create(self.target.clone())?))
+    }
 }

@@ -17,30 +17,25 @@ use super::spill::{RunBuilder, Runs};
 #[derive(Debug)]
 pub(crate) struct SortedFile {
     describe: String,
-    dest: Destination,
-    fingerprint: Option<String>,
+    fingerprint: String,
     runs: Runs,
     output: Mutex<Option<Output>>,
     finished: AtomicBool,
-    directory_written: AtomicBool,
 }
 
 impl SortedFile {
-    /// Prepares `dest` for the rows of the query with `fingerprint` (`None`: a directory-only
-    /// sink). Creates the temporary file and the runs folder now, so that an unwritable target
+    /// Prepares `dest` for the rows of the query with `fingerprint`. Creates the temporary file and the runs folder now, so that an unwritable target
     /// fails before any request is made.
-    pub(crate) fn create(dest: Destination, describe: String, fingerprint: Option<String>) -> Result<Self, SinkError> {
-        let unavailable = |e: io::Error| SinkError::Unavailable { target: describe.clone(), message: e.to_string() };
-        let output = Output::create(dest.clone()).map_err(unavailable)?;
+    pub(crate) fn create(dest: Destination, describe: String, fingerprint: String) -> Result<Self, SinkError> {
+        let unavailable = |e: io::Error| SinkError::unavailable(describe.clone(), e.to_string());
+        let output = Output::create(dest).map_err(unavailable)?;
         let runs = Runs::new_in(&output.scratch_folder()).map_err(unavailable)?;
         Ok(SortedFile {
             describe: describe.clone(),
-            dest,
             fingerprint,
             runs,
             output: Mutex::new(Some(output)),
             finished: AtomicBool::new(false),
-            directory_written: AtomicBool::new(false),
         })
     }
 
@@ -60,15 +55,12 @@ impl SortedFile {
         if self.finished.load(Ordering::SeqCst) {
             return Err(self.write_error("the output is already finished"));
         }
-        match &self.fingerprint {
-            Some(f) if f == key.fingerprint() => {}
-            _ => {
-                return Err(self.write_error(&format!(
-                    "this output was opened for another query (fingerprint {}), not {}",
-                    self.fingerprint.as_deref().unwrap_or("none"),
-                    key.fingerprint()
-                )))
-            }
+        if self.fingerprint != key.fingerprint() {
+            return Err(self.write_error(&format!(
+                "this output was opened for another query (fingerprint {}), not {}",
+                self.fingerprint,
+                key.fingerprint()
+            )));
         }
         if !rows.is_empty() {
             blocking(|| {
@@ -78,21 +70,17 @@ impl SortedFile {
             })
             .map_err(|e| self.io_error(e))?;
         }
-        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: 0 })
+        Ok(WriteStats::default())
     }
 
     /// Writes `header`, then the records of every run in key order, then renames the file into
-    /// place (or streams to stdout). A directory-only use (users or queues written, no window)
-    /// leaves the directory file alone.
+    /// place (or streams to stdout).
     pub(crate) async fn finish(&self, header: &[u8]) -> Result<(), SinkError> {
         if self.finished.swap(true, Ordering::SeqCst) {
             return Err(self.write_error("finish was already called"));
         }
         let output = self.output.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(output) = output else { return Err(self.write_error("finish was already called")) };
-        if self.directory_written.load(Ordering::SeqCst) && self.runs.len() == 0 {
-            return Ok(());
-        }
         blocking(|| {
             output.commit(|out| {
                 out.write_all(header)?;
@@ -104,21 +92,33 @@ impl SortedFile {
         Ok(())
     }
 
-    /// Writes a users or queues file to the target, all or nothing.
-    pub(crate) async fn write_directory(
-        &self,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<(), SinkError> {
-        self.directory_written.store(true, Ordering::SeqCst);
-        blocking(|| Output::create(self.dest.clone())?.commit(write)).map_err(|e| self.io_error(e))
-    }
-
     fn io_error(&self, e: io::Error) -> SinkError {
         self.write_error(&e.to_string())
     }
 
     fn write_error(&self, message: &str) -> SinkError {
-        SinkError::Write { target: self.describe.clone(), message: message.to_owned() }
+        SinkError::write(self.describe.clone(), message.to_owned())
+    }
+}
+
+/// A file written whole by each call, all or nothing (the users or queues of a file output).
+#[derive(Debug)]
+pub(crate) struct WholeFile {
+    describe: String,
+    dest: Destination,
+}
+
+impl WholeFile {
+    /// Checks now that `dest` can be written (a temporary file beside it is created and removed).
+    pub(crate) fn create(dest: Destination, describe: String) -> Result<Self, SinkError> {
+        Output::create(dest.clone()).map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
+        Ok(WholeFile { describe, dest })
+    }
+
+    /// Replaces the file with what `write` writes; on any error the target is left as it was.
+    pub(crate) async fn write(&self, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), SinkError> {
+        blocking(|| Output::create(self.dest.clone())?.commit(write))
+            .map_err(|e| SinkError::write(self.describe.clone(), e.to_string()).caused_by(e))
     }
 }
 

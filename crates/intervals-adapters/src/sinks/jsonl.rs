@@ -12,19 +12,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use intervals_app::{DirectorySink, Sink, SinkError, WindowKey, WriteStats};
+use intervals_app::{DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
 use intervals_domain::{format_number, AggregateQuery, MetricRow, Queue, User};
 
 use super::csv::{dedup_by_id, BucketTimes};
-use super::file::SortedFile;
+use super::file::{SortedFile, WholeFile};
 use super::grain::push_json_string;
 use super::output::Destination;
 use super::spill::{push_sort_key, RunBuilder};
 
+use crate::outputs::{file_path, Capabilities, MetricsContext, OutputConfig, OutputKind};
+use intervals_app::WindowTarget;
+
 /// Writes the rows of one query as JSON Lines.
 #[derive(Debug)]
 pub struct JsonlSink {
-    query: Option<Arc<AggregateQuery>>,
+    query: Arc<AggregateQuery>,
     file: SortedFile,
 }
 
@@ -34,15 +37,23 @@ impl JsonlSink {
     pub fn create(path: impl Into<PathBuf>, query: Arc<AggregateQuery>) -> Result<JsonlSink, SinkError> {
         let path = path.into();
         let describe = format!("jsonl:{}", path.display());
-        let file = SortedFile::create(Destination::File(path), describe, Some(query.fingerprint()))?;
-        Ok(JsonlSink { query: Some(query), file })
+        let file = SortedFile::create(Destination::File(path), describe, query.fingerprint())?;
+        Ok(JsonlSink { query, file })
     }
+}
 
-    /// A JSON Lines file for users or queues only.
-    pub fn directory(path: impl Into<PathBuf>) -> Result<JsonlSink, SinkError> {
+/// Writes users or queues as JSON Lines: each call replaces the file as a whole.
+#[derive(Debug)]
+pub struct JsonlDirectory {
+    file: WholeFile,
+}
+
+impl JsonlDirectory {
+    /// A users or queues file at `path`; an unwritable folder fails here.
+    pub fn create(path: impl Into<PathBuf>) -> Result<JsonlDirectory, SinkError> {
         let path = path.into();
         let describe = format!("jsonl:{}", path.display());
-        Ok(JsonlSink { query: None, file: SortedFile::create(Destination::File(path), describe, None)? })
+        Ok(JsonlDirectory { file: WholeFile::create(Destination::File(path), describe)? })
     }
 }
 
@@ -122,16 +133,11 @@ impl<'a> JsonObject<'a> {
 #[async_trait]
 impl Sink for JsonlSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
-        let Some(query) = self.query.as_deref() else {
-            return self.file.write_window(key, rows, |_, _| Ok(())).await;
-        };
+        let query = &self.query;
         self.file.write_window(key, rows, |rows, run| json_records(query, rows, run)).await
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
-        if self.query.is_none() {
-            return Ok(());
-        }
         // JSON Lines have no header.
         self.file.finish(b"").await
     }
@@ -142,13 +148,13 @@ impl Sink for JsonlSink {
 }
 
 #[async_trait]
-impl DirectorySink for JsonlSink {
+impl DirectoryWriter for JsonlDirectory {
     /// One object per user (`org,id,name,email,state,division_id,division_name`), sorted by id;
     /// the file is replaced as a whole.
     async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
         let users = dedup_by_id(users, |u| &u.id);
         self.file
-            .write_directory(|out| {
+            .write(|out| {
                 let mut line = String::new();
                 for u in &users {
                     line.clear();
@@ -174,7 +180,7 @@ impl DirectorySink for JsonlSink {
     async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError> {
         let queues = dedup_by_id(queues, |q| &q.id);
         self.file
-            .write_directory(|out| {
+            .write(|out| {
                 let mut line = String::new();
                 for q in &queues {
                     line.clear();
@@ -192,5 +198,46 @@ impl DirectorySink for JsonlSink {
             })
             .await?;
         Ok(queues.len() as u64)
+    }
+}
+
+// --- The output kind (the registry entry is in `sinks/mod.rs`) ------------------------------------
+
+/// `jsonl:PATH`.
+pub(crate) struct JsonlKind;
+
+impl OutputKind for JsonlKind {
+    fn schemes(&self) -> &'static [&'static str] {
+        &["jsonl"]
+    }
+    fn form(&self) -> &'static str {
+        "jsonl:PATH"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { checkpoints: false, directory: true, shared_leases: false, wide_layout: false }
+    }
+    fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
+        Ok(Box::new(JsonlConfig { path: file_path(url)? }))
+    }
+}
+
+#[derive(Debug)]
+struct JsonlConfig {
+    path: PathBuf,
+}
+
+#[async_trait]
+impl OutputConfig for JsonlConfig {
+    fn describe(&self) -> String {
+        format!("jsonl:{}", self.path.display())
+    }
+    fn look_hint(&self) -> Option<String> {
+        Some(format!("head {}", self.path.display()))
+    }
+    async fn open_metrics(&self, cx: &MetricsContext) -> Result<WindowTarget, SinkError> {
+        Ok(WindowTarget::Plain(Arc::new(JsonlSink::create(&self.path, Arc::clone(&cx.query))?)))
+    }
+    async fn open_directory(&self) -> Result<Arc<dyn DirectoryWriter>, SinkError> {
+        Ok(Arc::new(JsonlDirectory::create(&self.path)?))
     }
 }

@@ -1,19 +1,25 @@
-//! Sinks: where rows go.
+//! Sinks: where rows go, and the registry entry of each output.
 //!
-//! | sink | `--out` | implements |
+//! | output | `--out` | offers |
 //! |---|---|---|
-//! | [`CsvSink`] | `csv:PATH`, `csv:-` | `Sink`, `DirectorySink` |
-//! | [`JsonlSink`] | `jsonl:PATH` | `Sink`, `DirectorySink` |
-//! | [`SqliteSink`] | `sqlite:PATH` | `Sink`, `CheckpointStore`, `DirectorySink` |
-//! | [`PostgresSink`] | `postgres://...` | `Sink`, `CheckpointStore`, `DirectorySink` |
+//! | [`SqliteSink`] | `sqlite:PATH` | rows + checkpoints, users/queues, a lease for one daemon |
+//! | [`PostgresSink`] | `postgres://...` | rows + checkpoints, users/queues, leases shared by replicas |
+//! | [`CsvSink`], [`CsvDirectory`] | `csv:PATH`, `csv:-` | rows (long or wide), users/queues |
+//! | [`JsonlSink`], [`JsonlDirectory`] | `jsonl:PATH` | rows, users/queues |
 //!
-//! File sinks (CSV, JSON Lines) keep memory bounded by one window: each window's rows are formatted, sorted
-//! and spilled as a run beside the target (`spill`), and `finish` merges the runs into a
-//! temporary file that is then renamed over the target (`output`, `file`). Database sinks store
-//! one row per grain (`agent_intervals`, metrics as JSON) and apply the data contract's window
-//! replace (`grain`) in one transaction with the window's checkpoint.
+//! Each module holds its sink and its output kind (the `OutputKind` the registry resolves a URL to);
+//! [`builtin_outputs`] is the list the registry starts from. Adding an output is a module and its two
+//! lines here (`mod` and the entry); `docs/writing-a-sink.md` walks through it.
 //!
-//! `docs/writing-a-sink.md` explains how to add a sink.
+//! File sinks (CSV, JSON Lines) keep memory bounded by one window: each window's rows are formatted,
+//! sorted and spilled as a run beside the target (`spill`), and `finish` merges the runs into a
+//! temporary file that is then renamed over the target (`output`, `file`). Database sinks store one
+//! row per grain (`agent_intervals`, metrics as JSON) and apply the data contract's window replace
+//! (`grain`) in one transaction with the window's checkpoint.
+
+use std::sync::Arc;
+
+use crate::outputs::OutputKind;
 
 mod csv;
 mod file;
@@ -24,9 +30,19 @@ mod postgres;
 mod spill;
 mod sqlite;
 
-pub use self::csv::{CsvLayout, CsvSink, CsvTarget};
-pub use self::jsonl::JsonlSink;
+pub use self::csv::{CsvDirectory, CsvLayout, CsvSink, CsvTarget};
+pub use self::jsonl::{JsonlDirectory, JsonlSink};
 pub use self::postgres::PostgresSink;
 #[doc(hidden)]
 pub use self::postgres::{STAGING_TABLE, UPSERT_FROM_STAGING};
 pub use self::sqlite::SqliteSink;
+
+/// The outputs of this crate, in the order their forms are listed in help and errors.
+pub(crate) fn builtin_outputs() -> Vec<Arc<dyn OutputKind>> {
+    vec![
+        Arc::new(sqlite::SqliteKind),
+        Arc::new(csv::CsvKind),
+        Arc::new(jsonl::JsonlKind),
+        Arc::new(postgres::PostgresKind),
+    ]
+}

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use intervals_app::{CheckpointStore, DirectorySink, Sink, SinkError, WindowKey, WriteStats};
+use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
 use intervals_domain::{is_uuid, rfc3339, AggregateQuery, MetricRow, Queue, TimeWindow, User};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -30,6 +30,12 @@ use sqlx::{Connection, Executor, Row};
 use super::csv::dedup_by_id;
 use super::grain::{dimension_scopes, grains, is_uuid_text, DimensionScope, Grain, DIMENSION_COLUMNS};
 use super::sqlite::migrate_message;
+
+use crate::leases::PgLeaseStore;
+use crate::outputs::{redact_url, Capabilities, MetricsContext, OutputConfig, OutputKind, Store, SQL_LOOK};
+use intervals_app::WindowTarget;
+use std::fmt;
+use std::sync::Arc;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -87,13 +93,12 @@ impl PostgresSink {
     /// Connects to `url` (`postgres://user:password@host:port/db?sslmode=...`) and applies the
     /// migrations. Errors name host and port, never the password.
     pub async fn connect(url: &str) -> Result<PostgresSink, SinkError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| SinkError::Unavailable {
-            target: redact(url),
-            message: format!("invalid PostgreSQL URL: {e}"),
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            SinkError::unavailable(crate::outputs::redact_url(url), format!("invalid PostgreSQL URL: {e}"))
         })?;
         let describe = describe(&options);
         let host_port = format!("{}:{}", options.get_host(), options.get_port());
-        let unavailable = |message: String| SinkError::Unavailable { target: describe.clone(), message };
+        let unavailable = |message: String| SinkError::unavailable(describe.clone(), message);
         let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(unavailable(format!("cannot connect to {host_port}: {e}"))),
@@ -117,10 +122,7 @@ impl PostgresSink {
     /// A sink on an existing pool (e.g. from `#[sqlx::test]`); applies the migrations.
     pub async fn from_pool(pool: PgPool) -> Result<PostgresSink, SinkError> {
         let describe = describe(&pool.connect_options());
-        let mut conn = pool
-            .acquire()
-            .await
-            .map_err(|e| SinkError::Unavailable { target: describe.clone(), message: e.to_string() })?;
+        let mut conn = pool.acquire().await.map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
         migrate(&mut conn, &describe).await?;
         drop(conn);
         Ok(PostgresSink { pool, describe })
@@ -132,7 +134,11 @@ impl PostgresSink {
     }
 
     fn write_error(&self, e: impl std::fmt::Display) -> SinkError {
-        SinkError::Write { target: self.describe.clone(), message: e.to_string() }
+        SinkError::write(self.describe.clone(), e.to_string())
+    }
+
+    fn read_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> SinkError {
+        SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
     }
 
     /// Removes the query's metric `keys` from the `stale` grains and deletes those left empty;
@@ -307,23 +313,8 @@ fn describe(options: &PgConnectOptions) -> String {
 }
 
 /// `url` with any password replaced by `***` (for URLs that do not even parse).
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return "postgres URL".to_owned() };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => format!("{}:***@{host}", userinfo.split(':').next().unwrap_or("")),
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, _)) => format!("{path}?***"),
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
-
 async fn migrate(conn: &mut PgConnection, describe: &str) -> Result<(), SinkError> {
-    let schema = |message: String| SinkError::Schema { target: describe.to_owned(), message };
+    let schema = |message: String| SinkError::schema(describe.to_owned(), message);
     let (has_history, found): (bool, Vec<String>) = {
         let row = sqlx::query(
             "SELECT to_regclass('_sqlx_migrations') IS NOT NULL, \
@@ -344,7 +335,9 @@ async fn migrate(conn: &mut PgConnection, describe: &str) -> Result<(), SinkErro
             if found.len() == 1 { "was" } else { "were" },
         )));
     }
-    MIGRATOR.run(&mut *conn).await.map_err(|e| schema(migrate_message(&e)))?;
+    // `run_direct` on the connection itself: `run` goes through `Acquire`, whose future the compiler cannot
+    // prove `Send` for every lifetime, so the sink could not be opened from an `async_trait` method.
+    MIGRATOR.run_direct(&mut *conn).await.map_err(|e| schema(migrate_message(&e)))?;
     for check in [
         "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at \
          FROM agent_intervals LIMIT 0",
@@ -501,7 +494,7 @@ impl Sink for PostgresSink {
         .await
         .map_err(|e| self.write_error(e))?;
         tx.commit().await.map_err(|e| self.write_error(e))?;
-        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: deleted })
+        Ok(WriteStats { rows_deleted: deleted })
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
@@ -532,18 +525,15 @@ impl CheckpointStore for PostgresSink {
         .bind(range.end())
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| self.write_error(e))?;
+        .map_err(|e| self.read_error(e))?;
         rows.into_iter()
-            .map(|(s, e)| {
-                TimeWindow::new(s, e)
-                    .map_err(|e| SinkError::Schema { target: self.describe.clone(), message: e.to_string() })
-            })
+            .map(|(s, e)| TimeWindow::new(s, e).map_err(|e| SinkError::schema(self.describe.clone(), e.to_string())))
             .collect()
     }
 }
 
 #[async_trait]
-impl DirectorySink for PostgresSink {
+impl DirectoryWriter for PostgresSink {
     async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
         let users = dedup_by_id(users, |u| &u.id);
         if let Some(bad) = users.iter().find(|u| !is_uuid(&u.id)) {
@@ -596,5 +586,67 @@ impl DirectorySink for PostgresSink {
         .await
         .map_err(|e| self.write_error(e))?;
         Ok(queues.len() as u64)
+    }
+}
+
+// --- The output kind (the registry entry is in `sinks/mod.rs`) ------------------------------------
+
+/// `postgres://...`.
+pub(crate) struct PostgresKind;
+
+impl OutputKind for PostgresKind {
+    fn schemes(&self) -> &'static [&'static str] {
+        &["postgres", "postgresql"]
+    }
+    fn form(&self) -> &'static str {
+        "postgres://USER@HOST:PORT/DB"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { checkpoints: true, directory: true, shared_leases: true, wide_layout: false }
+    }
+    fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
+        let rest = url.split_once("://").map(|(_, r)| r).ok_or("a PostgreSQL URL starts with postgres://")?;
+        if rest.is_empty() || rest.starts_with('/') && !rest.contains("host=") {
+            return Err("a PostgreSQL URL needs a host".to_owned());
+        }
+        Ok(Box::new(PostgresConfig { url: url.to_owned() }))
+    }
+}
+
+/// Kept whole (it may hold a password); shown only through [`redact_url`].
+struct PostgresConfig {
+    url: String,
+}
+
+impl PostgresConfig {
+    async fn connect(&self) -> Result<PostgresSink, SinkError> {
+        PostgresSink::connect(&self.url).await
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.url))
+    }
+}
+
+#[async_trait]
+impl OutputConfig for PostgresConfig {
+    fn describe(&self) -> String {
+        redact_url(&self.url)
+    }
+    fn look_hint(&self) -> Option<String> {
+        Some(format!("psql \"$DATABASE_URL\" -c \"{SQL_LOOK}\""))
+    }
+    async fn open_metrics(&self, _: &MetricsContext) -> Result<WindowTarget, SinkError> {
+        Ok(WindowTarget::Checkpointed(Arc::new(self.connect().await?)))
+    }
+    async fn open_directory(&self) -> Result<Arc<dyn DirectoryWriter>, SinkError> {
+        Ok(Arc::new(self.connect().await?))
+    }
+    async fn open_store(&self) -> Result<Store, SinkError> {
+        let sink = self.connect().await?;
+        let leases = PgLeaseStore::from_pool(sink.pool().clone()).await?;
+        Ok(Store { sink: Arc::new(sink), leases: Arc::new(leases) })
     }
 }

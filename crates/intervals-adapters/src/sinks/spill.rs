@@ -131,11 +131,6 @@ impl Runs {
         Ok(())
     }
 
-    /// How many windows have a run.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
     /// Takes every run and writes their records' bytes to `out` in global key order (merging in
     /// several passes when there are more than [`MAX_FAN_IN`] runs). Blocking.
     pub(crate) fn merge_into(&self, out: &mut dyn Write) -> io::Result<()> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use intervals_app::{CheckpointStore, DirectorySink, Sink, SinkError, WindowKey, WriteStats};
+use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
 use intervals_domain::{rfc3339, MetricRow, Queue, TimeWindow, User};
 use serde_json::{Map, Value};
 use sqlx::migrate::{MigrateError, Migrator};
@@ -23,6 +23,11 @@ use sqlx::Row;
 use super::csv::dedup_by_id;
 use super::grain::{dimension_scopes, grains, is_requested, push_json_string, DimensionScope, DIMENSION_COLUMNS};
 use super::output::parent_of;
+
+use crate::leases::SqliteLeaseStore;
+use crate::outputs::{file_path, Capabilities, MetricsContext, OutputConfig, OutputKind, Store, SQL_LOOK};
+use intervals_app::WindowTarget;
+use std::sync::Arc;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -46,7 +51,7 @@ impl SqliteSink {
     pub async fn open(path: impl Into<PathBuf>) -> Result<SqliteSink, SinkError> {
         let path = path.into();
         let describe = format!("sqlite:{}", path.display());
-        let unavailable = |message: String| SinkError::Unavailable { target: describe.clone(), message };
+        let unavailable = |message: String| SinkError::unavailable(describe.clone(), message);
         let folder = parent_of(&path);
         if !folder.is_dir() {
             return Err(unavailable(format!("the folder {} does not exist", folder.display())));
@@ -73,8 +78,13 @@ impl SqliteSink {
         Ok(sink)
     }
 
+    /// The connection pool (the SQLite lease store shares it).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn migrate(&self) -> Result<(), SinkError> {
-        let schema = |message: String| SinkError::Schema { target: self.describe.clone(), message };
+        let schema = |message: String| SinkError::schema(self.describe.clone(), message);
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
             .fetch_all(&self.pool)
             .await
@@ -103,7 +113,11 @@ impl SqliteSink {
     }
 
     fn write_error(&self, e: impl std::fmt::Display) -> SinkError {
-        SinkError::Write { target: self.describe.clone(), message: e.to_string() }
+        SinkError::write(self.describe.clone(), e.to_string())
+    }
+
+    fn read_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> SinkError {
+        SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
     }
 }
 
@@ -258,7 +272,7 @@ impl Sink for SqliteSink {
         .await
         .map_err(|e| self.write_error(e))?;
         tx.commit().await.map_err(|e| self.write_error(e))?;
-        Ok(WriteStats { values_written: rows.len() as u64, rows_deleted: deletes.len() as u64 })
+        Ok(WriteStats { rows_deleted: deletes.len() as u64 })
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
@@ -341,7 +355,7 @@ impl CheckpointStore for SqliteSink {
         .bind(rfc3339(range.end()))
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| self.write_error(e))?;
+        .map_err(|e| self.read_error(e))?;
         rows.into_iter()
             .map(|(s, e)| {
                 let parse = |t: &str| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc));
@@ -349,14 +363,14 @@ impl CheckpointStore for SqliteSink {
                     (Ok(s), Ok(e)) => TimeWindow::new(s, e).map_err(|e| e.to_string()),
                     _ => Err(format!("bad checkpoint timestamps {s:?} / {e:?}")),
                 }
-                .map_err(|message| SinkError::Schema { target: self.describe.clone(), message })
+                .map_err(|message| SinkError::schema(self.describe.clone(), message))
             })
             .collect()
     }
 }
 
 #[async_trait]
-impl DirectorySink for SqliteSink {
+impl DirectoryWriter for SqliteSink {
     async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
         let users = dedup_by_id(users, |u| &u.id);
         let rows: Vec<Vec<Option<&str>>> = users
@@ -411,5 +425,51 @@ impl DirectorySink for SqliteSink {
         .await
         .map_err(|e| self.write_error(e))?;
         Ok(queues.len() as u64)
+    }
+}
+
+// --- The output kind (the registry entry is in `sinks/mod.rs`) ------------------------------------
+
+/// `sqlite:PATH`.
+pub(crate) struct SqliteKind;
+
+impl OutputKind for SqliteKind {
+    fn schemes(&self) -> &'static [&'static str] {
+        &["sqlite"]
+    }
+    fn form(&self) -> &'static str {
+        "sqlite:PATH"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { checkpoints: true, directory: true, shared_leases: false, wide_layout: false }
+    }
+    fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
+        Ok(Box::new(SqliteConfig { path: file_path(url)? }))
+    }
+}
+
+#[derive(Debug)]
+struct SqliteConfig {
+    path: PathBuf,
+}
+
+#[async_trait]
+impl OutputConfig for SqliteConfig {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+    fn look_hint(&self) -> Option<String> {
+        Some(format!("sqlite3 {} \"{SQL_LOOK}\"", self.path.display()))
+    }
+    async fn open_metrics(&self, _: &MetricsContext) -> Result<WindowTarget, SinkError> {
+        Ok(WindowTarget::Checkpointed(Arc::new(SqliteSink::open(&self.path).await?)))
+    }
+    async fn open_directory(&self) -> Result<Arc<dyn DirectoryWriter>, SinkError> {
+        Ok(Arc::new(SqliteSink::open(&self.path).await?))
+    }
+    async fn open_store(&self) -> Result<Store, SinkError> {
+        let sink = SqliteSink::open(&self.path).await?;
+        let leases = SqliteLeaseStore::new(&sink);
+        Ok(Store { sink: Arc::new(sink), leases: Arc::new(leases) })
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use intervals_adapters::leases::PgLeaseStore;
 use intervals_adapters::sinks::PostgresSink;
 use intervals_app::daemon::{OrgSnapshot, OrgStats};
 use intervals_app::Clock;
@@ -95,7 +96,9 @@ pub(crate) fn settings(text: &str) -> DaemonSettings {
 }
 
 pub(crate) async fn storage(pool: &PgPool) -> Storage {
-    Storage::postgres(PostgresSink::from_pool(pool.clone()).await.unwrap()).await.unwrap()
+    let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
+    let leases = PgLeaseStore::from_pool(sink.pool().clone()).await.unwrap();
+    Storage { sink: Arc::new(sink), leases: Arc::new(leases) }
 }
 
 /// A daemon running in a task, ticking on demand.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use intervals_adapters::genesys::Environment;
-use intervals_app::{MetricSource, SourceError};
+use intervals_app::{DirectorySource, MetricSource, SourceError};
 
 use super::support::{self, empty_results, handle_query, hour_windows, Canned, Fake, AGGREGATES, TOKEN};
 

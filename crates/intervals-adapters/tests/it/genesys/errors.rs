@@ -1,7 +1,7 @@
 //! Classification: 400 on a multi-bucket window is TooLarge, on one bucket Invalid; 403 names the
 //! permission; every error carries the contextId. Also the exact request on the wire.
 
-use intervals_app::{MetricSource, SourceError};
+use intervals_app::{DirectorySource, MetricSource, SourceError};
 use intervals_domain::{Filters, Granularity};
 
 use super::support::{self, empty_results, handle_query, window, Canned, Fake, AGGREGATES, TOKEN};

@@ -3,14 +3,36 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use intervals_app::{MetricSource, RetryCounters, RetryPolicy, RetryingSource};
+use intervals_app::{
+    DirectorySource, MetricSource, RetryCounters, RetryPolicy, RetryingDirectory, RetryingSource, SourceError,
+};
+use intervals_domain::{AggregateQuery, MetricRow, TimeWindow, User};
 use tokio::time::Instant;
 
 use super::support::{self, empty_results, handle_query, hour_windows, Canned, Fake, AGGREGATES, TOKEN};
 
-fn retrying(client: intervals_adapters::genesys::GenesysClient) -> (Arc<RetryingSource>, Arc<RetryCounters>) {
+/// The client's aggregates and directory, each through the one retry loop, counting into the same counters.
+struct Retrying {
+    source: RetryingSource,
+    directory: RetryingDirectory,
+}
+
+impl Retrying {
+    async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
+        self.source.query(query, window).await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, SourceError> {
+        self.directory.users().await
+    }
+}
+
+fn retrying(client: intervals_adapters::genesys::GenesysClient) -> (Arc<Retrying>, Arc<RetryCounters>) {
     let counters = Arc::new(RetryCounters::default());
-    (Arc::new(RetryingSource::new(Arc::new(client), RetryPolicy::default(), counters.clone())), counters)
+    let policy = RetryPolicy::default();
+    let directory = RetryingDirectory::new(Arc::new(client.clone()), policy, counters.clone());
+    let source = RetryingSource::new(Arc::new(client), policy, counters.clone());
+    (Arc::new(Retrying { source, directory }), counters)
 }
 
 #[tokio::test(start_paused = true)]

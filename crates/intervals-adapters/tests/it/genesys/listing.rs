@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use intervals_adapters::genesys::JobSettings;
-use intervals_app::{MetricSource, SourceError};
+use intervals_app::{DirectorySource, MetricSource, SourceError};
 
 use super::support::{self, handle_query, window, Canned, Fake, TOKEN};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use intervals_adapters::genesys::GenesysClient;
-use intervals_app::{MetricSource, RetryCounters, RetryPolicy, RetryingSource};
+use intervals_app::{DirectorySource, MetricSource, RetryCounters, RetryPolicy, RetryingDirectory, RetryingSource};
 
 use super::support::{self, handle_query, hour_windows, Canned, Fake, Logs, AGGREGATES, TOKEN};
 
@@ -21,8 +21,9 @@ async fn secrets_and_tokens_never_reach_logs_or_errors() {
     let sim = intervals_sim::spawn(config, 0).await.unwrap();
     let client = support::client(&sim.base_url(), support::unpaced);
     texts.push(format!("{client:?}"));
-    let source =
-        Arc::new(RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::new(RetryCounters::default())));
+    let counters = Arc::new(RetryCounters::default());
+    let directory = RetryingDirectory::new(Arc::new(client.clone()), RetryPolicy::default(), counters.clone());
+    let source = Arc::new(RetryingSource::new(Arc::new(client), RetryPolicy::default(), counters));
     let mut tasks = tokio::task::JoinSet::new();
     for window in hour_windows(3, 1) {
         let source = source.clone();
@@ -31,7 +32,7 @@ async fn secrets_and_tokens_never_reach_logs_or_errors() {
     while let Some(done) = tasks.join_next().await {
         done.unwrap().unwrap();
     }
-    source.users().await.unwrap();
+    directory.users().await.unwrap();
     assert!(sim.stats().rate_limited > 0);
 
     // Wrong secret: the login service refuses.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use intervals_adapters::sinks::{CsvLayout, CsvSink, CsvTarget};
-use intervals_app::{DirectorySink, Sink, SinkError};
+use intervals_adapters::sinks::{CsvDirectory, CsvLayout, CsvSink, CsvTarget};
+use intervals_app::{DirectoryWriter, Sink, SinkError};
 use intervals_domain::{long_header, long_record, MetricRow, Queue, User};
 
 use super::support::{files_in, golden, golden_query, golden_windows, key, query, row, AGENT_A, AGENT_B, ORG, QUEUE_1};
@@ -166,7 +166,7 @@ async fn rows_of_another_query_and_writes_after_finish_are_refused() {
 async fn users_and_queues_are_written_as_csv_files() {
     let dir = tempfile::tempdir().unwrap();
     let users_path = dir.path().join("users.csv");
-    let sink = Arc::new(CsvSink::directory(CsvTarget::Path(users_path.clone())).unwrap());
+    let sink = Arc::new(CsvDirectory::create(CsvTarget::Path(users_path.clone())).unwrap());
     let user = |id: &str, name: &str, email: Option<&str>| User {
         id: id.into(),
         name: name.into(),
@@ -195,7 +195,7 @@ async fn users_and_queues_are_written_as_csv_files() {
     drop(sink);
 
     let queues_path = dir.path().join("queues.csv");
-    let sink = CsvSink::directory(CsvTarget::Path(queues_path.clone())).unwrap();
+    let sink = CsvDirectory::create(CsvTarget::Path(queues_path.clone())).unwrap();
     let queue = Queue { id: QUEUE_1.into(), name: "Sales".into(), division_id: None, division_name: None };
     assert_eq!(sink.write_queues(ORG, &[queue]).await.unwrap(), 1);
     assert_eq!(

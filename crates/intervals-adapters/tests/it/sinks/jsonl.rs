@@ -1,8 +1,8 @@
 //! The JSON Lines sink: golden file, valid JSON with the long layout's fields in order,
 //! temporary file + rename, directory files.
 
-use intervals_adapters::sinks::JsonlSink;
-use intervals_app::{DirectorySink, Sink, SinkError};
+use intervals_adapters::sinks::{JsonlDirectory, JsonlSink};
+use intervals_app::{DirectoryWriter, Sink, SinkError};
 use intervals_domain::{Queue, User};
 
 use super::support::{files_in, golden, golden_query, golden_windows, AGENT_A, ORG, QUEUE_1};
@@ -66,7 +66,7 @@ async fn a_sink_dropped_without_finish_leaves_nothing() {
 async fn users_and_queues_are_written_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("users.jsonl");
-    let sink = JsonlSink::directory(&path).unwrap();
+    let sink = JsonlDirectory::create(&path).unwrap();
     let user = User {
         id: AGENT_A.into(),
         name: "Ann \"the\" agent".into(),
@@ -84,7 +84,7 @@ async fn users_and_queues_are_written_one_object_per_line() {
         )
     );
     let queues = dir.path().join("queues.jsonl");
-    let sink = JsonlSink::directory(&queues).unwrap();
+    let sink = JsonlDirectory::create(&queues).unwrap();
     let queue = Queue { id: QUEUE_1.into(), name: "Sales".into(), division_id: Some("d".into()), division_name: None };
     sink.write_queues(ORG, &[queue]).await.unwrap();
     let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&queues).unwrap().trim()).unwrap();

@@ -1,10 +1,10 @@
 //! The scenarios every database sink must pass, written once against the ports (`Sink`,
-//! `CheckpointStore`, `DirectorySink`); each backend reads back what it stored through [`Stored`]
+//! `CheckpointStore`, `DirectoryWriter`); each backend reads back what it stored through [`Stored`]
 //! and calls them from thin tests of the same names.
 
 use std::sync::Arc;
 
-use intervals_app::{CheckpointStore, DirectorySink, Sink, SinkError, WriteStats};
+use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WriteStats};
 use intervals_domain::{AggregateQuery, MetricRow, Queue, Stats, User};
 use serde_json::json;
 
@@ -71,7 +71,7 @@ pub(crate) async fn stores_one_row_per_grain_and_reads_back_through_both_views<S
         row(&[AGENT_B, "chat"], "2025-03-10T09:30:00Z", "tHeld", 3, 6000.0),
     ];
     let stats = sink.write_window(&key(&q, DAY.0, DAY.1), &rows).await.unwrap();
-    assert_eq!(stats, WriteStats { values_written: 5, rows_deleted: 0 });
+    assert_eq!(stats, WriteStats { rows_deleted: 0 });
 
     assert_eq!(
         stored.grains().await,
@@ -308,7 +308,7 @@ pub(crate) async fn two_writers_on_different_windows_at_the_same_time<S: Stored>
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap().values_written, 40 * 48 * 2);
+        assert_eq!(task.await.unwrap().unwrap(), WriteStats { rows_deleted: 0 });
     }
     assert_eq!(stored.grains().await.len(), 2 * 40 * 48);
     assert_eq!(stored.metric_values().await, 2 * 40 * 48 * 2);
@@ -337,7 +337,10 @@ pub(crate) async fn completed_windows_are_those_of_the_org_and_fingerprint_insid
     assert_eq!(in_range[0].start(), t(DAY.0));
 }
 
-pub(crate) async fn users_and_queues_are_upserted_by_org_and_id<S: Stored>(directory: &dyn DirectorySink, stored: &S) {
+pub(crate) async fn users_and_queues_are_upserted_by_org_and_id<S: Stored>(
+    directory: &dyn DirectoryWriter,
+    stored: &S,
+) {
     let user = |id: &str, name: &str, email: bool| User {
         id: id.into(),
         name: name.into(),
