@@ -61,7 +61,7 @@ async fn bad_time_zone() {
 #[tokio::test]
 async fn bad_sink_url() {
     let sim = Sim::small().await;
-    for out in ["parquet:x.parquet", "csv:/no/such/folder/x.csv", "mysql://h/db"] {
+    for out in ["avro:x.avro", "csv:/no/such/folder/x.csv", "mysql://h/db"] {
         let mut cmd = sim.cli(&["extract", "--out", out]);
         cmd.args(RANGE);
         let stderr = expect_exit(&run(cmd).await, 2);

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | [`SqliteSink`] | `sqlite:PATH` | rows + checkpoints, users/queues, a lease for one daemon |
 //! | [`PostgresSink`] | `postgres://...` | rows + checkpoints, users/queues, leases shared by replicas |
+//! | [`ParquetSink`] | `parquet:DIR` | rows + checkpoints (one file per window) |
 //! | [`CsvSink`], [`CsvDirectory`] | `csv:PATH`, `csv:-` | rows (long or wide), users/queues |
 //! | [`JsonlSink`], [`JsonlDirectory`] | `jsonl:PATH` | rows, users/queues |
 //!
@@ -15,7 +16,8 @@
 //! sorted and spilled as a run beside the target (`spill`), and `finish` merges the runs into a
 //! temporary file that is then renamed over the target (`output`, `file`). Database sinks store one
 //! row per grain (`agent_intervals`, metrics as JSON) and apply the data contract's window replace
-//! (`grain`) in one transaction with the window's checkpoint.
+//! (`grain`) in one transaction with the window's checkpoint. Parquet writes one file per window by
+//! rename, and the file is the checkpoint.
 
 use std::sync::Arc;
 
@@ -26,12 +28,14 @@ mod file;
 mod grain;
 mod jsonl;
 mod output;
+mod parquet;
 mod postgres;
 mod spill;
 mod sqlite;
 
 pub use self::csv::{CsvDirectory, CsvLayout, CsvSink, CsvTarget};
 pub use self::jsonl::{JsonlDirectory, JsonlSink};
+pub use self::parquet::ParquetSink;
 pub use self::postgres::PostgresSink;
 #[doc(hidden)]
 pub use self::postgres::{STAGING_TABLE, UPSERT_FROM_STAGING};
@@ -43,6 +47,7 @@ pub(crate) fn builtin_outputs() -> Vec<Arc<dyn OutputKind>> {
         Arc::new(sqlite::SqliteKind),
         Arc::new(csv::CsvKind),
         Arc::new(jsonl::JsonlKind),
+        Arc::new(parquet::ParquetKind),
         Arc::new(postgres::PostgresKind),
     ]
 }

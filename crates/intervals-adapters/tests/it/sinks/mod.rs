@@ -2,6 +2,7 @@
 
 mod csv;
 mod jsonl;
+mod parquet;
 mod postgres;
 mod scenarios;
 mod sqlite;

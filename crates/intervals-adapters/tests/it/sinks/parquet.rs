@@ -1,0 +1,300 @@
+//! The Parquet sink: typed columns read back with the parquet crate, byte-identical rewrites,
+//! checkpoints from file names, larger windows replacing the smaller files they cover, partition
+//! folders, and folders that cannot be used.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use intervals_adapters::sinks::ParquetSink;
+use intervals_app::{CheckpointStore, Sink, SinkError, WindowKey};
+use intervals_domain::{AggregateQuery, Filters, Granularity, MetricRow, Stats, TimeWindow, Tz};
+use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as PhysicalType};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+
+use super::support::{
+    files_in, golden_query, golden_windows, key, query, row, window, AGENT_A, AGENT_B, DAY, NEXT_DAY, ORG,
+};
+
+/// `DIR/org=emea/interval_date=<date>`.
+fn partition(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("org={ORG}")).join(format!("interval_date={date}"))
+}
+
+/// The file name of a PT30M window of `fingerprint`.
+fn file_name(start: &str, end: &str, fingerprint: &str) -> String {
+    format!("PT30M-{start}-{end}-{fingerprint}.parquet")
+}
+
+/// Every row of a Parquet file as (column, value) pairs.
+fn read_rows(path: &Path) -> Vec<Vec<(String, Field)>> {
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader.get_row_iter(None).unwrap().map(|r| r.unwrap().into_columns()).collect()
+}
+
+/// What the file must hold for `rows`: the long layout, typed, in the data contract's order.
+fn expected_rows(group_columns: &[&str], rows: &[MetricRow]) -> Vec<Vec<(String, Field)>> {
+    let mut rows = rows.to_vec();
+    rows.sort_by(|a, b| a.cmp_long(b));
+    let double = |x: Option<f64>| x.map_or(Field::Null, Field::Double);
+    rows.iter()
+        .map(|r| {
+            let mut out: Vec<(String, Field)> =
+                group_columns.iter().zip(r.group()).map(|(c, v)| (c.to_string(), Field::Str(v.clone()))).collect();
+            let s = r.stats();
+            out.extend([
+                ("interval_start".to_owned(), Field::TimestampMicros(r.bucket().start().timestamp_micros())),
+                ("interval_end".to_owned(), Field::TimestampMicros(r.bucket().end().timestamp_micros())),
+                ("metric".to_owned(), Field::Str(r.metric_key())),
+                ("count".to_owned(), s.count.map_or(Field::Null, |c| Field::Long(c as i64))),
+                ("sum".to_owned(), double(s.sum)),
+                ("min".to_owned(), double(s.min)),
+                ("max".to_owned(), double(s.max)),
+            ]);
+            out
+        })
+        .collect()
+}
+
+async fn completed(sink: &ParquetSink, org: &str, fingerprint: &str, range: (&str, &str)) -> Vec<TimeWindow> {
+    sink.completed_windows(org, fingerprint, window(range.0, range.1)).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_window_reads_back_with_typed_columns_in_the_contract_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    assert_eq!(sink.describe(), format!("parquet:{}", dir.path().display()));
+    let (day_key, day_rows) = golden_windows().pop().unwrap();
+    assert_eq!(day_key.window(), window(DAY.0, DAY.1));
+    let stats = sink.write_window(&day_key, &day_rows).await.unwrap();
+    assert_eq!(stats.rows_deleted, 0);
+    sink.finish().await.unwrap();
+
+    let folder = partition(dir.path(), "2025-03-10");
+    let name = file_name("20250310T000000Z", "20250311T000000Z", &golden_query().fingerprint());
+    assert_eq!(files_in(&folder), vec![name.clone()], "no temporary file is left");
+    let path = folder.join(&name);
+
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let columns = reader.metadata().file_metadata().schema_descr().columns().to_vec();
+    let string = Some(LogicalType::String);
+    let timestamp = Some(LogicalType::timestamp(true, TimeUnit::MICROS));
+    let expected_schema = [
+        ("user_id", PhysicalType::BYTE_ARRAY, &string, Repetition::REQUIRED),
+        ("media_type", PhysicalType::BYTE_ARRAY, &string, Repetition::REQUIRED),
+        ("interval_start", PhysicalType::INT64, &timestamp, Repetition::REQUIRED),
+        ("interval_end", PhysicalType::INT64, &timestamp, Repetition::REQUIRED),
+        ("metric", PhysicalType::BYTE_ARRAY, &string, Repetition::REQUIRED),
+        ("count", PhysicalType::INT64, &None, Repetition::OPTIONAL),
+        ("sum", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
+        ("min", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
+        ("max", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
+    ];
+    let schema: Vec<_> = columns
+        .iter()
+        .map(|c| {
+            (c.name(), c.physical_type(), c.logical_type_ref().cloned(), c.self_type().get_basic_info().repetition())
+        })
+        .collect();
+    let expected_schema: Vec<_> = expected_schema.iter().map(|(n, p, l, r)| (*n, *p, (*l).clone(), *r)).collect();
+    assert_eq!(schema, expected_schema);
+    assert_eq!(reader.metadata().num_row_groups(), 1);
+    let sorting: Vec<i32> =
+        reader.metadata().row_group(0).sorting_columns().unwrap().iter().map(|s| s.column_idx).collect();
+    assert_eq!(sorting, vec![0, 1, 2, 4], "user_id, media_type, interval_start, metric");
+    let metadata = reader.metadata().file_metadata().key_value_metadata().unwrap();
+    let value = |k: &str| metadata.iter().find(|kv| kv.key == k).and_then(|kv| kv.value.clone());
+    assert_eq!(value("genesys_intervals.org").as_deref(), Some(ORG));
+    assert_eq!(value("genesys_intervals.fingerprint"), Some(golden_query().fingerprint()));
+
+    assert_eq!(read_rows(&path), expected_rows(&["user_id", "media_type"], &day_rows));
+}
+
+#[tokio::test]
+async fn writing_a_window_again_replaces_its_file_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let (day_key, mut day_rows) = golden_windows().pop().unwrap();
+    sink.write_window(&day_key, &day_rows).await.unwrap();
+    let folder = partition(dir.path(), "2025-03-10");
+    let path = folder.join(file_name("20250310T000000Z", "20250311T000000Z", day_key.fingerprint()));
+    let first = std::fs::read(&path).unwrap();
+
+    day_rows.reverse();
+    let stats = sink.write_window(&day_key, &day_rows).await.unwrap();
+    assert_eq!(stats.rows_deleted, 0);
+    assert_eq!(std::fs::read(&path).unwrap(), first, "same rows in another order, same bytes");
+
+    // A grain the API no longer returns is gone, and counted.
+    let fewer: Vec<MetricRow> = day_rows.iter().filter(|r| r.group()[0] != AGENT_B).cloned().collect();
+    assert_eq!(day_rows.len() - fewer.len(), 1);
+    let stats = sink.write_window(&day_key, &fewer).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1);
+    assert_eq!(read_rows(&path), expected_rows(&["user_id", "media_type"], &fewer));
+    assert_eq!(files_in(&folder).len(), 1);
+}
+
+#[tokio::test]
+async fn an_empty_window_is_a_file_without_rows_and_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let q = query("tHandle", "userId", &[]);
+    sink.write_window(&key(&q, DAY.0, DAY.1), &[]).await.unwrap();
+    let path =
+        partition(dir.path(), "2025-03-10").join(file_name("20250310T000000Z", "20250311T000000Z", &q.fingerprint()));
+    assert!(read_rows(&path).is_empty());
+    assert_eq!(completed(&sink, ORG, &q.fingerprint(), DAY).await, vec![window(DAY.0, DAY.1)]);
+}
+
+#[tokio::test]
+async fn checkpoints_are_the_files_of_that_org_and_fingerprint_inside_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let q = query("tHandle", "userId", &[]);
+    let other_query = query("tAcw", "userId", &[]);
+    let fp = q.fingerprint();
+    let rows = |start: &str| vec![row(&[AGENT_A], start, "tHandle", 1, 10.0)];
+    sink.write_window(&key(&q, DAY.0, DAY.1), &rows(DAY.0)).await.unwrap();
+    sink.write_window(&key(&q, NEXT_DAY.0, NEXT_DAY.1), &rows(NEXT_DAY.0)).await.unwrap();
+    sink.write_window(&key(&other_query, DAY.0, DAY.1), &[]).await.unwrap();
+    let apac = WindowKey::new("apac", q.clone(), window("2025-03-12T00:00:00Z", "2025-03-13T00:00:00Z"));
+    sink.write_window(&apac, &[]).await.unwrap();
+
+    // Leftovers of a killed run, and things that are not window files.
+    let folder = partition(dir.path(), "2025-03-12");
+    std::fs::create_dir_all(&folder).unwrap();
+    let leftover = file_name("20250312T000000Z", "20250313T000000Z", &fp);
+    std::fs::write(folder.join(format!(".{leftover}.a1b2c3.tmp")), b"PAR1").unwrap();
+    std::fs::write(folder.join(format!(".{leftover}")), b"PAR1").unwrap();
+    std::fs::write(folder.join("README.txt"), b"").unwrap();
+    std::fs::create_dir_all(dir.path().join(format!("org={ORG}")).join("_spark_metadata")).unwrap();
+
+    let day = window(DAY.0, DAY.1);
+    let next_day = window(NEXT_DAY.0, NEXT_DAY.1);
+    let all = (DAY.0, "2025-03-14T00:00:00Z");
+    assert_eq!(completed(&sink, ORG, &fp, all).await, vec![day, next_day]);
+    assert_eq!(completed(&sink, ORG, &fp, DAY).await, vec![day]);
+    assert_eq!(completed(&sink, ORG, &fp, (DAY.0, "2025-03-11T12:00:00Z")).await, vec![day], "only whole windows");
+    assert_eq!(completed(&sink, ORG, &fp, ("2025-03-20T00:00:00Z", "2025-03-21T00:00:00Z")).await, vec![]);
+    assert_eq!(completed(&sink, ORG, &other_query.fingerprint(), all).await, vec![day]);
+    assert_eq!(completed(&sink, "apac", &fp, all).await, vec![apac.window()]);
+    assert_eq!(completed(&sink, "amer", &fp, all).await, vec![], "an org never written");
+}
+
+#[tokio::test]
+async fn a_larger_window_removes_the_smaller_files_it_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let q = query("tHandle", "userId", &[]);
+    let other_query = query("tAcw", "userId", &[]);
+    let (morning, noon) = ("2025-03-10T09:00:00Z", "2025-03-10T12:00:00Z");
+    sink.write_window(&key(&q, DAY.0, noon), &[row(&[AGENT_A], morning, "tHandle", 1, 10.0)]).await.unwrap();
+    sink.write_window(&key(&q, noon, DAY.1), &[row(&[AGENT_B], noon, "tHandle", 2, 20.0)]).await.unwrap();
+    sink.write_window(&key(&q, NEXT_DAY.0, NEXT_DAY.1), &[]).await.unwrap();
+    sink.write_window(&key(&other_query, DAY.0, noon), &[]).await.unwrap();
+    let folder = partition(dir.path(), "2025-03-10");
+    assert_eq!(files_in(&folder).len(), 3);
+
+    // The day again, in one window: AGENT_A's row is still there, AGENT_B's is not.
+    let day_rows = [row(&[AGENT_A], morning, "tHandle", 1, 10.0), row(&[AGENT_A], noon, "tHandle", 3, 30.0)];
+    let stats = sink.write_window(&key(&q, DAY.0, DAY.1), &day_rows).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1);
+    assert_eq!(
+        files_in(&folder),
+        vec![
+            file_name("20250310T000000Z", "20250310T120000Z", &other_query.fingerprint()),
+            file_name("20250310T000000Z", "20250311T000000Z", &q.fingerprint()),
+        ]
+    );
+    assert_eq!(
+        completed(&sink, ORG, &q.fingerprint(), (DAY.0, NEXT_DAY.1)).await,
+        vec![window(DAY.0, DAY.1), window(NEXT_DAY.0, NEXT_DAY.1)]
+    );
+    let path = folder.join(file_name("20250310T000000Z", "20250311T000000Z", &q.fingerprint()));
+    assert_eq!(read_rows(&path), expected_rows(&["user_id"], &day_rows));
+}
+
+#[tokio::test]
+async fn partitions_use_the_local_date_and_an_escaped_org() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let tokyo = Arc::new(
+        AggregateQuery::new(
+            AggregateQuery::parse_metrics("nConnected").unwrap(),
+            AggregateQuery::parse_group_by("userId,queueId").unwrap(),
+            Granularity::P1d,
+            Tz::Asia__Tokyo,
+            Filters::none(),
+        )
+        .unwrap(),
+    );
+    // Local midnight of 10 March in Tokyo is still 9 March in UTC.
+    let day = window("2025-03-09T15:00:00Z", "2025-03-10T15:00:00Z");
+    let rows = [MetricRow::new(
+        vec![AGENT_A.to_owned(), String::new()],
+        day,
+        intervals_domain::MetricName::parse("nConnected").unwrap(),
+        None,
+        Stats { count: Some(4), ..Stats::default() },
+    )];
+    let key = WindowKey::new("emea/prod 1", tokyo.clone(), day);
+    sink.write_window(&key, &rows).await.unwrap();
+    let folder = dir.path().join("org=emea%2Fprod%201").join("interval_date=2025-03-10");
+    let name = format!("P1D-20250309T150000Z-20250310T150000Z-{}.parquet", tokyo.fingerprint());
+    assert_eq!(files_in(&folder), vec![name.clone()]);
+    assert_eq!(read_rows(&folder.join(name)), expected_rows(&["user_id", "queue_id"], &rows));
+    let range = window("2025-03-09T00:00:00Z", "2025-03-11T00:00:00Z");
+    assert_eq!(sink.completed_windows("emea/prod 1", &tokyo.fingerprint(), range).await.unwrap(), vec![day]);
+}
+
+#[tokio::test]
+async fn a_folder_that_cannot_be_created_or_written_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"").unwrap();
+    for target in [file.clone(), file.join("out")] {
+        let err = ParquetSink::create(&target).unwrap_err();
+        assert!(matches!(err, SinkError::Unavailable { .. }), "{err}");
+        assert!(err.to_string().contains(&target.display().to_string()), "{err}");
+    }
+
+    // A read-only folder (root writes anyway, so only where the permission holds).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let read_only = dir.path().join("read-only");
+        std::fs::create_dir(&read_only).unwrap();
+        std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::File::create(read_only.join("probe")).is_err() {
+            let err = ParquetSink::create(&read_only).unwrap_err();
+            assert!(matches!(err, SinkError::Unavailable { .. }), "{err}");
+        }
+        std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    // A missing folder is created.
+    let nested = dir.path().join("a").join("b");
+    ParquetSink::create(&nested).unwrap();
+    assert!(files_in(&nested).is_empty(), "the probe file is removed");
+}
+
+#[tokio::test]
+async fn the_registry_resolves_parquet_urls_to_a_checkpointed_output() {
+    use intervals_adapters::outputs::{MetricsContext, Registry};
+    use intervals_adapters::sinks::CsvLayout;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("parquet:{}", dir.path().join("lake").display());
+    let spec = Registry::builtin().parse(&url).unwrap();
+    assert_eq!((spec.scheme(), spec.to_string()), ("parquet", url.clone()));
+    assert!(spec.capabilities().checkpoints && !spec.capabilities().directory);
+    assert!(spec.store_refusal().is_none(), "the daemon can keep a Parquet folder current");
+    let cx = MetricsContext { query: golden_query(), layout: CsvLayout::Long };
+    let target = spec.config().open_metrics(&cx).await.unwrap();
+    assert!(target.checkpoints().is_some(), "a window's file is its checkpoint");
+    let file = dir.path().join("x.parquet");
+    std::fs::write(&file, b"").unwrap();
+    let err = Registry::builtin().parse(&format!("parquet:{}", file.display())).unwrap_err();
+    assert!(err.contains("not a folder"), "{err}");
+}
