@@ -45,4 +45,8 @@ pub enum DomainError {
     /// The API's response does not follow the contract.
     #[error("unexpected response from the analytics API: {0}")]
     BadResponse(String),
+    /// The response holds a bucket that is not one bucket of the query's grid inside the requested
+    /// window: storing it would write rows nobody asked for (or at the wrong place).
+    #[error("the analytics API answered the window {window} with the bucket {bucket}, which {why}")]
+    BucketOutsideWindow { window: String, bucket: String, why: &'static str },
 }

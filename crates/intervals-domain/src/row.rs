@@ -144,6 +144,38 @@ pub struct MetricData {
 }
 
 impl AggregateResponse {
+    /// Converts the response of `query` for `window` into rows, like [`AggregateResponse::into_rows`],
+    /// and checks every bucket: it must be exactly one bucket of the query's granularity on the
+    /// grid of its time zone, inside `window`. A response that breaks this is rejected whole
+    /// ([`DomainError::BucketOutsideWindow`]): nothing of it may be stored.
+    pub fn into_rows_within(self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, DomainError> {
+        let (granularity, tz) = (query.granularity(), query.time_zone());
+        let rows = self.into_rows(query)?;
+        let mut last_checked: Option<TimeWindow> = None;
+        for row in &rows {
+            let bucket = row.bucket();
+            if last_checked == Some(bucket) {
+                continue;
+            }
+            let why = if !window.covers(&bucket) {
+                Some("lies outside it")
+            } else if !bucket.is_aligned(granularity, tz) || granularity.next(bucket.start(), tz) != bucket.end() {
+                Some("is not one bucket of the query's granularity")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(DomainError::BucketOutsideWindow {
+                    window: window.to_string(),
+                    bucket: bucket.to_string(),
+                    why,
+                });
+            }
+            last_checked = Some(bucket);
+        }
+        Ok(rows)
+    }
+
     /// Converts the response of `query` into rows. Metrics the query did not ask for are ignored;
     /// an unknown metric name or an unparsable interval is an error (the response is not what the
     /// contract says). Metrics with no statistic at all give no row.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use intervals_app::{DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
-use intervals_domain::{AggregateQuery, AggregateResponse, MetricRow, Queue, TimeWindow, User};
+use intervals_domain::{AggregateQuery, AggregateResponse, DomainError, MetricRow, Queue, TimeWindow, User};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -447,6 +447,25 @@ impl HasId for Queue {
     }
 }
 
+/// The rows of `response` to `query` for `window`. A bucket outside the window (or off the query's
+/// grid) rejects the whole response as a transient failure, retried like a truncated body: the
+/// answer belongs to another request (a proxy or cache mix-up), and asking again can help. Nothing
+/// of it is ever stored.
+pub(crate) fn rows_within(
+    endpoint: &Endpoint,
+    response: AggregateResponse,
+    query: &AggregateQuery,
+    window: TimeWindow,
+    context_id: Option<String>,
+) -> Result<Vec<MetricRow>, SourceError> {
+    response.into_rows_within(query, window).map_err(|e| match e {
+        DomainError::BucketOutsideWindow { .. } => {
+            SourceError::Transient { message: format!("{}: {e}", endpoint.what), retry_after: None, context_id }
+        }
+        e => contract(endpoint, &ContractError(e.to_string()), context_id),
+    })
+}
+
 pub(crate) fn contract(endpoint: &Endpoint, err: &ContractError, context_id: Option<String>) -> SourceError {
     SourceError::Invalid { message: format!("{} returned an unexpected response: {err}", endpoint.what), context_id }
 }
@@ -547,10 +566,9 @@ impl MetricSource for GenesysClient {
         let body = serde_json::to_vec(&AggregationQueryDto::new(query, window)).expect("the request serialises");
         let reply = self.execute(&endpoint, Method::POST, &self.api_url(AGGREGATES_QUERY_PATH), Some(&body)).await?;
         let dto: AggregateResponseDto = self.parse(&endpoint, &reply)?;
-        let rows = AggregateResponse::try_from(dto)
-            .map_err(|e| contract(&endpoint, &e, reply.context_id.clone()))?
-            .into_rows(query)
-            .map_err(|e| contract(&endpoint, &ContractError(e.to_string()), reply.context_id.clone()))?;
+        let response =
+            AggregateResponse::try_from(dto).map_err(|e| contract(&endpoint, &e, reply.context_id.clone()))?;
+        let rows = rows_within(&endpoint, response, query, window, reply.context_id.clone())?;
         tracing::debug!(window = %window, rows = rows.len(), "aggregates read");
         Ok(rows)
     }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use tokio::time::Instant;
 
 use super::classify::Endpoint;
-use super::client::{contract, GenesysClient, Reply};
+use super::client::{contract, rows_within, GenesysClient, Reply};
 use super::dto::{
     AggregateResponseDto, AggregationQueryDto, AsyncQueryResponseDto, AsyncQueryStatusDto, ContractError,
 };
@@ -65,10 +65,9 @@ impl GenesysClient {
             let mut dto: AggregateResponseDto = self.parse(&results, &reply)?;
             pages += 1;
             let next = dto.cursor.take().filter(|c| !c.is_empty());
-            let page_rows = AggregateResponse::try_from(dto)
-                .map_err(|e| contract(&results, &e, reply.context_id.clone()))?
-                .into_rows(query)
-                .map_err(|e| contract(&results, &ContractError(e.to_string()), reply.context_id.clone()))?;
+            let page =
+                AggregateResponse::try_from(dto).map_err(|e| contract(&results, &e, reply.context_id.clone()))?;
+            let page_rows = rows_within(&results, page, query, window, reply.context_id.clone())?;
             rows.extend(page_rows);
             match next {
                 Some(c) if cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),

@@ -320,3 +320,40 @@ fn metric_rows_expose_what_they_were_built_from() {
     assert_eq!(qualified.qualifier(), Some("q"));
     assert_eq!(qualified.metric_key(), "tHeld:q");
 }
+
+#[test]
+fn buckets_must_be_buckets_of_the_grid_inside_the_requested_window() {
+    let q = query("tHandle", "userId");
+    let day = crate::win("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z");
+    let response = |interval: &str| AggregateResponse {
+        results: vec![GroupResult {
+            group: group(&[("userId", AGENT)]),
+            data: vec![BucketData {
+                interval: interval.to_owned(),
+                metrics: vec![metric("tHandle", timer(2.0, 1.0, 2, 3.0))],
+            }],
+        }],
+    };
+    // (bucket in the response, what the error says, or None when it is accepted)
+    let table: &[(&str, Option<&str>)] = &[
+        ("2025-03-10T09:00:00.000Z/2025-03-10T09:30:00.000Z", None),
+        ("2025-03-10T00:00:00Z/2025-03-10T00:30:00Z", None),
+        ("2025-03-10T23:30:00Z/2025-03-11T00:00:00Z", None),
+        ("2020-01-01T00:00:00Z/2020-01-01T00:30:00Z", Some("lies outside it")),
+        ("2025-03-11T00:00:00Z/2025-03-11T00:30:00Z", Some("lies outside it")),
+        ("2025-03-09T23:30:00Z/2025-03-10T00:00:00Z", Some("lies outside it")),
+        ("2025-03-10T00:10:00Z/2025-03-10T00:40:00Z", Some("not one bucket")),
+        ("2025-03-10T00:00:00Z/2025-03-10T01:00:00Z", Some("not one bucket")),
+    ];
+    for (interval, want) in table {
+        let got = response(interval).into_rows_within(&q, day);
+        match (want, got) {
+            (None, Ok(rows)) => assert_eq!(rows.len(), 1, "{interval}"),
+            (Some(why), Err(e @ DomainError::BucketOutsideWindow { .. })) => {
+                let message = e.to_string();
+                assert!(message.contains(why) && message.contains(&interval[..10]), "{interval}: {message}");
+            }
+            (want, got) => panic!("{interval}: want {want:?}, got {got:?}"),
+        }
+    }
+}

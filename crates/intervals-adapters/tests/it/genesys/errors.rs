@@ -126,3 +126,24 @@ async fn a_response_breaking_the_contract_is_invalid_not_transient() {
     let err = client.query(&handle_query(), support::hour_windows(1, 1)[0]).await.unwrap_err();
     assert!(matches!(&err, SourceError::Invalid { message, .. } if message.contains("no interval")), "{err:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn buckets_outside_the_requested_window_are_never_returned() {
+    // A server that answers every window with a bucket of another day, or one off the grid.
+    for interval in ["2020-01-01T00:00:00.000Z/2020-01-01T00:30:00.000Z", "2025-03-10T00:10:00Z/2025-03-10T00:40:00Z"] {
+        let body = serde_json::json!({"results": [{"group": {"userId": "6f1c6c4e-0d5e-4b8e-9c1e-1b2c3d4e5f60"},
+            "data": [{"interval": interval, "metrics": [{"metric": "tHandle", "stats": {"count": 1, "sum": 1000}}]}]}]});
+        let fake = Fake::start(move |req, _| match req.path.as_str() {
+            TOKEN => Canned::token("tok", 3600),
+            AGGREGATES => Canned::json(200, body.clone()),
+            _ => Canned::error(404, "no", "ctx"),
+        })
+        .await;
+        let client = support::client(&fake.base_url, |_| {});
+        let day = window("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z");
+        let err = client.query(&handle_query(), day).await.unwrap_err();
+        let SourceError::Transient { message, .. } = &err else { panic!("{interval}: {err:?}") };
+        assert!(message.contains(&interval[..16]) && message.contains("2025-03-10"), "{message}");
+        assert!(err.is_retryable(), "asked again like a truncated body");
+    }
+}
