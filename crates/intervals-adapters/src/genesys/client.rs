@@ -284,8 +284,10 @@ impl GenesysClient {
         format!("{}{path}", self.inner.env.api_url())
     }
 
-    /// One request with the bearer token: waits for a concurrency permit and the pacer, renews
-    /// the token once on a 401, classifies any failure.
+    /// One request with the bearer token: waits for a concurrency permit and the pacer, then takes
+    /// the token current at that moment (never one fetched before a long pacer wait), renews it
+    /// once on a 401, classifies any failure. A 401 to a token that another request has already
+    /// replaced is not a refusal: the request goes again with the current token.
     pub(crate) async fn execute(
         &self,
         endpoint: &Endpoint,
@@ -296,9 +298,10 @@ impl GenesysClient {
         let inner = &*self.inner;
         let _permit = inner.permits.acquire().await.expect("the semaphore is never closed");
         let mut renewed = false;
+        let mut stale_retries = 0;
         loop {
-            let (token, generation) = inner.token().await?;
             inner.pacer.acquire().await;
+            let (token, generation) = inner.token().await?;
             let started = Instant::now();
             let mut request =
                 inner.http.request(method.clone(), url).bearer_auth(token.expose()).header(ACCEPT, "application/json");
@@ -339,6 +342,17 @@ impl GenesysClient {
             );
             if status.is_success() {
                 return Ok(Reply { headers, body, context_id });
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && inner.generation.load(Ordering::Relaxed) != generation
+                && stale_retries < MAX_STALE_TOKEN_RETRIES
+            {
+                stale_retries += 1;
+                tracing::debug!(
+                    endpoint = endpoint.what,
+                    "a token renewed while the request was in flight; sending again"
+                );
+                continue;
             }
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
@@ -469,6 +483,10 @@ pub(crate) fn rows_within(
 pub(crate) fn contract(endpoint: &Endpoint, err: &ContractError, context_id: Option<String>) -> SourceError {
     SourceError::Invalid { message: format!("{} returned an unexpected response: {err}", endpoint.what), context_id }
 }
+
+/// How often one request is sent again because its token was replaced while it was in flight
+/// (each time by a renewal that happened meanwhile: more means tokens live shorter than requests).
+const MAX_STALE_TOKEN_RETRIES: u32 = 3;
 
 impl Inner {
     /// The cached token, or a new one when there is none or it is due for renewal.

@@ -117,3 +117,29 @@ async fn the_token_request_is_client_credentials_with_basic_auth() {
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", support::SIM_ID, support::SIM_SECRET));
     assert_eq!(token.authorization, format!("Basic {basic}"));
 }
+
+/// 10-second tokens, a 60/min limit, 8 requests in flight: the pacer holds requests for seconds, so a
+/// token taken before that wait would be stale when sent. The token is taken when a request goes out.
+#[tokio::test(start_paused = true)]
+async fn short_tokens_under_a_rate_limit_with_many_requests_in_flight_are_never_refused() {
+    let config =
+        intervals_sim::SimConfig { token_ttl: Duration::from_secs(10), rate_per_minute: 60, ..support::sim_config() };
+    let sim = intervals_sim::spawn(config, 0).await.unwrap();
+    let client = support::client(&sim.base_url(), |cfg| {
+        cfg.pacer = std::sync::Arc::new(intervals_app::Pacer::new(60));
+        cfg.max_concurrency = 8;
+    });
+    let query = handle_query();
+    let mut tasks = tokio::task::JoinSet::new();
+    for window in hour_windows(48, 1) {
+        let (client, query) = (client.clone(), query.clone());
+        tasks.spawn(async move { (window, client.query(&query, window).await) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (window, rows) = done.unwrap();
+        assert_eq!(support::sorted(rows.unwrap()), sim.truth(&query, window));
+    }
+    let stats = sim.stats();
+    assert_eq!((stats.unauthorized, stats.rate_limited), (0, 0), "{stats:?}");
+    assert_eq!(stats.aggregate_queries, 48);
+}
