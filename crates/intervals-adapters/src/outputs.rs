@@ -264,9 +264,19 @@ mod tests {
     #[test]
     fn rejects_bad_forms_naming_the_accepted_ones() {
         let registry = Registry::builtin();
-        for bad in ["out.csv", "avro:x", "csv:", "sqlite:/no/such/dir/x.db", "postgres://", "mysql://h/db"] {
+        for bad in [
+            "out.csv",
+            "avro:x",
+            "csv:",
+            "sqlite:/no/such/dir/x.db",
+            "postgres://",
+            "mysql://h/db",
+            "postgres://u:secret@h:notaport/db",
+            "postgres://u@h/db?sslmode=sometimes",
+        ] {
             let err = registry.parse(bad).unwrap_err();
             assert!(err.starts_with("invalid output"), "{bad}: {err}");
+            assert!(!err.contains("secret"), "{bad}: a password in {err}");
             assert!(err.contains("sqlite:PATH") || err.contains("csv:PATH") || err.contains("postgres://"), "{err}");
         }
         assert!(registry.parse("sqlite:/no/such/dir/x.db").unwrap_err().contains("does not exist"));

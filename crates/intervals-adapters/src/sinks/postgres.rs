@@ -609,6 +609,9 @@ impl OutputKind for PostgresKind {
         if rest.is_empty() || rest.starts_with('/') && !rest.contains("host=") {
             return Err("a PostgreSQL URL needs a host".to_owned());
         }
+        // Everything sqlx would refuse when connecting (a port that is not a number, an unknown
+        // sslmode) is a usage error now, before anything is sent. Its message never echoes the URL.
+        PgConnectOptions::from_str(url).map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;
         Ok(Box::new(PostgresConfig { url: url.to_owned() }))
     }
 }
