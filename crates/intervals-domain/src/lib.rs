@@ -1,5 +1,6 @@
 //! Pure types and rules of genesys-intervals: bucket sizes, time windows and window planning,
-//! metric and dimension names, queries, statistics and rows, and the CSV data contract.
+//! metric and dimension names, queries, statistics and rows, the CSV data contract, and the
+//! daemon's schedule (what to read at time T).
 //!
 //! This crate does no IO, spawns nothing and knows no wire format: values are valid by
 //! construction (parse, don't validate), and adapters convert into them at the boundary.
@@ -12,16 +13,18 @@ mod names;
 mod plan;
 mod query;
 mod row;
+mod schedule;
 mod window;
 
 pub use directory::{Queue, User};
 pub use error::DomainError;
 pub use format::{format_number, long_header, long_record, wide_header, wide_record, wide_runs};
 pub use granularity::Granularity;
-pub use names::{Dimension, MetricName, DIMENSIONS, METRICS};
+pub use names::{Dimension, MetricName, DEFAULT_METRICS, DIMENSIONS, METRICS};
 pub use plan::{parse_time_zone, MaxWindow, Plan, PlanRequest, TimeSpec};
 pub use query::{is_uuid, AggregateQuery, Filters, MEDIA_TYPES, STORABLE_DIMENSIONS};
 pub use row::{AggregateResponse, BucketData, GroupResult, MetricData, MetricRow, Stats};
+pub use schedule::{Schedule, ScheduleError, ScheduleRequest, TickWork, MAX_DAILY_LOOKBACK_DAYS, MAX_LOOKBACK_HOURS};
 pub use window::{rfc3339, TimeWindow};
 
 /// Re-exported so callers name zones without depending on chrono-tz themselves.

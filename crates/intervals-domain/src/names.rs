@@ -91,6 +91,10 @@ pub const METRICS: &[&str] = &[
     "tWait",
 ];
 
+/// The metrics read when none are named: the CLI's `--metrics` (and `sim truth --metrics`) and the
+/// daemon's `metrics` key. Handle, after-call work, hold and talk time, and the connected count.
+pub const DEFAULT_METRICS: &[&str] = &["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected"];
+
 /// Every groupBy / filter dimension the API accepts (SDK 269 predicate enum).
 pub const DIMENSIONS: &[&str] = &[
     "activeRouting",

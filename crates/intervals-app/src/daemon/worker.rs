@@ -1,207 +1,22 @@
-//! Continuous ingestion: per org, on every tick, hold the org's lease, backfill what is missing,
-//! and re-read the trailing lookback (and, once a local day, the daily lookback) so that late
-//! data and reprocessing corrections land.
+//! One org's tick loop: take the lease, ask the [`Schedule`] what to read, backfill with
+//! checkpoints, re-read the lookbacks without them, and drain the window in flight on a stop.
 //!
-//! - [`Schedule`] is the pure decision "what to read at time T": [`Schedule::decide`] returns a
-//!   [`TickWork`]. Buckets that have not closed are never read unless `include_open_buckets`.
-//! - [`OrgWorker`] runs one org: [`OrgWorker::tick`] does one tick through the ports (leases,
-//!   source, sink, checkpoints, clock); [`OrgWorker::run`] loops over [`Ticks`] until [`Stop`],
-//!   then releases the lease.
-//! - [`OrgStats`] is what the worker did, for `/metrics` and `/readyz`, with a change
-//!   notification ([`OrgStats::wait_until`]).
-//!
-//! Windows are read one at a time, each with its own checkpoint: on stop, the window being read
-//! is given `drain_timeout` to be written, and no other window starts.
+//! This is a use case (it drives the [`Ingestor`] through the ports, on tokio), so it lives in
+//! the app crate; the schedule it asks is pure and lives in the domain.
 
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use futures::stream::{self, Stream, StreamExt};
-use intervals_domain::{
-    rfc3339, AggregateQuery, DomainError, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec, TimeWindow, Tz,
-};
-use tokio::sync::watch;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
+use intervals_domain::{rfc3339, AggregateQuery, Plan, Schedule, TickWork, TimeWindow};
 use tracing::Instrument;
 
+use super::{OrgStats, Stop, Ticks};
 use crate::ingest::{IngestError, Ingestor, NoProgress};
 use crate::ports::{
     CheckpointedSink, Clock, LeaseError, LeaseGrant, LeaseStore, MetricSource, SinkError, SourceError, WindowTarget,
 };
-
-/// Longest `lookback_hours` accepted (31 days).
-pub const MAX_LOOKBACK_HOURS: u32 = 31 * 24;
-/// Longest `daily_lookback_days` accepted.
-pub const MAX_DAILY_LOOKBACK_DAYS: u32 = 366;
-
-/// What an org's schedule is made of (the daemon's config keys, parsed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScheduleRequest {
-    /// Bucket size.
-    pub granularity: Granularity,
-    /// Zone of bucket boundaries, dates and "once a day".
-    pub time_zone: Tz,
-    /// The first bucket ever wanted (a date is local midnight; an instant is rounded down to a
-    /// bucket boundary).
-    pub backfill_from: TimeSpec,
-    /// An optional end: nothing at or after it is read (rounded up to a bucket boundary).
-    pub backfill_to: Option<TimeSpec>,
-    /// Re-read the buckets of the last `lookback_hours` on every tick.
-    pub lookback_hours: u32,
-    /// Once a local day, re-read the previous `daily_lookback_days` local days and today.
-    pub daily_lookback_days: u32,
-    /// Also read the bucket in progress (its figures are partial until it closes).
-    pub include_open_buckets: bool,
-}
-
-/// Why a schedule cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ScheduleError {
-    /// `backfill_to` is not after `backfill_from`.
-    #[error("backfill_to ({to}) must be after backfill_from ({from})")]
-    EmptyBackfill { from: String, to: String },
-    /// `lookback_hours` out of range.
-    #[error("lookback_hours must be at most {max} (31 days), got {got}")]
-    LookbackTooLong { got: u32, max: u32 },
-    /// `daily_lookback_days` out of range.
-    #[error("daily_lookback_days must be at most {max}, got {got}")]
-    DailyLookbackTooLong { got: u32, max: u32 },
-}
-
-/// When to read what, for one org: the pure part of the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
-    granularity: Granularity,
-    time_zone: Tz,
-    backfill_from: DateTime<Utc>,
-    backfill_to: Option<DateTime<Utc>>,
-    lookback: chrono::Duration,
-    daily_lookback_days: u32,
-    include_open_buckets: bool,
-}
-
-/// What one tick reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TickWork {
-    /// The local date (in the schedule's zone) of the tick.
-    pub local_date: NaiveDate,
-    /// Read with checkpoints: only windows not done yet are fetched.
-    pub backfill: Option<TimeWindow>,
-    /// Read whatever the checkpoints say (window replace upserts corrections): the lookback, or
-    /// the daily lookback when `daily` (which then also covers the lookback).
-    pub reread: Option<TimeWindow>,
-    /// Whether this tick does the daily lookback.
-    pub daily: bool,
-}
-
-impl Schedule {
-    /// Builds a schedule; ranges are aligned to bucket boundaries in the zone.
-    pub fn new(request: ScheduleRequest) -> Result<Schedule, ScheduleError> {
-        let ScheduleRequest {
-            granularity: g,
-            time_zone: tz,
-            backfill_from,
-            backfill_to,
-            lookback_hours,
-            daily_lookback_days,
-            include_open_buckets,
-        } = request;
-        if lookback_hours > MAX_LOOKBACK_HOURS {
-            return Err(ScheduleError::LookbackTooLong { got: lookback_hours, max: MAX_LOOKBACK_HOURS });
-        }
-        if daily_lookback_days > MAX_DAILY_LOOKBACK_DAYS {
-            return Err(ScheduleError::DailyLookbackTooLong { got: daily_lookback_days, max: MAX_DAILY_LOOKBACK_DAYS });
-        }
-        let from = g.floor(backfill_from.resolve(tz), tz);
-        let to = backfill_to.map(|t| g.ceil(t.resolve(tz), tz));
-        if let Some(to) = to {
-            if to <= from {
-                return Err(ScheduleError::EmptyBackfill { from: rfc3339(from), to: rfc3339(to) });
-            }
-        }
-        Ok(Schedule {
-            granularity: g,
-            time_zone: tz,
-            backfill_from: from,
-            backfill_to: to,
-            lookback: chrono::Duration::hours(i64::from(lookback_hours)),
-            daily_lookback_days,
-            include_open_buckets,
-        })
-    }
-
-    /// Bucket size.
-    pub fn granularity(&self) -> Granularity {
-        self.granularity
-    }
-
-    /// Zone of bucket boundaries.
-    pub fn time_zone(&self) -> Tz {
-        self.time_zone
-    }
-
-    /// The first bucket's start.
-    pub fn backfill_from(&self) -> DateTime<Utc> {
-        self.backfill_from
-    }
-
-    /// The bounded end, if any.
-    pub fn backfill_to(&self) -> Option<DateTime<Utc>> {
-        self.backfill_to
-    }
-
-    /// Whether buckets in progress are read.
-    pub fn include_open_buckets(&self) -> bool {
-        self.include_open_buckets
-    }
-
-    /// What a tick at `now` reads, given the local date of the last completed daily lookback.
-    ///
-    /// - The newest bucket read is the last one closed at `now` (or the one in progress with
-    ///   `include_open_buckets`), never past `backfill_to`.
-    /// - `reread` starts at the bucket containing `now - lookback_hours` (so with PT30M and 6 h,
-    ///   a tick at 10:07 re-reads [04:00, 10:00)); when the daily lookback is due (the first tick
-    ///   of each local day, and the first tick after start), it starts at local midnight
-    ///   `daily_lookback_days` days before today instead, if that is earlier.
-    /// - `backfill` is everything from `backfill_from` up to where `reread` starts, read with
-    ///   checkpoints, so each bucket is read by one phase per tick.
-    pub fn decide(&self, now: DateTime<Utc>, last_daily: Option<NaiveDate>) -> TickWork {
-        let (g, tz) = (self.granularity, self.time_zone);
-        let local_date = now.with_timezone(&tz).date_naive();
-        let cap = |t: DateTime<Utc>| self.backfill_to.map_or(t, |end| t.min(end));
-        let current = g.floor(now, tz);
-        let closed_end = cap(current);
-        let read_end = if self.include_open_buckets { cap(g.next(current, tz)) } else { closed_end };
-        let lookback_start = g.floor(now - self.lookback, tz).max(self.backfill_from);
-        let daily = self.daily_lookback_days > 0 && last_daily != Some(local_date);
-        let reread_start = if daily {
-            let first_day = local_date.checked_sub_days(Days::new(u64::from(self.daily_lookback_days)));
-            first_day
-                .map_or(self.backfill_from, |d| TimeSpec::Date(d).resolve(tz))
-                .max(self.backfill_from)
-                .min(lookback_start)
-        } else {
-            lookback_start
-        };
-        let reread = TimeWindow::new(reread_start, read_end).ok();
-        let backfill_end = reread.map_or(closed_end, |w| w.start().min(closed_end));
-        let backfill = TimeWindow::new(self.backfill_from, backfill_end).ok();
-        TickWork { local_date, backfill, reread, daily }
-    }
-
-    /// The request windows of `range` (whole local days at most, breaking at local midnight, as
-    /// the CLI plans them).
-    pub fn plan(&self, range: TimeWindow) -> Result<Plan, DomainError> {
-        Plan::new(PlanRequest {
-            from: TimeSpec::Instant(range.start()),
-            to: TimeSpec::Instant(range.end()),
-            granularity: self.granularity,
-            time_zone: self.time_zone,
-            max_window: MaxWindow::DEFAULT,
-        })
-    }
-}
 
 /// One org's continuous ingestion: who, what, when, and for how long a lease is taken.
 #[derive(Debug, Clone)]
@@ -233,68 +48,6 @@ impl std::fmt::Debug for OrgPorts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OrgPorts").field("sink", &self.sink.describe()).field("clock", &self.clock).finish()
     }
-}
-
-/// Asks the tasks of a daemon to stop ([`stop_signal`]).
-#[derive(Debug)]
-pub struct StopTrigger(watch::Sender<bool>);
-
-/// Whether a stop was asked for; cheap to clone. Dropping the [`StopTrigger`] counts as a stop.
-#[derive(Debug, Clone)]
-pub struct Stop(watch::Receiver<bool>);
-
-/// A new stop signal: the trigger and the side that waits for it.
-pub fn stop_signal() -> (StopTrigger, Stop) {
-    let (tx, rx) = watch::channel(false);
-    (StopTrigger(tx), Stop(rx))
-}
-
-impl StopTrigger {
-    /// Asks every holder of the matching [`Stop`] to stop.
-    pub fn stop(&self) {
-        self.0.send_replace(true);
-    }
-}
-
-impl Stop {
-    /// Whether a stop was asked for (or the trigger is gone).
-    pub fn is_requested(&self) -> bool {
-        *self.0.borrow() || self.0.has_changed().is_err()
-    }
-
-    /// Resolves once a stop is asked for (or the trigger is gone).
-    pub async fn requested(&self) {
-        let mut rx = self.0.clone();
-        let _ = rx.wait_for(|stop| *stop).await;
-    }
-
-    /// Resolves `drain` after a stop is asked for.
-    async fn drained(&self, drain: Duration) {
-        self.requested().await;
-        tokio::time::sleep(drain).await;
-    }
-}
-
-/// A stream of ticks; the worker ticks once per item and stops when it ends.
-pub type Ticks = Pin<Box<dyn Stream<Item = ()> + Send>>;
-
-/// A tick now, then every `period` (a late tick delays the next ones; none are bunched).
-pub fn interval_ticks(period: Duration) -> Ticks {
-    let mut interval = tokio::time::interval(period.max(Duration::from_millis(1)));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    Box::pin(stream::unfold(interval, |mut interval| async move {
-        interval.tick().await;
-        Some(((), interval))
-    }))
-}
-
-/// A tick whenever the watched value changes (a manual trigger: `tx.send_modify(|n| *n += 1)`);
-/// ends when the sender is dropped. Changes made while a tick runs coalesce into one tick.
-pub fn triggered_ticks(trigger: watch::Receiver<u64>) -> Ticks {
-    Box::pin(stream::unfold(trigger, |mut rx| async move {
-        rx.changed().await.ok()?;
-        Some(((), rx))
-    }))
 }
 
 /// What a tick did.
@@ -348,81 +101,6 @@ pub enum TickError {
     #[error("cannot plan {range}: {message}")]
     Plan { range: String, message: String },
 }
-
-/// What an org's worker did so far (a copy).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrgSnapshot {
-    /// Ticks completed, whatever their outcome.
-    pub ticks: u64,
-    /// Ticks skipped because another replica held the lease.
-    pub ticks_skipped: u64,
-    /// Ticks that failed (source refused, store failed, lease lost).
-    pub ticks_failed: u64,
-    /// Windows (or split parts) written.
-    pub windows_written: u64,
-    /// Windows that failed for good.
-    pub windows_failed: u64,
-    /// Metric rows written.
-    pub rows_written: u64,
-    /// Daily lookbacks completed.
-    pub daily_lookbacks: u64,
-    /// Whether this worker holds the org's lease.
-    pub lease_held: bool,
-    /// Whether a tick has completed without a fatal error (stays true).
-    pub ready: bool,
-    /// The clock's time at the end of the last tick that read everything it planned.
-    pub last_success: Option<DateTime<Utc>>,
-    /// The last fatal error, cleared by a tick without one.
-    pub last_error: Option<String>,
-}
-
-/// Live figures of one org's worker, shared with the HTTP endpoints.
-#[derive(Debug)]
-pub struct OrgStats {
-    org: String,
-    state: Mutex<OrgSnapshot>,
-    changed: watch::Sender<u64>,
-}
-
-impl OrgStats {
-    /// Empty figures for `org`.
-    pub fn new(org: impl Into<String>) -> Self {
-        OrgStats { org: org.into(), state: Mutex::new(OrgSnapshot::default()), changed: watch::channel(0).0 }
-    }
-
-    /// The org label.
-    pub fn org(&self) -> &str {
-        &self.org
-    }
-
-    /// A copy of the figures.
-    pub fn snapshot(&self) -> OrgSnapshot {
-        self.lock().clone()
-    }
-
-    /// Resolves once `condition` holds for the figures (checked now and after every change).
-    pub async fn wait_until(&self, condition: impl Fn(&OrgSnapshot) -> bool) {
-        let mut rx = self.changed.subscribe();
-        loop {
-            if condition(&self.snapshot()) {
-                return;
-            }
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, OrgSnapshot> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn update(&self, f: impl FnOnce(&mut OrgSnapshot)) {
-        f(&mut self.lock());
-        self.changed.send_modify(|n| *n += 1);
-    }
-}
-
 /// One org's continuous ingestion.
 pub struct OrgWorker {
     job: OrgJob,
@@ -796,10 +474,12 @@ fn log_fatal(e: &TickError) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use intervals_domain::{Filters, MetricName, MetricRow, Stats};
+    use intervals_domain::{Filters, Granularity, MetricName, MetricRow, ScheduleRequest, Stats, TimeSpec, Tz};
     use std::collections::HashMap;
-    use tokio::sync::Notify;
+    use std::sync::Mutex;
+    use tokio::sync::{watch, Notify};
 
+    use crate::daemon::{stop_signal, triggered_ticks};
     use crate::ports::{CheckpointStore, Sink, WindowKey};
     use crate::WriteStats;
 
@@ -809,10 +489,6 @@ mod tests {
 
     fn w(a: &str, b: &str) -> TimeWindow {
         TimeWindow::new(t(a), t(b)).unwrap()
-    }
-
-    fn date(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
     fn request(granularity: &str, tz: &str) -> ScheduleRequest {
@@ -829,127 +505,6 @@ mod tests {
 
     fn schedule(r: ScheduleRequest) -> Schedule {
         Schedule::new(r).unwrap()
-    }
-
-    #[test]
-    fn a_tick_at_10_07_with_pt30m_rereads_the_last_six_hours_up_to_10_00() {
-        let s = schedule(request("PT30M", "UTC"));
-        let work = s.decide(t("2025-03-10T10:07:00Z"), Some(date("2025-03-10")));
-        assert_eq!(work.reread, Some(w("2025-03-10T04:00:00Z", "2025-03-10T10:00:00Z")));
-        assert_eq!(work.backfill, Some(w("2025-03-01T00:00:00Z", "2025-03-10T04:00:00Z")));
-        assert!(!work.daily);
-        let windows = s.plan(work.reread.unwrap()).unwrap().windows().to_vec();
-        assert_eq!(windows, vec![w("2025-03-10T04:00:00Z", "2025-03-10T10:00:00Z")]);
-        assert_eq!(windows.last().unwrap().end(), t("2025-03-10T10:00:00Z"), "never a bucket that has not closed");
-        // On a boundary, the bucket that just closed is included.
-        let work = s.decide(t("2025-03-10T10:30:00Z"), Some(date("2025-03-10")));
-        assert_eq!(work.reread, Some(w("2025-03-10T04:30:00Z", "2025-03-10T10:30:00Z")));
-    }
-
-    #[test]
-    fn the_lookback_spans_midnight_in_day_windows() {
-        let s = schedule(request("PT15M", "UTC"));
-        let work = s.decide(t("2025-03-10T02:20:00Z"), Some(date("2025-03-10")));
-        assert_eq!(work.reread, Some(w("2025-03-09T20:15:00Z", "2025-03-10T02:15:00Z")));
-        let windows = s.plan(work.reread.unwrap()).unwrap().windows().to_vec();
-        assert_eq!(
-            windows,
-            vec![w("2025-03-09T20:15:00Z", "2025-03-10T00:00:00Z"), w("2025-03-10T00:00:00Z", "2025-03-10T02:15:00Z")]
-        );
-    }
-
-    #[test]
-    fn the_daily_lookback_runs_once_per_local_day() {
-        let s = schedule(request("PT30M", "America/New_York"));
-        // 2025-03-11T03:00Z is 23:00 on 10 March in New York (EDT, UTC-4).
-        let first = s.decide(t("2025-03-11T03:00:00Z"), None);
-        assert!(first.daily, "the first tick after start does it");
-        assert_eq!(first.local_date, date("2025-03-10"));
-        // Three local days before 10 March: 7 March 00:00 EST = 05:00Z.
-        assert_eq!(first.reread, Some(w("2025-03-07T05:00:00Z", "2025-03-11T03:00:00Z")));
-        assert_eq!(first.backfill, Some(w("2025-03-01T05:00:00Z", "2025-03-07T05:00:00Z")));
-        let later = s.decide(t("2025-03-11T03:40:00Z"), Some(date("2025-03-10")));
-        assert!(!later.daily, "same local day");
-        assert_eq!(later.reread, Some(w("2025-03-10T21:30:00Z", "2025-03-11T03:30:00Z")));
-        let next_day = s.decide(t("2025-03-11T04:05:00Z"), Some(date("2025-03-10")));
-        assert!(next_day.daily, "00:05 on 11 March local is a new day");
-        assert_eq!(next_day.local_date, date("2025-03-11"));
-        assert_eq!(next_day.reread.unwrap().start(), t("2025-03-08T05:00:00Z"));
-    }
-
-    #[test]
-    fn no_daily_lookback_when_it_is_zero_days() {
-        let s = schedule(ScheduleRequest { daily_lookback_days: 0, ..request("PT30M", "UTC") });
-        let work = s.decide(t("2025-03-10T10:07:00Z"), None);
-        assert!(!work.daily);
-        assert_eq!(work.reread, Some(w("2025-03-10T04:00:00Z", "2025-03-10T10:00:00Z")));
-    }
-
-    #[test]
-    fn backfill_to_bounds_everything() {
-        let bounded =
-            ScheduleRequest { backfill_to: Some(TimeSpec::parse("2025-03-05").unwrap()), ..request("PT30M", "UTC") };
-        let s = schedule(bounded);
-        let work = s.decide(t("2025-03-10T10:07:00Z"), None);
-        assert_eq!(work.backfill, Some(w("2025-03-01T00:00:00Z", "2025-03-05T00:00:00Z")));
-        assert_eq!(work.reread, None, "the lookbacks lie after the bounded end");
-        assert!(work.daily);
-        // A bound in the future is not reached before its buckets close.
-        let work = s.decide(t("2025-03-04T10:07:00Z"), Some(date("2025-03-04")));
-        assert_eq!(work.reread, Some(w("2025-03-04T04:00:00Z", "2025-03-04T10:00:00Z")));
-        // An unaligned bound is rounded up to a bucket boundary.
-        let s = schedule(ScheduleRequest {
-            backfill_to: Some(TimeSpec::parse("2025-03-05T10:10:00Z").unwrap()),
-            ..request("PT30M", "UTC")
-        });
-        assert_eq!(s.backfill_to(), Some(t("2025-03-05T10:30:00Z")));
-        let work = s.decide(t("2025-03-05T10:20:00Z"), Some(date("2025-03-05")));
-        assert_eq!(work.reread.unwrap().end(), t("2025-03-05T10:00:00Z"), "10:00-10:30 is still open");
-    }
-
-    #[test]
-    fn backfill_to_must_follow_backfill_from() {
-        let r =
-            ScheduleRequest { backfill_to: Some(TimeSpec::parse("2025-03-01").unwrap()), ..request("PT30M", "UTC") };
-        assert!(matches!(Schedule::new(r), Err(ScheduleError::EmptyBackfill { .. })));
-        let r = ScheduleRequest { lookback_hours: MAX_LOOKBACK_HOURS + 1, ..request("PT30M", "UTC") };
-        assert!(matches!(Schedule::new(r), Err(ScheduleError::LookbackTooLong { .. })));
-    }
-
-    #[test]
-    fn open_buckets_only_when_asked_and_never_in_the_backfill() {
-        let s = schedule(ScheduleRequest { include_open_buckets: true, ..request("PT30M", "UTC") });
-        let work = s.decide(t("2025-03-10T10:07:00Z"), Some(date("2025-03-10")));
-        assert_eq!(work.reread, Some(w("2025-03-10T04:00:00Z", "2025-03-10T10:30:00Z")));
-        assert_eq!(work.backfill.unwrap().end(), t("2025-03-10T04:00:00Z"));
-        let s = schedule(ScheduleRequest { include_open_buckets: true, lookback_hours: 0, ..request("PT1H", "UTC") });
-        let work = s.decide(t("2025-03-10T10:07:00Z"), Some(date("2025-03-10")));
-        assert_eq!(work.reread, Some(w("2025-03-10T10:00:00Z", "2025-03-10T11:00:00Z")));
-        assert_eq!(work.backfill, Some(w("2025-03-01T00:00:00Z", "2025-03-10T10:00:00Z")));
-    }
-
-    #[test]
-    fn day_buckets_close_at_local_midnight() {
-        let s = schedule(request("P1D", "Europe/Dublin"));
-        let work = s.decide(t("2025-03-10T10:07:00Z"), Some(date("2025-03-10")));
-        assert_eq!(work.reread, None, "no day bucket closed in the last six hours");
-        assert_eq!(work.backfill, Some(w("2025-03-01T00:00:00Z", "2025-03-10T00:00:00Z")));
-        let work = s.decide(t("2025-03-10T03:00:00Z"), Some(date("2025-03-10")));
-        assert_eq!(work.reread, Some(w("2025-03-09T00:00:00Z", "2025-03-10T00:00:00Z")));
-    }
-
-    #[test]
-    fn an_unaligned_backfill_from_is_rounded_down_and_a_future_one_reads_nothing() {
-        let s = schedule(ScheduleRequest {
-            backfill_from: TimeSpec::parse("2025-03-10T09:10:00Z").unwrap(),
-            ..request("PT30M", "UTC")
-        });
-        assert_eq!(s.backfill_from(), t("2025-03-10T09:00:00Z"));
-        let work = s.decide(t("2025-03-10T10:07:00Z"), None);
-        assert_eq!(work.backfill, None);
-        assert_eq!(work.reread, Some(w("2025-03-10T09:00:00Z", "2025-03-10T10:00:00Z")));
-        let work = s.decide(t("2025-03-10T09:07:00Z"), None);
-        assert_eq!((work.backfill, work.reread), (None, None));
     }
 
     // ---- the worker, through in-memory ports ------------------------------------------------
@@ -1208,17 +763,5 @@ mod tests {
         let s = worker.stats().snapshot();
         assert!(s.ready && s.last_error.is_none());
         assert_eq!((s.ticks, s.ticks_failed), (2, 1));
-    }
-
-    #[tokio::test]
-    async fn wait_until_sees_changes() {
-        let stats = Arc::new(OrgStats::new("x"));
-        let waiter = {
-            let stats = Arc::clone(&stats);
-            tokio::spawn(async move { stats.wait_until(|s| s.ticks >= 2).await })
-        };
-        stats.update(|s| s.ticks += 1);
-        stats.update(|s| s.ticks += 1);
-        waiter.await.unwrap();
     }
 }

@@ -8,6 +8,7 @@ mod names;
 mod plan;
 mod query;
 mod rows;
+mod schedule;
 mod window;
 
 use chrono::{DateTime, Utc};
