@@ -67,15 +67,35 @@ impl SqliteSink {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(60))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let sink = SqliteSink { pool, describe };
-        sink.migrate().await?;
-        tracing::debug!(target = %sink.describe, "sqlite sink ready");
-        Ok(sink)
+        // Two runs started together on a new file race to create it: one may find the file locked while
+        // the other switches it to WAL, or fail a migration the other has just applied. Both are retried
+        // (a few times, briefly); anything else is reported at once.
+        let mut attempt = 1;
+        loop {
+            let opened = async {
+                let pool =
+                    SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(|e| {
+                        let race = is_busy(&e);
+                        (race, unavailable(e.to_string()))
+                    })?;
+                let sink = SqliteSink { pool, describe: describe.clone() };
+                sink.migrate().await?;
+                Ok::<_, (bool, SinkError)>(sink)
+            }
+            .await;
+            match opened {
+                Ok(sink) => {
+                    tracing::debug!(target = %sink.describe, "sqlite sink ready");
+                    return Ok(sink);
+                }
+                Err((true, e)) if attempt < OPEN_ATTEMPTS => {
+                    tracing::debug!(target = %describe, attempt, error = %e, "another process is creating the database");
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                    attempt += 1;
+                }
+                Err((_, e)) => return Err(e),
+            }
+        }
     }
 
     /// The connection pool (the SQLite lease store shares it).
@@ -83,33 +103,52 @@ impl SqliteSink {
         &self.pool
     }
 
-    async fn migrate(&self) -> Result<(), SinkError> {
+    /// Applies the migrations; the flag of an error says whether it came from racing another process
+    /// (then opening again can succeed).
+    async fn migrate(&self) -> Result<(), (bool, SinkError)> {
         let schema = |message: String| SinkError::schema(self.describe.clone(), message);
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| schema(e.to_string()))?;
+            .map_err(|e| (is_busy(&e), schema(e.to_string())))?;
         let has_history = names.iter().any(|n| n == "_sqlx_migrations");
         let foreign: Vec<&str> =
             OWN_OBJECTS.iter().copied().filter(|o| names.iter().any(|n| n.eq_ignore_ascii_case(o))).collect();
         if !has_history && !foreign.is_empty() {
-            return Err(schema(format!(
-                "{} already exist{} but {} not created by genesys-intervals (no migration history); nothing was \
-                 changed: use another database file",
-                foreign.join(", "),
-                if foreign.len() == 1 { "s" } else { "" },
-                if foreign.len() == 1 { "was" } else { "were" },
-            )));
+            return Err((
+                false,
+                schema(format!(
+                    "{} already exist{} but {} not created by genesys-intervals (no migration history); nothing \
+                     was changed: use another database file",
+                    foreign.join(", "),
+                    if foreign.len() == 1 { "s" } else { "" },
+                    if foreign.len() == 1 { "was" } else { "were" },
+                )),
+            ));
         }
-        MIGRATOR.run(&self.pool).await.map_err(|e| schema(migrate_message(&e)))?;
+        let applied_before = self.applied_migrations().await;
+        if let Err(e) = MIGRATOR.run(&self.pool).await {
+            // Another process applied migrations meanwhile (the history grew under us): a race.
+            let race = matches!(&e, MigrateError::Execute(db) if is_busy(db))
+                || self.applied_migrations().await > applied_before;
+            return Err((race, schema(migrate_message(&e))));
+        }
         for check in [
             "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at \
              FROM agent_intervals LIMIT 0",
             "SELECT org, fingerprint, window_start, window_end, rows, fetched_at FROM ingest_windows LIMIT 0",
         ] {
-            sqlx::query(check).fetch_all(&self.pool).await.map_err(|e| schema(e.to_string()))?;
+            sqlx::query(check).fetch_all(&self.pool).await.map_err(|e| (false, schema(e.to_string())))?;
         }
         Ok(())
+    }
+
+    /// How many migrations the history records as applied (0 without a history).
+    async fn applied_migrations(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(0)
     }
 
     fn write_error(&self, e: impl std::fmt::Display) -> SinkError {
@@ -118,6 +157,17 @@ impl SqliteSink {
 
     fn read_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> SinkError {
         SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
+    }
+}
+
+/// How often opening a database is tried when another process is creating it at the same time.
+const OPEN_ATTEMPTS: u32 = 6;
+
+/// SQLite's "database is busy / locked" (codes 5 and 6): another connection holds the lock.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "261" | "517")),
+        _ => false,
     }
 }
 

@@ -239,3 +239,20 @@ async fn a_missing_folder_is_reported_and_reopening_keeps_the_data() {
     assert_eq!(File(path).grains().await.len(), 1);
     assert_eq!(again.completed_windows(ORG, &q.fingerprint(), window(DAY.0, DAY.1)).await.unwrap().len(), 1);
 }
+
+/// Two runs started together on a new file: both open it (the second waits for or finds the first's
+/// schema), in every round, and neither reports a foreign schema or a locked database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_opens_of_a_new_file_at_the_same_time_both_succeed() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let (a, b) =
+            tokio::join!(tokio::spawn(SqliteSink::open(path.clone())), tokio::spawn(SqliteSink::open(path.clone())));
+        for opened in [a.unwrap(), b.unwrap()] {
+            if let Err(e) = opened {
+                panic!("round {round}: {e}");
+            }
+        }
+    }
+}
