@@ -205,3 +205,53 @@ async fn users_and_queues_are_written_as_csv_files() {
     drop(sink);
     assert_eq!(files_in(dir.path()), vec!["queues.csv", "users.csv"]);
 }
+
+/// A symbolic link stays a link: the file it points to is replaced, with the temporary file beside
+/// that file, not beside the link.
+#[tokio::test]
+async fn a_symlink_target_is_followed_and_stays_a_link() {
+    let (links, files) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let real = files.path().join("real.csv");
+    std::fs::write(&real, "old\n").unwrap();
+    let link = links.path().join("out.csv");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let sink = CsvSink::create(CsvTarget::Path(link.clone()), golden_query(), CsvLayout::Long).unwrap();
+    write_golden(&sink).await;
+    sink.finish().await.unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), golden("long.csv"));
+    assert_eq!(files_in(links.path()), vec!["out.csv".to_owned()], "nothing left beside the link");
+}
+
+/// A FIFO (like a character device) is written through, never replaced by a regular file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_target_is_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.csv");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let sink = CsvSink::create(CsvTarget::Path(fifo.clone()), golden_query(), CsvLayout::Long).unwrap();
+    write_golden(&sink).await;
+    sink.finish().await.unwrap();
+    assert_eq!(reader.join().unwrap(), golden("long.csv"));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+}
+
+/// A target that cannot be written is refused when the sink is created (before any request).
+#[tokio::test]
+async fn a_read_only_target_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("locked.csv");
+    std::fs::write(&target, "keep\n").unwrap();
+    let mut perms = std::fs::metadata(&target).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&target, perms).unwrap();
+    let err = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Long).unwrap_err();
+    assert!(matches!(&err, SinkError::Unavailable { message, .. } if message.contains("read-only")), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+}
