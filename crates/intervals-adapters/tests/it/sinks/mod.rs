@@ -6,4 +6,4 @@ mod parquet;
 mod postgres;
 mod scenarios;
 mod sqlite;
-mod support;
+pub(crate) mod support;
