@@ -94,12 +94,19 @@ pub struct GenesysConfig {
     pub max_concurrency: usize,
     /// `pageSize` of users and queues listings (default 100).
     pub page_size: u32,
+    /// Largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]); a larger one is refused
+    /// without being held in memory.
+    pub max_body_bytes: usize,
     /// Async aggregate jobs.
     pub jobs: JobSettings,
 }
 
 /// The name the binaries use.
 pub type ClientConfig = GenesysConfig;
+
+/// The default cap on one response body: 256 MiB, about ten times the largest real page (a day of
+/// PT15M buckets for 1,000 agents and five metrics is some 25 MB of JSON).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 << 20;
 
 impl GenesysConfig {
     /// Resolves where to connect ([`Environment::resolve`]: an environment, overridden by an API
@@ -123,6 +130,7 @@ impl GenesysConfig {
             pacer: Arc::new(Pacer::new(Pacer::DEFAULT_REQUESTS_PER_MINUTE)),
             max_concurrency: 4,
             page_size: 100,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             jobs: JobSettings::default(),
         }
     }
@@ -182,6 +190,7 @@ pub(crate) struct Inner {
     pacer: Arc<Pacer>,
     permits: Semaphore,
     page_size: u32,
+    max_body_bytes: usize,
     pub(crate) jobs: JobSettings,
     pub(crate) active_jobs: Mutex<HashSet<String>>,
     tokens_issued: AtomicU64,
@@ -253,6 +262,7 @@ impl GenesysClient {
                 pacer: config.pacer,
                 permits: Semaphore::new(config.max_concurrency),
                 page_size: config.page_size,
+                max_body_bytes: config.max_body_bytes,
                 jobs: config.jobs,
                 active_jobs: Mutex::new(HashSet::new()),
                 tokens_issued: AtomicU64::new(0),
@@ -320,8 +330,9 @@ impl GenesysClient {
             let status = response.status();
             let headers = response.headers().clone();
             inner.pacer.observe(rate_limit_info(&headers));
-            let body = match response.bytes().await {
-                Ok(b) => b.to_vec(),
+            let body = match read_capped(response, inner.max_body_bytes).await {
+                Ok(Some(b)) => b,
+                Ok(None) => return Err(too_big(endpoint, inner.max_body_bytes, correlation_id(&headers))),
                 Err(e) => {
                     let mut err = classify_transport(endpoint, &e, &secrets);
                     if let SourceError::Transient { context_id, .. } = &mut err {
@@ -482,6 +493,33 @@ pub(crate) fn rows_within(
 
 pub(crate) fn contract(endpoint: &Endpoint, err: &ContractError, context_id: Option<String>) -> SourceError {
     SourceError::Invalid { message: format!("{} returned an unexpected response: {err}", endpoint.what), context_id }
+}
+
+/// Reads a response body of at most `cap` bytes, chunk by chunk; `None` when it is larger (the
+/// rest is never read into memory).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(response.content_length().map_or(0, |n| n as usize).min(cap));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// A body over the cap: on a window of several buckets the caller splits it (smaller windows, smaller
+/// answers); otherwise nothing can help.
+fn too_big(endpoint: &Endpoint, cap: usize, context_id: Option<String>) -> SourceError {
+    let message = format!("{} answered with more than {} MiB (the response size limit)", endpoint.what, cap >> 20);
+    if endpoint.buckets > 1 {
+        SourceError::TooLarge { message, context_id }
+    } else {
+        SourceError::Invalid { message, context_id }
+    }
 }
 
 /// How often one request is sent again because its token was replaced while it was in flight

@@ -18,7 +18,7 @@ mod error;
 mod jobs;
 mod secret;
 
-pub use client::{ClientConfig, GenesysClient, GenesysConfig, JobSettings};
+pub use client::{ClientConfig, GenesysClient, GenesysConfig, JobSettings, DEFAULT_MAX_BODY_BYTES};
 pub use environment::Environment;
 pub use error::ConfigError;
 pub use jobs::JobSource;

@@ -147,3 +147,24 @@ async fn buckets_outside_the_requested_window_are_never_returned() {
         assert!(err.is_retryable(), "asked again like a truncated body");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_over_the_size_limit_is_refused_and_a_window_of_several_buckets_is_split() {
+    // 40 kB of JSON against a 16 kB limit (the default limit is 256 MiB: the same code path).
+    let big = serde_json::json!({"results": [], "padding": "x".repeat(40_000)});
+    let fake = Fake::start(move |req, _| match req.path.as_str() {
+        TOKEN => Canned::token("tok", 3600),
+        _ => Canned::json(200, big.clone()),
+    })
+    .await;
+    let client = support::client(&fake.base_url, |cfg| cfg.max_body_bytes = 16 << 10);
+    let day = window("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z");
+    let err = client.query(&handle_query(), day).await.unwrap_err();
+    let SourceError::TooLarge { message, .. } = &err else { panic!("{err:?}") };
+    assert!(message.contains("response size limit"), "{message}");
+    let one_bucket = window("2025-03-10T00:00:00Z", "2025-03-10T00:30:00Z");
+    let err = client.query(&handle_query(), one_bucket).await.unwrap_err();
+    assert!(matches!(&err, SourceError::Invalid { message, .. } if message.contains("size limit")), "{err:?}");
+    assert!(!err.is_retryable());
+    assert_eq!(intervals_adapters::genesys::DEFAULT_MAX_BODY_BYTES, 256 << 20);
+}
