@@ -317,30 +317,4 @@ fn uncovered(window: TimeWindow, done: &[TimeWindow]) -> Vec<TimeWindow> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{TimeZone, Utc};
-
-    fn w(a: u32, b: u32) -> TimeWindow {
-        TimeWindow::new(
-            Utc.with_ymd_and_hms(2025, 3, 10, a, 0, 0).unwrap(),
-            Utc.with_ymd_and_hms(2025, 3, 10, b, 0, 0).unwrap(),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn uncovered_parts_of_a_window() {
-        let cases: &[(&[TimeWindow], &[TimeWindow])] = &[
-            (&[], &[w(0, 12)]),
-            (&[w(0, 12)], &[]),
-            (&[w(0, 6)], &[w(6, 12)]),
-            (&[w(6, 12)], &[w(0, 6)]),
-            (&[w(3, 6), w(9, 10)], &[w(0, 3), w(6, 9), w(10, 12)]),
-            (&[w(0, 23)], &[]),
-        ];
-        for (done, want) in cases {
-            assert_eq!(uncovered(w(0, 12), done), *want, "done = {done:?}");
-        }
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@ use intervals_domain::{AggregateQuery, MetricRow, Queue, TimeWindow, User};
 /// Each call is **one attempt**: implementations classify failures into [`SourceError`] and the
 /// caller's retry loop ([`crate::retry`]) decides what to do. Token renewal on a 401 is the one
 /// retry an implementation does itself.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait MetricSource: Send + Sync {
     /// The rows of `query` for `window` (one request for all agents).
@@ -124,6 +125,7 @@ pub struct WriteStats {
 }
 
 /// Where rows go.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Sink: Send + Sync {
     /// Writes the rows of one window, **replacing** what an earlier write of the same window and

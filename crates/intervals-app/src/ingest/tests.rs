@@ -1,0 +1,568 @@
+//! The ingest use case at its port boundary: in-memory fakes for what the data does (rows,
+//! `TooLarge`, refusals, checkpoints, latency on tokio's paused clock), mockall expectations for
+//! how often and in which order the sink is called.
+
+use std::collections::HashMap;
+use std::future::{pending, ready, Future};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use intervals_domain::{
+    AggregateQuery, Filters, Granularity, MaxWindow, MetricName, MetricRow, Plan, PlanRequest, Stats, TimeSpec,
+    TimeWindow, Tz,
+};
+use mockall::Sequence;
+use tokio::sync::watch;
+
+use super::*;
+use crate::ports::{CheckpointStore, MockMetricSource, MockSink, Sink, WriteStats};
+
+// ---- fixtures ---------------------------------------------------------------------------------
+
+/// The agents every bucket has a row for.
+const USERS: [&str; 2] = ["agent-1", "agent-2"];
+const ORG: &str = "emea";
+
+fn w(a: u32, b: u32) -> TimeWindow {
+    TimeWindow::new(
+        Utc.with_ymd_and_hms(2025, 3, 10, a, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2025, 3, 10, b, 0, 0).unwrap(),
+    )
+    .unwrap()
+}
+
+fn query() -> Arc<AggregateQuery> {
+    Arc::new(
+        AggregateQuery::new(
+            vec![MetricName::parse("tHandle").unwrap()],
+            AggregateQuery::parse_group_by("userId").unwrap(),
+            Granularity::Pt30m,
+            Tz::UTC,
+            Filters::none(),
+        )
+        .unwrap(),
+    )
+}
+
+/// `[from, to)` in PT30M buckets (UTC), cut into windows of at most `max_window`.
+fn request(from: &str, to: &str, max_window: MaxWindow, concurrency: usize) -> IngestRequest {
+    let plan = Plan::new(PlanRequest {
+        from: TimeSpec::parse(from).unwrap(),
+        to: TimeSpec::parse(to).unwrap(),
+        granularity: Granularity::Pt30m,
+        time_zone: Tz::UTC,
+        max_window,
+    })
+    .unwrap();
+    IngestRequest { org: ORG.into(), query: query(), plan, concurrency }
+}
+
+/// `days` whole days from 10 March 2025, one window per day (48 buckets each).
+fn days(days: u32, concurrency: usize) -> IngestRequest {
+    let to = format!("2025-03-{}", 10 + days);
+    request("2025-03-10", &to, MaxWindow::Days(1), concurrency)
+}
+
+fn buckets(window: TimeWindow) -> Vec<TimeWindow> {
+    window.buckets(Granularity::Pt30m, Tz::UTC)
+}
+
+/// What the source answers for `window`: one tHandle row per agent per bucket.
+fn rows_for(window: TimeWindow) -> Vec<MetricRow> {
+    let stats = Stats { count: Some(1), sum: Some(1000.0), ..Stats::default() };
+    buckets(window)
+        .into_iter()
+        .flat_map(|bucket| {
+            USERS.iter().map(move |user| {
+                MetricRow::new(vec![(*user).to_owned()], bucket, MetricName::parse("tHandle").unwrap(), None, stats)
+            })
+        })
+        .collect()
+}
+
+fn too_large(context_id: &str) -> SourceError {
+    SourceError::TooLarge { message: "too many groups".into(), context_id: Some(context_id.into()) }
+}
+
+fn invalid(message: &str) -> SourceError {
+    SourceError::Invalid { message: message.into(), context_id: Some("ctx-invalid".into()) }
+}
+
+fn transient(message: &str) -> SourceError {
+    SourceError::Transient { message: message.into(), retry_after: None, context_id: Some("ctx-503".into()) }
+}
+
+/// A source answering rows per bucket, `TooLarge` above a number of buckets, a fixed error for
+/// given windows, after a latency on tokio's clock. Counts calls and calls in flight.
+#[derive(Default)]
+struct FakeSource {
+    max_buckets: Option<usize>,
+    refusals: HashMap<TimeWindow, SourceError>,
+    latency: Duration,
+    slow: HashMap<TimeWindow, Duration>,
+    calls: Mutex<Vec<TimeWindow>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl FakeSource {
+    fn new() -> Self {
+        FakeSource::default()
+    }
+
+    /// Windows of more than `n` buckets are `TooLarge`.
+    fn too_large_above(mut self, n: usize) -> Self {
+        self.max_buckets = Some(n);
+        self
+    }
+
+    /// `window` (exactly) is answered with `error`, every time.
+    fn refusing(mut self, window: TimeWindow, error: SourceError) -> Self {
+        self.refusals.insert(window, error);
+        self
+    }
+
+    /// Every call takes `latency`.
+    fn taking(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// A call for `window` takes `latency`.
+    fn slow_for(mut self, window: TimeWindow, latency: Duration) -> Self {
+        self.slow.insert(window, latency);
+        self
+    }
+
+    fn calls(&self) -> Vec<TimeWindow> {
+        let mut calls = self.calls.lock().unwrap().clone();
+        calls.sort();
+        calls
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a call as in flight until it returns or is dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl MetricSource for FakeSource {
+    async fn query(&self, _: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
+        self.calls.lock().unwrap().push(window);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let _in_flight = InFlight(&self.in_flight);
+        let latency = self.slow.get(&window).copied().unwrap_or(self.latency);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if let Some(error) = self.refusals.get(&window) {
+            return Err(error.clone());
+        }
+        if self.max_buckets.is_some_and(|n| buckets(window).len() > n) {
+            return Err(too_large("ctx-too-large"));
+        }
+        Ok(rows_for(window))
+    }
+}
+
+/// A checkpointed sink in memory: every write is one window's rows and its checkpoint, at once.
+struct MemSink {
+    writes: Mutex<Vec<(WindowKey, Vec<MetricRow>)>>,
+    written: watch::Sender<usize>,
+    finished: AtomicUsize,
+}
+
+impl MemSink {
+    fn new() -> Arc<Self> {
+        Arc::new(MemSink { writes: Mutex::default(), written: watch::Sender::new(0), finished: AtomicUsize::new(0) })
+    }
+
+    /// The windows written, in time order (a window written twice appears twice).
+    fn windows(&self) -> Vec<TimeWindow> {
+        let mut windows: Vec<TimeWindow> = self.writes.lock().unwrap().iter().map(|(k, _)| k.window()).collect();
+        windows.sort();
+        windows
+    }
+
+    fn rows(&self) -> usize {
+        self.writes.lock().unwrap().iter().map(|(_, rows)| rows.len()).sum()
+    }
+
+    fn finishes(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once `n` windows have been written (a shutdown signal for [`Ingestor::run`]).
+    fn after_writes(&self, n: usize) -> impl Future<Output = ()> {
+        let mut written = self.written.subscribe();
+        async move {
+            written.wait_for(|count| *count >= n).await.expect("the sink outlives the run");
+        }
+    }
+
+    /// Every window written holds all its rows (one per agent per bucket) and nothing else, under
+    /// the run's org and query.
+    fn assert_whole_windows(&self) {
+        for (key, rows) in self.writes.lock().unwrap().iter() {
+            assert_eq!(key.org(), ORG);
+            assert_eq!(key.fingerprint(), query().fingerprint());
+            assert_eq!(*rows, rows_for(key.window()), "rows of {}", key.window());
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for MemSink {
+    async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
+        self.writes.lock().unwrap().push((key.clone(), rows.to_vec()));
+        self.written.send_modify(|count| *count += 1);
+        Ok(WriteStats::default())
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for MemSink {
+    async fn completed_windows(
+        &self,
+        org: &str,
+        fingerprint: &str,
+        range: TimeWindow,
+    ) -> Result<Vec<TimeWindow>, SinkError> {
+        let writes = self.writes.lock().unwrap();
+        Ok(writes
+            .iter()
+            .filter(|(k, _)| k.org() == org && k.fingerprint() == fingerprint && range.covers(&k.window()))
+            .map(|(k, _)| k.window())
+            .collect())
+    }
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Progress>>);
+
+impl ProgressObserver for Recorder {
+    fn on_event(&self, event: &Progress) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorder {
+    fn count(&self, what: impl Fn(&Progress) -> bool) -> usize {
+        self.0.lock().unwrap().iter().filter(|e| what(e)).count()
+    }
+}
+
+fn checkpointed(source: &Arc<FakeSource>, sink: &Arc<MemSink>) -> Ingestor {
+    Ingestor::new(source.clone(), WindowTarget::Checkpointed(sink.clone()), Arc::new(NoProgress))
+}
+
+fn plain(source: Arc<dyn MetricSource>, sink: MockSink) -> Ingestor {
+    Ingestor::new(source, WindowTarget::Plain(Arc::new(sink)), Arc::new(NoProgress))
+}
+
+/// The windows of `request` not in `written`, in time order.
+fn remaining(request: &IngestRequest, written: &[TimeWindow]) -> Vec<TimeWindow> {
+    request.plan.windows().iter().copied().filter(|w| !written.contains(w)).collect()
+}
+
+// ---- the windows a run leaves uncovered -------------------------------------------------------
+
+#[test]
+fn uncovered_parts_of_a_window() {
+    let cases: &[(&[TimeWindow], &[TimeWindow])] = &[
+        (&[], &[w(0, 12)]),
+        (&[w(0, 12)], &[]),
+        (&[w(0, 6)], &[w(6, 12)]),
+        (&[w(6, 12)], &[w(0, 6)]),
+        (&[w(3, 6), w(9, 10)], &[w(0, 3), w(6, 9), w(10, 12)]),
+        (&[w(0, 23)], &[]),
+    ];
+    for (done, want) in cases {
+        assert_eq!(uncovered(w(0, 12), done), *want, "done = {done:?}");
+    }
+}
+
+// ---- data behaviour, through in-memory fakes --------------------------------------------------
+
+#[tokio::test]
+async fn a_day_too_large_for_the_api_is_split_down_to_single_buckets() {
+    let source = Arc::new(FakeSource::new().too_large_above(1));
+    let sink = MemSink::new();
+    let progress = Arc::new(Recorder::default());
+    let ingestor = Ingestor::new(source.clone(), WindowTarget::Checkpointed(sink.clone()), progress.clone());
+    let request = days(1, 4);
+    let day = request.plan.windows()[0];
+
+    let report = ingestor.run(&request, pending()).await.unwrap();
+
+    assert_eq!(report.windows_total, 1);
+    assert_eq!(report.windows_written, 48, "one part per bucket");
+    assert_eq!(report.windows_split, 47, "a binary split of 48 leaves takes 47 splits");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.rows, 48 * USERS.len() as u64);
+    assert_eq!(report.source_calls, 47 + 48);
+    assert_eq!(source.calls().len(), 47 + 48);
+    assert_eq!(sink.windows(), buckets(day), "every bucket written once, nothing else");
+    assert_eq!(sink.rows(), rows_for(day).len(), "rows complete");
+    sink.assert_whole_windows();
+    assert_eq!(sink.finishes(), 1);
+    assert_eq!(progress.count(|e| matches!(e, Progress::WindowSplit { .. })), 47);
+    assert_eq!(progress.count(|e| matches!(e, Progress::WindowDone { .. })), 48);
+}
+
+#[tokio::test]
+async fn a_single_bucket_still_too_large_fails_as_invalid_and_the_rest_is_written() {
+    let ten = Utc.with_ymd_and_hms(2025, 3, 10, 10, 0, 0).unwrap();
+    let bad = TimeWindow::new(ten, ten + chrono::Duration::minutes(30)).unwrap();
+    let source = Arc::new(FakeSource::new().too_large_above(1).refusing(bad, too_large("ctx-one-bucket")));
+    let sink = MemSink::new();
+    let request = days(1, 2);
+    let day = request.plan.windows()[0];
+
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    assert_eq!(
+        report.failed,
+        vec![FailedWindow {
+            window: bad,
+            error: SourceError::Invalid {
+                message: "too many groups".into(),
+                context_id: Some("ctx-one-bucket".into())
+            },
+        }],
+        "a bucket cannot be split: the API's refusal is final, with its message and contextId"
+    );
+    assert_eq!(report.windows_written, 47);
+    assert_eq!(report.windows_split, 47);
+    assert_eq!(report.rows, 47 * USERS.len() as u64);
+    let others: Vec<TimeWindow> = buckets(day).into_iter().filter(|b| *b != bad).collect();
+    assert_eq!(sink.windows(), others);
+    sink.assert_whole_windows();
+    assert_eq!(sink.finishes(), 0, "a failed window: the run is not finished");
+
+    // The parts were checkpointed: the next run asks for the failed bucket only.
+    let healthy = Arc::new(FakeSource::new());
+    let again = checkpointed(&healthy, &sink).run(&request, pending()).await.unwrap();
+    assert_eq!(healthy.calls(), vec![bad]);
+    assert!(again.failed.is_empty());
+    assert_eq!(sink.windows(), buckets(day));
+    assert_eq!(sink.finishes(), 1);
+}
+
+#[tokio::test]
+async fn a_window_that_keeps_failing_is_reported_and_the_others_are_written() {
+    let request = days(5, 2);
+    let windows = request.plan.windows().to_vec();
+    let source = Arc::new(
+        FakeSource::new()
+            .refusing(windows[3], transient("upstream timed out"))
+            .refusing(windows[1], invalid("queue not found")),
+    );
+    let sink = MemSink::new();
+
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    assert_eq!(
+        report.failed,
+        vec![
+            FailedWindow { window: windows[1], error: invalid("queue not found") },
+            FailedWindow { window: windows[3], error: transient("upstream timed out") },
+        ],
+        "each failed window with its own error, in time order"
+    );
+    assert!(!report.interrupted);
+    assert_eq!(report.windows_written, 3);
+    assert_eq!(sink.windows(), vec![windows[0], windows[2], windows[4]]);
+    sink.assert_whole_windows();
+    assert_eq!(sink.finishes(), 0, "the exit-1 path: the sink is not finished");
+
+    // Run again once the API answers: only the failed windows are fetched, then the run finishes.
+    let healthy = Arc::new(FakeSource::new());
+    let again = checkpointed(&healthy, &sink).run(&request, pending()).await.unwrap();
+    assert_eq!(healthy.calls(), vec![windows[1], windows[3]]);
+    assert_eq!((again.windows_skipped, again.windows_written), (3, 2));
+    assert_eq!(sink.windows(), windows);
+    assert_eq!(sink.finishes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interruption_leaves_whole_windows_and_the_next_run_fetches_only_the_rest() {
+    let request = days(10, 2);
+    let windows = request.plan.windows().to_vec();
+    // The first window is still being fetched when the interruption comes.
+    let source =
+        Arc::new(FakeSource::new().taking(Duration::from_secs(1)).slow_for(windows[0], Duration::from_secs(3600)));
+    let sink = MemSink::new();
+    let k = 3;
+
+    let report = checkpointed(&source, &sink).run(&request, sink.after_writes(k)).await.unwrap();
+
+    assert!(report.interrupted);
+    assert_eq!(report.windows_written, k, "nothing new is started once the shutdown resolved");
+    assert_eq!(sink.windows().len(), k);
+    assert!(source.calls().contains(&windows[0]), "the slow window was in flight");
+    assert!(!sink.windows().contains(&windows[0]), "work in flight is abandoned, not written");
+    sink.assert_whole_windows();
+    assert!(report.failed.is_empty());
+    assert_eq!(sink.finishes(), 0, "an interrupted run is not finished");
+    assert!(report.elapsed < Duration::from_secs(3600), "the run did not wait for the window in flight");
+
+    let first_run = sink.windows();
+    let source = Arc::new(FakeSource::new().taking(Duration::from_secs(1)));
+    let again = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    assert!(!again.interrupted);
+    assert_eq!(source.calls(), remaining(&request, &first_run), "only the windows not written yet");
+    assert_eq!(again.source_calls, (windows.len() - k) as u64);
+    assert_eq!((again.windows_skipped, again.windows_written), (k, windows.len() - k));
+    assert_eq!(sink.windows(), windows, "every window written exactly once over both runs");
+    sink.assert_whole_windows();
+    assert_eq!(sink.finishes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_more_source_calls_are_in_flight_than_the_concurrency() {
+    let request = days(10, 3);
+    let source = Arc::new(FakeSource::new().taking(Duration::from_secs(1)));
+    let sink = MemSink::new();
+
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    assert_eq!(source.max_in_flight(), 3, "exactly the concurrency, never more");
+    assert_eq!(report.windows_written, 10);
+    assert_eq!(sink.windows(), request.plan.windows());
+    // 10 one-second calls, 3 at a time: 4 rounds on the paused clock.
+    assert_eq!(report.elapsed, Duration::from_secs(4));
+    assert_eq!(sink.finishes(), 1);
+}
+
+// ---- call counts and order, through mockall ---------------------------------------------------
+
+#[tokio::test]
+async fn finish_is_called_once_after_every_write() {
+    let request = days(5, 2);
+    let mut sink = MockSink::new();
+    let mut order = Sequence::new();
+    let writes = Arc::new(AtomicUsize::new(0));
+    let counted = writes.clone();
+    sink.expect_write_window().times(5).in_sequence(&mut order).returning(move |key, rows| {
+        assert_eq!(rows, rows_for(key.window()).as_slice());
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(WriteStats { rows_deleted: 1 })
+    });
+    let seen = writes.clone();
+    sink.expect_finish().times(1).in_sequence(&mut order).returning(move || {
+        assert_eq!(seen.load(Ordering::SeqCst), 5, "finish comes after the last write");
+        Ok(())
+    });
+
+    let report = plain(Arc::new(FakeSource::new()), sink).run(&request, pending()).await.unwrap();
+
+    assert_eq!(report.windows_written, 5);
+    assert_eq!(report.rows_deleted, 5);
+    assert_eq!(writes.load(Ordering::SeqCst), 5, "no write after finish");
+}
+
+#[tokio::test]
+async fn finish_is_not_called_when_a_window_failed() {
+    let request = days(5, 2);
+    let source = Arc::new(FakeSource::new().refusing(request.plan.windows()[2], invalid("bad interval")));
+    let mut sink = MockSink::new();
+    sink.expect_write_window().times(4).returning(|_, _| Ok(WriteStats::default()));
+    sink.expect_finish().times(0);
+
+    let report = plain(source, sink).run(&request, pending()).await.unwrap();
+
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.windows_written, 4);
+}
+
+#[tokio::test]
+async fn a_failed_write_stops_the_run_and_finish_is_not_called() {
+    let request = days(5, 1);
+    let source = Arc::new(FakeSource::new());
+    let mut sink = MockSink::new();
+    let attempts = AtomicUsize::new(0);
+    sink.expect_write_window().times(2).returning(move |_, _| {
+        if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(WriteStats::default())
+        } else {
+            Err(SinkError::write("memory", "disk full"))
+        }
+    });
+    sink.expect_finish().times(0);
+
+    let outcome = plain(source.clone(), sink).run(&request, pending()).await;
+
+    assert!(matches!(outcome, Err(IngestError::Sink(SinkError::Write { .. }))), "{outcome:?}");
+    assert_eq!(source.calls().len(), 2, "no window is fetched after the failed write");
+}
+
+#[tokio::test]
+async fn a_refusal_no_window_can_avoid_stops_the_run_and_finish_is_not_called() {
+    let refusals = [
+        SourceError::Unauthorized { message: "invalid_client".into(), context_id: None },
+        SourceError::Forbidden {
+            permission: "analytics:userAggregate:view".into(),
+            message: "missing permission".into(),
+            context_id: Some("ctx-403".into()),
+        },
+    ];
+    for refusal in refusals {
+        let request = days(5, 1);
+        let source = Arc::new(FakeSource::new().refusing(request.plan.windows()[1], refusal.clone()));
+        let mut sink = MockSink::new();
+        sink.expect_write_window().times(1).returning(|_, _| Ok(WriteStats::default()));
+        sink.expect_finish().times(0);
+
+        let outcome = plain(source.clone(), sink).run(&request, pending()).await;
+
+        match outcome {
+            Err(IngestError::Source(e)) => assert_eq!(e, refusal),
+            other => panic!("expected {refusal:?}, got {other:?}"),
+        }
+        assert_eq!(source.calls().len(), 2, "no window is fetched after {refusal:?}");
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_fetched_or_written_after_cancellation() {
+    // Repeated: were the shutdown not checked first, tokio's select would pick a branch at random
+    // and a single run could pass by chance.
+    for _ in 0..32 {
+        let request = days(5, 3);
+        let mut source = MockMetricSource::new();
+        source.expect_query().times(0);
+        let mut sink = MockSink::new();
+        sink.expect_write_window().times(0);
+        sink.expect_finish().times(0);
+
+        let report = plain(Arc::new(source), sink).run(&request, ready(())).await.unwrap();
+
+        assert!(report.interrupted);
+        assert_eq!(report.windows_total, 5);
+        assert_eq!((report.windows_written, report.source_calls), (0, 0));
+    }
+}
