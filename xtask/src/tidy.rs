@@ -65,6 +65,8 @@ pub(crate) const INTERNAL_EDGE_RULES: &[(&str, &[DepKind], Internal)] = &[
     ("intervals-sim", ANY_SECTION, Internal::Not(&["intervals-adapters", "intervals-app"])),
     // Tests of the adapters run against the simulator; the adapters themselves never do.
     ("intervals-adapters", OUTSIDE_DEV, Internal::Not(&["intervals-sim"])),
+    // What the two binaries share (config lists, logging, the shutdown signal) needs no other crate.
+    ("intervals-runtime", ANY_SECTION, Internal::Only(&[])),
 ];
 
 /// (crate, dependency table) that may name a binary crate: the end-to-end tests run the binaries.
@@ -432,6 +434,7 @@ chrono.workspace = true
             false,
         ),
         ("intervals-sim", "[dependencies]\nintervals-domain.workspace = true\n", false),
+        ("intervals-runtime", "[dependencies]\ntokio.workspace = true\n", false),
         (
             "intervals-cli",
             "[[bin]]\nname = \"genesys-intervals\"\npath = \"src/main.rs\"\n\n[dependencies]\n\
@@ -556,6 +559,13 @@ chrono.workspace = true
                 "intervals-adapters",
                 "[build-dependencies]\nintervals-sim.workspace = true\n",
                 &["intervals-adapters must not depend on intervals-sim ([build-dependencies] in crates/intervals-adapters/Cargo.toml)"],
+            ),
+            // intervals-runtime: no internal crate, any table.
+            ("intervals-runtime", "[dependencies]\nclap.workspace = true\n[dev-dependencies]\ntoml.workspace = true\n", &[]),
+            (
+                "intervals-runtime",
+                "[dev-dependencies]\nintervals-domain.workspace = true\n",
+                &["intervals-runtime must not depend on intervals-domain ([dev-dependencies] in crates/intervals-runtime/Cargo.toml)"],
             ),
             // Binaries: nobody depends on them, in any table...
             (

@@ -38,7 +38,8 @@ struct State {
 }
 
 impl Pacer {
-    /// The Genesys default, used until a response says otherwise.
+    /// The Genesys default, assumed until a response's `inin-ratelimit-allowed` says otherwise:
+    /// the one definition of it (both binaries' pacers and the `extract --dry-run` estimate use it).
     pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 300;
     /// Fraction of the allowed rate the pacer aims for.
     pub const HEADROOM: f64 = 0.9;

@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use intervals_runtime::LogFormat;
+
+use crate::settings::default_metrics;
 
 /// Pull per-agent, per-interval handling metrics from the Genesys Cloud analytics API into SQLite,
 /// CSV, JSON Lines or PostgreSQL.
@@ -79,8 +82,12 @@ pub(crate) struct ExtractArgs {
     /// Bucket size: PT15M, PT30M, PT1H or P1D [default: PT30M].
     #[arg(long, value_name = "ISO8601")]
     pub(crate) granularity: Option<String>,
-    /// Comma-separated conversation metrics [default: tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected].
-    #[arg(long, value_name = "LIST")]
+    // No `default_value`, so that the --config file can set it: the default is applied in `settings`.
+    #[arg(
+        long,
+        value_name = "LIST",
+        help = format!("Comma-separated conversation metrics [default: {}]", default_metrics())
+    )]
     pub(crate) metrics: Option<String>,
     /// Comma-separated dimensions from userId, mediaType, queueId [default: userId,mediaType].
     #[arg(long, value_name = "LIST")]
@@ -134,14 +141,6 @@ pub(crate) enum ProgressMode {
     Always,
     /// Neither bar nor progress lines.
     Never,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum LogFormat {
-    #[default]
-    Text,
-    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -217,7 +216,7 @@ pub(crate) struct SimTruthArgs {
     #[arg(long, default_value = "userId,mediaType")]
     pub(crate) group_by: String,
     /// Metrics.
-    #[arg(long, default_value = crate::settings::DEFAULT_METRICS)]
+    #[arg(long, default_value = default_metrics())]
     pub(crate) metrics: String,
     /// IANA zone.
     #[arg(long, default_value = "UTC")]
@@ -230,4 +229,34 @@ pub(crate) struct SimTruthArgs {
     pub(crate) queue_id: Option<String>,
     #[command(flatten)]
     pub(crate) org: SimOrgArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+    use intervals_domain::{AggregateQuery, DEFAULT_METRICS};
+
+    use super::{Cli, Command, SimCommand};
+    use crate::settings::default_metrics;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_metrics_default_is_the_domain_one_and_valid() {
+        let names: Vec<&str> =
+            AggregateQuery::parse_metrics(default_metrics()).unwrap().iter().map(|m| m.as_str()).collect();
+        assert_eq!(names, DEFAULT_METRICS);
+
+        let mut cli = Cli::command();
+        let extract = cli.find_subcommand_mut("extract").unwrap();
+        let help = extract.render_help().to_string();
+        assert!(help.contains(&format!("[default: {}]", default_metrics())), "{help}");
+
+        let cli = Cli::parse_from(["genesys-intervals", "sim", "truth", "--from", "2025-03-10", "--to", "2025-03-11"]);
+        let Command::Sim(SimCommand::Truth(truth)) = cli.command else { panic!("not sim truth") };
+        assert_eq!(truth.metrics, default_metrics());
+    }
 }

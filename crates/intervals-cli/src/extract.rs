@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use intervals_app::{IngestReport, IngestRequest, Ingestor, ProgressObserver};
+use intervals_app::{IngestReport, IngestRequest, Ingestor, Pacer, ProgressObserver};
 use intervals_domain::rfc3339;
 
 use crate::args::ExtractArgs;
 use crate::exit::CliError;
 use crate::progress::ProgressDisplay;
 use crate::settings::{extract_settings, ExtractSettings, SourceSettings};
-use crate::wiring::{self, DEFAULT_RATE_PER_MINUTE};
+use crate::wiring;
 
 pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     let settings = extract_settings(args)?;
@@ -32,7 +32,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     if let Some((requested, aligned)) = settings.plan.adjustment() {
         tracing::warn!(%requested, %aligned, "range rounded outward to whole buckets");
     }
-    let outcome = ingestor.run(&request, wiring::shutdown_signal()).await;
+    let outcome = ingestor.run(&request, intervals_runtime::shutdown_signal()).await;
     progress.finish();
     let report = outcome.map_err(|e| match e {
         intervals_app::IngestError::Source(e) => CliError::Source(e),
@@ -55,7 +55,8 @@ fn print_plan(s: &ExtractSettings) {
     let q = &s.query;
     let windows = s.plan.windows();
     let buckets: usize = windows.iter().map(|w| w.bucket_count(q.granularity(), q.time_zone())).sum();
-    let minutes = windows.len() as f64 / f64::from(DEFAULT_RATE_PER_MINUTE);
+    let rate = Pacer::DEFAULT_REQUESTS_PER_MINUTE;
+    let minutes = windows.len() as f64 / f64::from(rate);
     println!("Plan (dry run: nothing is sent)");
     println!("  range:       {} .. {}", rfc3339(s.plan.range().start()), rfc3339(s.plan.range().end()));
     if let Some((requested, _)) = s.plan.adjustment() {
@@ -76,7 +77,7 @@ fn print_plan(s: &ExtractSettings) {
         windows.len()
     );
     println!(
-        "  est. time:   {:.1} min at the default limit of {DEFAULT_RATE_PER_MINUTE} requests/min (usually less: responses take time too)",
+        "  est. time:   {:.1} min at the default limit of {rate} requests/min (usually less: responses take time too)",
         minutes
     );
     println!("  output:      {} (org {:?})", s.io.out, s.io.org);

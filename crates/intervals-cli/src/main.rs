@@ -14,9 +14,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use intervals_runtime::LogFormat;
 
-use crate::args::{Cli, Command, LogFormat, OutputArgs, ProgressMode, SimCommand};
+use crate::args::{Cli, Command, OutputArgs, ProgressMode, SimCommand};
 use crate::exit::CliError;
 
 fn main() -> ExitCode {
@@ -61,10 +61,5 @@ fn init_logging(command: &Command) {
     });
     // With a progress bar on screen, only warnings and errors are logged as text.
     let default = if bar && format == LogFormat::Text { "warn" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
+    intervals_runtime::init_logging(format, std::env::var("RUST_LOG").ok().as_deref(), default);
 }

@@ -4,12 +4,13 @@
 //! `--config` file, then the default.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{Days, Utc};
 use intervals_domain::{
     parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec, Tz,
 };
+use intervals_runtime::ConfigList;
 use serde::Deserialize;
 
 use crate::args::{CsvFormat, ExtractArgs, OutputArgs, SourceArgs};
@@ -19,7 +20,13 @@ use intervals_adapters::outputs::{OutputSpec, Registry};
 /// Where `extract`, `users` and `queues` write when `--out` is not given: the embedded default.
 pub(crate) const DEFAULT_OUT: &str = "sqlite:genesys-intervals.db";
 
-pub(crate) const DEFAULT_METRICS: &str = "tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected";
+/// [`intervals_domain::DEFAULT_METRICS`] as a flag value (`tHandle,tAcw,...`): the default of
+/// `--metrics`, shown in the help.
+pub(crate) fn default_metrics() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| intervals_domain::DEFAULT_METRICS.join(","))
+}
+
 const DEFAULT_GROUP_BY: &str = "userId,mediaType";
 const DEFAULT_CONCURRENCY: usize = 4;
 /// Days extracted by `--demo` when no range is given: the last full week.
@@ -32,10 +39,10 @@ pub(crate) struct ConfigFile {
     from: Option<String>,
     to: Option<String>,
     granularity: Option<String>,
-    metrics: Option<List>,
-    group_by: Option<List>,
-    media_types: Option<List>,
-    queue_ids: Option<List>,
+    metrics: Option<ConfigList>,
+    group_by: Option<ConfigList>,
+    media_types: Option<ConfigList>,
+    queue_ids: Option<ConfigList>,
     time_zone: Option<String>,
     out: Option<String>,
     format: Option<CsvFormat>,
@@ -47,23 +54,6 @@ pub(crate) struct ConfigFile {
     login_url: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-}
-
-/// `"a,b"` or `["a", "b"]`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum List {
-    Joined(String),
-    Items(Vec<String>),
-}
-
-impl List {
-    fn joined(self) -> String {
-        match self {
-            List::Joined(s) => s,
-            List::Items(v) => v.join(","),
-        }
-    }
 }
 
 impl ConfigFile {
@@ -184,17 +174,20 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
     let granularity = Granularity::parse(&pick(&args.granularity, config.granularity.take(), "PT30M"))
         .map_err(|e| CliError::usage(format!("--granularity: {e}")))?;
     let time_zone = parse_time_zone(&pick(&args.time_zone, config.time_zone.take(), "UTC")).map_err(usage)?;
-    let metrics =
-        AggregateQuery::parse_metrics(&pick(&args.metrics, config.metrics.take().map(List::joined), DEFAULT_METRICS))
-            .map_err(|e| CliError::usage(format!("--metrics: {e}")))?;
+    let metrics = AggregateQuery::parse_metrics(&pick(
+        &args.metrics,
+        config.metrics.take().map(ConfigList::joined),
+        default_metrics(),
+    ))
+    .map_err(|e| CliError::usage(format!("--metrics: {e}")))?;
     let group_by = AggregateQuery::parse_group_by(&pick(
         &args.group_by,
-        config.group_by.take().map(List::joined),
+        config.group_by.take().map(ConfigList::joined),
         DEFAULT_GROUP_BY,
     ))
     .map_err(|e| CliError::usage(format!("--group-by: {e}")))?;
-    let media = split(&pick(&args.media_type, config.media_types.take().map(List::joined), ""));
-    let queues = split(&pick(&args.queue_id, config.queue_ids.take().map(List::joined), ""));
+    let media = split(&pick(&args.media_type, config.media_types.take().map(ConfigList::joined), ""));
+    let queues = split(&pick(&args.queue_id, config.queue_ids.take().map(ConfigList::joined), ""));
     let filters = Filters::new(&media, &queues).map_err(usage)?;
     let query = AggregateQuery::new(metrics, group_by, granularity, time_zone, filters).map_err(usage)?;
     let max_window = MaxWindow::parse(&pick(&args.max_window, config.max_window.take(), "P1D"))

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec};
+use intervals_runtime::shutdown_signal;
 use intervals_sim::SimConfig;
 
 use crate::args::{SimOrgArgs, SimServeArgs, SimTruthArgs};
 use crate::exit::CliError;
 use crate::settings::split;
-use crate::wiring::shutdown_signal;
 
 fn org_config(org: &SimOrgArgs) -> SimConfig {
     SimConfig { agents: org.agents, seed: org.seed, ..SimConfig::default() }

@@ -15,9 +15,6 @@ use crate::args::CsvFormat;
 use crate::exit::CliError;
 use crate::settings::{IoSettings, SourceSettings};
 
-/// Requests per minute assumed until the API's `inin-ratelimit-allowed` header says otherwise.
-pub(crate) const DEFAULT_RATE_PER_MINUTE: u32 = 300;
-
 /// A source with its retry loop, and the simulator behind it for `--demo`.
 pub(crate) struct OpenSource {
     pub(crate) source: Arc<dyn MetricSource>,
@@ -90,7 +87,7 @@ fn client_config(
     ClientConfig::new(environment.as_deref(), api_url.as_deref(), login_url.as_deref())
         .map(|c| {
             c.credentials(client_id, Secret::new(client_secret.to_owned()))
-                .pacer(Arc::new(Pacer::new(DEFAULT_RATE_PER_MINUTE)))
+                .pacer(Arc::new(Pacer::new(Pacer::DEFAULT_REQUESTS_PER_MINUTE)))
                 .max_concurrency(io.concurrency)
         })
         .map_err(|e| CliError::usage(e.to_string()))
@@ -118,28 +115,4 @@ pub(crate) async fn open_directory(out: &OutputSpec) -> Result<Arc<dyn Directory
         )));
     }
     Ok(out.config().open_directory().await?)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

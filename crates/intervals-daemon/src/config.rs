@@ -22,12 +22,13 @@ use intervals_adapters::genesys::{ClientConfig, Secret};
 use intervals_adapters::outputs::{OutputSpec, Registry};
 use intervals_app::daemon::{Schedule, ScheduleRequest};
 use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, TimeSpec};
+use intervals_runtime::ConfigList;
 use serde::Deserialize;
 
 /// `listen` when the file has none.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
-/// `metrics` when an org has none.
-pub const DEFAULT_METRICS: [&str; 3] = ["tHandle", "tAcw", "tHeldComplete"];
+/// `metrics` when an org has none: the CLI's default too (defined in the domain).
+pub use intervals_domain::DEFAULT_METRICS;
 /// `group_by` when an org has none.
 pub const DEFAULT_GROUP_BY: [&str; 2] = ["userId", "mediaType"];
 /// `granularity` when an org has none.
@@ -66,11 +67,11 @@ struct FileOrg {
     login_url: Option<String>,
     client_id_env: Option<String>,
     client_secret_env: Option<String>,
-    metrics: Option<List>,
-    group_by: Option<List>,
+    metrics: Option<ConfigList>,
+    group_by: Option<ConfigList>,
     granularity: Option<String>,
     time_zone: Option<String>,
-    media_types: Option<List>,
+    media_types: Option<ConfigList>,
     backfill_from: Option<String>,
     backfill_to: Option<String>,
     tick_seconds: Option<u64>,
@@ -78,24 +79,6 @@ struct FileOrg {
     daily_lookback_days: Option<u32>,
     include_open_buckets: Option<bool>,
     lease_seconds: Option<u64>,
-}
-
-/// `["a", "b"]` or `"a,b"`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum List {
-    Items(Vec<String>),
-    Joined(String),
-}
-
-impl List {
-    fn items(self) -> Vec<String> {
-        let items = match self {
-            List::Items(v) => v,
-            List::Joined(s) => s.split(',').map(str::to_owned).collect(),
-        };
-        items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
-    }
 }
 
 /// Everything wrong with a config file.
@@ -303,11 +286,11 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
     let client_id = credential("client_id_env", DEFAULT_CLIENT_ID_ENV, org.client_id_env);
     let client_secret = credential("client_secret_env", DEFAULT_CLIENT_SECRET_ENV, org.client_secret_env);
 
-    let list = |value: Option<List>, default: &[&str]| match value {
+    let list = |value: Option<ConfigList>, default: &[&str]| match value {
         Some(list) => list.items(),
         None => default.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let metrics = match AggregateQuery::parse_metrics(&list(org.metrics, &DEFAULT_METRICS).join(",")) {
+    let metrics = match AggregateQuery::parse_metrics(&list(org.metrics, DEFAULT_METRICS).join(",")) {
         Ok(m) => Some(m),
         Err(e) => {
             bad("metrics", e.to_string());

@@ -5,13 +5,12 @@
 //! not stop in time; 2 configuration error (also an unusable `listen` address); 3 an org's
 //! source refused us at start (credentials, permission); 4 the database is unreachable.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use intervals_daemon::{Daemon, DaemonSettings, RunOptions};
-use tracing_subscriber::EnvFilter;
+use intervals_runtime::{init_logging, shutdown_signal, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,15 +30,9 @@ struct Args {
     log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log_format);
+    init_logging(args.log_format, std::env::var("RUST_LOG").ok().as_deref(), "info");
     let env = |name: &str| std::env::var(name).ok();
     let settings = match DaemonSettings::load(&args.config, &env) {
         Ok(settings) => settings,
@@ -79,15 +72,6 @@ fn main() -> ExitCode {
     })
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
-}
-
 /// `host:pid`, this replica's name in the lease table.
 fn holder_name() -> String {
     let host = std::env::var("HOSTNAME")
@@ -97,28 +81,4 @@ fn holder_name() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     format!("{host}:{}", std::process::id())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "signal received"),
-        () = term => tracing::info!(signal = "SIGTERM", "signal received"),
-    }
 }

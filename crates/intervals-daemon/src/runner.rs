@@ -19,8 +19,6 @@ use tokio::task::JoinSet;
 use crate::config::{DaemonSettings, OrgSettings};
 use crate::http::{self, OrgView};
 
-/// Requests per minute assumed per org until the API's `inin-ratelimit-allowed` says otherwise.
-const DEFAULT_RATE_PER_MINUTE: u32 = 300;
 /// Requests in flight per org (windows are read one at a time; the margin is for token renewal).
 const MAX_CONCURRENCY: usize = 2;
 /// Extra time, beyond the drain timeout, for lease releases and the HTTP server to stop.
@@ -247,7 +245,7 @@ async fn open_source(org: &OrgSettings) -> Result<(Arc<RetryingSource>, Arc<Retr
         .client_config()
         .map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?
         .credentials(org.client_id.clone(), org.client_secret.clone())
-        .pacer(Arc::new(Pacer::new(DEFAULT_RATE_PER_MINUTE)))
+        .pacer(Arc::new(Pacer::new(Pacer::DEFAULT_REQUESTS_PER_MINUTE)))
         .max_concurrency(MAX_CONCURRENCY);
     let client = GenesysClient::new(config).map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?;
     match client.authenticate().await {

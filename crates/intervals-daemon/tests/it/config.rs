@@ -36,7 +36,7 @@ fn defaults_are_those_of_the_design() {
     assert_eq!(org.label, "emea");
     assert_eq!(org.client_id, "client-id", "client_id_env defaults to GENESYS_CLIENT_ID");
     let metrics: Vec<&str> = org.query.metrics().iter().map(|m| m.as_str()).collect();
-    assert_eq!(metrics, ["tHandle", "tAcw", "tHeldComplete"]);
+    assert_eq!(metrics, ["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected"]);
     let group: Vec<&str> = org.query.group_by().iter().map(|d| d.as_str()).collect();
     assert_eq!(group, ["userId", "mediaType"]);
     assert_eq!(org.query.granularity().as_iso(), "PT30M");
