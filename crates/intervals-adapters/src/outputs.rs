@@ -32,10 +32,22 @@ pub struct Capabilities {
     pub checkpoints: bool,
     /// Can hold users and queues.
     pub directory: bool,
-    /// Offers per-org leases so that several daemon replicas can share it.
-    pub shared_leases: bool,
+    /// Per-org leases, which the daemon needs besides checkpoints.
+    pub leases: Leases,
     /// Can write the wide CSV layout.
     pub wide_layout: bool,
+}
+
+/// Whether (and how widely) an output can hold the daemon's per-org leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leases {
+    /// None: the daemon cannot use this output.
+    None,
+    /// In the output itself, for the one daemon that owns it (SQLite: a second daemon on the same
+    /// file waits).
+    OneDaemon,
+    /// Shared by daemon replicas on several machines (PostgreSQL).
+    Shared,
 }
 
 /// What opening an output for metric rows needs to know.
@@ -90,7 +102,7 @@ pub trait OutputConfig: Send + Sync + fmt::Debug {
     async fn open_directory(&self) -> Result<Arc<dyn DirectoryWriter>, SinkError> {
         Err(SinkError::unavailable(self.describe(), "this output cannot hold users or queues"))
     }
-    /// Opens the output as the daemon's store (only called when [`Capabilities::checkpoints`]).
+    /// Opens the output as the daemon's store (only called when [`OutputSpec::store_refusal`] is `None`).
     async fn open_store(&self) -> Result<Store, SinkError> {
         Err(SinkError::unavailable(self.describe(), "this output keeps no checkpoints"))
     }
@@ -122,13 +134,16 @@ impl OutputSpec {
 
     /// The reason this output cannot serve as the daemon's store, if it cannot.
     pub fn store_refusal(&self) -> Option<String> {
-        (!self.capabilities.checkpoints).then(|| {
-            format!(
-                "the {} output keeps no checkpoints, and continuous ingestion needs them: use sqlite:PATH (one \
-                 replica) or postgres://... (replicas share it through leases)",
-                self.scheme
-            )
-        })
+        let missing = match (self.capabilities.checkpoints, self.capabilities.leases) {
+            (true, Leases::OneDaemon | Leases::Shared) => return None,
+            (false, _) => "keeps no checkpoints",
+            (true, Leases::None) => "keeps checkpoints but no leases",
+        };
+        Some(format!(
+            "the {} output {missing}, and continuous ingestion needs both: use sqlite:PATH (one daemon) or \
+             postgres://... (replicas share it through leases)",
+            self.scheme
+        ))
     }
 }
 

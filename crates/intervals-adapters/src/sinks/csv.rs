@@ -21,7 +21,7 @@ use super::grain::{push_number, push_u64};
 use super::output::Destination;
 use super::spill::{push_sort_key, RunBuilder};
 
-use crate::outputs::{file_path, Capabilities, MetricsContext, OutputConfig, OutputKind};
+use crate::outputs::{file_path, Capabilities, Leases, MetricsContext, OutputConfig, OutputKind};
 use intervals_app::WindowTarget;
 
 /// Where a CSV goes.
@@ -316,7 +316,7 @@ impl OutputKind for CsvKind {
         "csv:PATH, csv:- (stdout)"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: false, directory: true, shared_leases: false, wide_layout: true }
+        Capabilities { checkpoints: false, directory: true, leases: Leases::None, wide_layout: true }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let target = match url.split_once(':').map(|(_, p)| p) {

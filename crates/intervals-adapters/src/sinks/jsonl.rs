@@ -21,7 +21,7 @@ use super::grain::push_json_string;
 use super::output::Destination;
 use super::spill::{push_sort_key, RunBuilder};
 
-use crate::outputs::{file_path, Capabilities, MetricsContext, OutputConfig, OutputKind};
+use crate::outputs::{file_path, Capabilities, Leases, MetricsContext, OutputConfig, OutputKind};
 use intervals_app::WindowTarget;
 
 /// Writes the rows of one query as JSON Lines.
@@ -214,7 +214,7 @@ impl OutputKind for JsonlKind {
         "jsonl:PATH"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: false, directory: true, shared_leases: false, wide_layout: false }
+        Capabilities { checkpoints: false, directory: true, leases: Leases::None, wide_layout: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         Ok(Box::new(JsonlConfig { path: file_path(url)? }))

@@ -74,7 +74,7 @@ use parquet::record::RowAccessor;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
 
-use crate::outputs::{Capabilities, MetricsContext, OutputConfig, OutputKind};
+use crate::outputs::{Capabilities, Leases, MetricsContext, OutputConfig, OutputKind};
 use intervals_app::WindowTarget;
 
 /// The extension of window files.
@@ -584,7 +584,7 @@ impl OutputKind for ParquetKind {
         "parquet:DIR"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: false, shared_leases: false, wide_layout: false }
+        Capabilities { checkpoints: true, directory: false, leases: Leases::None, wide_layout: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let (_, dir) = url.split_once(':').unwrap_or(("", url));

@@ -32,7 +32,7 @@ use super::grain::{dimension_scopes, grains, is_uuid_text, DimensionScope, Grain
 use super::sqlite::migrate_message;
 
 use crate::leases::PgLeaseStore;
-use crate::outputs::{redact_url, Capabilities, MetricsContext, OutputConfig, OutputKind, Store, SQL_LOOK};
+use crate::outputs::{redact_url, Capabilities, Leases, MetricsContext, OutputConfig, OutputKind, Store, SQL_LOOK};
 use intervals_app::WindowTarget;
 use std::fmt;
 use std::sync::Arc;
@@ -602,7 +602,7 @@ impl OutputKind for PostgresKind {
         "postgres://USER@HOST:PORT/DB"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: true, shared_leases: true, wide_layout: false }
+        Capabilities { checkpoints: true, directory: true, leases: Leases::Shared, wide_layout: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let rest = url.split_once("://").map(|(_, r)| r).ok_or("a PostgreSQL URL starts with postgres://")?;

@@ -25,7 +25,7 @@ use super::grain::{dimension_scopes, grains, is_requested, push_json_string, Dim
 use super::output::parent_of;
 
 use crate::leases::SqliteLeaseStore;
-use crate::outputs::{file_path, Capabilities, MetricsContext, OutputConfig, OutputKind, Store, SQL_LOOK};
+use crate::outputs::{file_path, Capabilities, Leases, MetricsContext, OutputConfig, OutputKind, Store, SQL_LOOK};
 use intervals_app::WindowTarget;
 use std::sync::Arc;
 
@@ -491,7 +491,7 @@ impl OutputKind for SqliteKind {
         "sqlite:PATH"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: true, shared_leases: false, wide_layout: false }
+        Capabilities { checkpoints: true, directory: true, leases: Leases::OneDaemon, wide_layout: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         Ok(Box::new(SqliteConfig { path: file_path(url)? }))

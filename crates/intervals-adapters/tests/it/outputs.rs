@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use intervals_adapters::outputs::{Capabilities, MetricsContext, OutputConfig, OutputKind, Registry};
+use intervals_adapters::outputs::{Capabilities, Leases, MetricsContext, OutputConfig, OutputKind, Registry};
 use intervals_adapters::sinks::CsvLayout;
 use intervals_app::{Sink, SinkError, WindowKey, WindowTarget, WriteStats};
 use intervals_domain::MetricRow;
@@ -26,7 +26,7 @@ impl OutputKind for MemoryKind {
         "memory:NAME"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: false, directory: false, shared_leases: false, wide_layout: false }
+        Capabilities { checkpoints: false, directory: false, leases: Leases::None, wide_layout: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let name = url.strip_prefix("memory:").filter(|n| !n.is_empty()).ok_or("the name is empty")?;

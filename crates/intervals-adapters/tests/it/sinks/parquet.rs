@@ -289,7 +289,8 @@ async fn the_registry_resolves_parquet_urls_to_a_checkpointed_output() {
     let spec = Registry::builtin().parse(&url).unwrap();
     assert_eq!((spec.scheme(), spec.to_string()), ("parquet", url.clone()));
     assert!(spec.capabilities().checkpoints && !spec.capabilities().directory);
-    assert!(spec.store_refusal().is_none(), "the daemon can keep a Parquet folder current");
+    let refusal = spec.store_refusal().expect("no leases: the daemon refuses it up front");
+    assert!(refusal.contains("parquet") && refusal.contains("no leases"), "{refusal}");
     let cx = MetricsContext { query: golden_query(), layout: CsvLayout::Long };
     let target = spec.config().open_metrics(&cx).await.unwrap();
     assert!(target.checkpoints().is_some(), "a window's file is its checkpoint");
