@@ -1,6 +1,6 @@
 //! Bad input exits 2 with a clear message before any request; refused credentials exit 3.
 
-use crate::support::{expect_exit, run, Sim};
+use crate::support::{binary, expect_exit, run, Sim};
 
 /// Runs `extract` with `args` and expects exit 2, a message containing `needle`, and no request.
 async fn rejected_before_any_request(args: &[&str], needle: &str) {
@@ -125,4 +125,35 @@ async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
     assert!(stderr.contains("127.0.0.1") && stderr.contains('1'), "{stderr}");
     assert!(!stderr.contains("pa55word"), "the password leaked: {stderr}");
     assert_eq!(sim.requests(), 0, "the sink is opened before anything is fetched");
+}
+
+/// A source configuration that cannot work is a usage error found before any output is opened: no
+/// database file (nor its -wal/-shm) is left in the working folder.
+#[tokio::test]
+async fn a_bad_source_configuration_exits_2_and_creates_no_output() {
+    let cases: &[&[&str]] = &[
+        &["--api-url", "not a url", "--login-url", "http://127.0.0.1:9"],
+        &["--api-url", "ftp://127.0.0.1/api", "--login-url", "http://127.0.0.1:9"],
+        &["--environment", "garbage"],
+    ];
+    for args in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(binary("genesys-intervals"));
+        cmd.arg("extract")
+            .args(RANGE)
+            .args(*args)
+            .args(["--progress", "never"])
+            .current_dir(dir.path())
+            .env("GENESYS_CLIENT_ID", "id")
+            .env("GENESYS_CLIENT_SECRET", "secret")
+            .env_remove("GENESYS_ENVIRONMENT")
+            .env_remove("GENESYS_API_URL")
+            .env_remove("GENESYS_LOGIN_URL");
+        let stderr = expect_exit(&run(cmd).await, 2);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} behind; stderr: {stderr}");
+    }
 }

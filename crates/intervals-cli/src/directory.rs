@@ -14,8 +14,9 @@ pub(crate) enum Which {
 pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliError> {
     let mut config = ConfigFile::load(args.output.config.as_deref())?;
     let io = io_settings(&args.source, &args.output, &mut config, true)?;
-    let directory = wiring::open_directory(&io.out).await?;
+    // The source's configuration is checked first (nothing is sent), so a usage error creates no output.
     let source = wiring::open_source(&io, false).await?;
+    let directory = wiring::open_directory(&io.out).await?;
     let written = match which {
         Which::Users => {
             let users = source.directory.users().await?;

@@ -17,9 +17,11 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
         print_plan(&settings);
         return Ok(());
     }
+    // The source first: its configuration (environment, URLs) is checked without sending anything,
+    // so a usage error leaves no output behind (a new database file, tables in PostgreSQL).
+    let source = wiring::open_source(&settings.io, settings.use_jobs).await?;
     let target = wiring::open_metrics(&settings.io.out, Arc::clone(&settings.query), settings.format).await?;
     let target = if settings.refetch { target.ignoring_checkpoints() } else { target };
-    let source = wiring::open_source(&settings.io, settings.use_jobs).await?;
     let progress = Arc::new(ProgressDisplay::new(args.output.progress));
     let ingestor =
         Ingestor::new(Arc::clone(&source.source), target, Arc::clone(&progress) as Arc<dyn ProgressObserver>);
