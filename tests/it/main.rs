@@ -6,6 +6,7 @@ mod corrections;
 mod demo;
 mod extract_truth;
 mod more_commands;
+mod parquet_output;
 mod postgres_smoke;
 mod resume;
 mod support;

@@ -10,13 +10,13 @@ use crate::extract_truth::{pg_url, postgres_long_csv, sqlite_long_csv};
 use crate::support::{assert_same_csv, expect_exit, run, spawn_watching, Extraction, Sim};
 
 /// Twenty one-day windows, one request at a time, each slowed down by the simulator.
-fn long_extraction() -> Extraction {
+pub(crate) fn long_extraction() -> Extraction {
     Extraction { from: "2025-02-01", to: "2025-02-21", granularity: "PT1H", ..Extraction::default() }
 }
 
-const WINDOWS: u64 = 20;
+pub(crate) const WINDOWS: u64 = 20;
 
-async fn slow_sim() -> Sim {
+pub(crate) async fn slow_sim() -> Sim {
     Sim::start(SimConfig { agents: 8, seed: 11, latency: Duration::from_millis(150), ..SimConfig::default() }).await
 }
 
@@ -48,7 +48,9 @@ async fn extract_and_kill(sim: &Sim, out: &str, after: usize) {
     assert!(!status.success(), "the child was killed");
 }
 
-async fn resume_after_kill(sim: &Sim, out: &str) -> (u64, u64) {
+/// Kills an extraction into `out` after five windows and runs it again to the end; returns the
+/// aggregate queries of the first and of the second run.
+pub(crate) async fn resume_after_kill(sim: &Sim, out: &str) -> (u64, u64) {
     extract_and_kill(sim, out, 5).await;
     let queries_first = sim.aggregate_queries();
     assert!(queries_first < WINDOWS, "killed before the end");

@@ -11,4 +11,5 @@ mod leases;
 mod replicas;
 mod shutdown;
 mod start;
+mod stores;
 mod support;

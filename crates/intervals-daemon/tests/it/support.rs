@@ -133,12 +133,41 @@ impl Running {
         holder: &str,
         ticks: watch::Receiver<u64>,
     ) -> Running {
+        Running::launch(settings, Some(storage(pool).await), clock, holder, ticks).await
+    }
+
+    /// Starts a daemon that opens the configured `database_url` itself (through the output
+    /// registry, as the binary does), ticking on `ticks` when given, else on its own trigger.
+    pub(crate) async fn start_configured(
+        settings: DaemonSettings,
+        clock: Arc<ManualClock>,
+        holder: &str,
+        ticks: Option<watch::Receiver<u64>>,
+    ) -> Running {
+        match ticks {
+            Some(rx) => Running::launch(settings, None, clock, holder, rx).await,
+            None => {
+                let (tx, rx) = watch::channel(0u64);
+                let mut running = Running::launch(settings, None, clock, holder, rx).await;
+                running.ticks = Some(tx);
+                running
+            }
+        }
+    }
+
+    async fn launch(
+        settings: DaemonSettings,
+        storage: Option<Storage>,
+        clock: Arc<ManualClock>,
+        holder: &str,
+        ticks: watch::Receiver<u64>,
+    ) -> Running {
         let options = RunOptions {
             clock,
             ticks: TickMode::Manual(ticks),
             holder: holder.to_owned(),
             drain_timeout: Duration::from_secs(30),
-            storage: Some(storage(pool).await),
+            storage,
         };
         let daemon = Daemon::start(settings, options).await.unwrap_or_else(|e| panic!("start: {e}"));
         let addr = daemon.local_addr();
