@@ -2,8 +2,8 @@
 //!
 //! - [`genesys`]: the Genesys Cloud HTTP client (auth, regions, aggregates, jobs, users, queues) behind
 //!   `MetricSource`. Wire DTOs (serde) live here and never leave this crate.
-//! - [`sinks`]: CSV, JSON Lines, SQLite and PostgreSQL behind `Sink`, `CheckpointStore` and
-//!   `DirectorySink`.
+//! - [`sinks`]: CSV, JSON Lines, Parquet, SQLite and PostgreSQL behind `Sink`, `CheckpointStore` and
+//!   `DirectoryWriter`, each with its output kind.
 //! - [`leases`]: per-org leases behind `LeaseStore` (PostgreSQL for daemon replicas, SQLite for one).
 //! - [`outputs`]: the registry of outputs, the only way the binaries open a sink.
 

@@ -57,7 +57,7 @@ pub(crate) struct SourceArgs {
 /// Output and display options shared by commands.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct OutputArgs {
-    /// Where rows go: sqlite:PATH | csv:PATH | csv:- | jsonl:PATH | postgres://... [default: sqlite:genesys-intervals.db]
+    /// Where rows go: sqlite:PATH | csv:PATH | csv:- | jsonl:PATH | parquet:DIR | postgres://... [default: sqlite:genesys-intervals.db]
     #[arg(long, value_name = "URL")]
     pub(crate) out: Option<String>,
     /// TOML file with defaults for any of these options (keys as the long flags, with underscores).

@@ -1,5 +1,6 @@
-//! `genesys-intervalsd --config daemon.toml [--check]`: keeps a PostgreSQL database current for
-//! one or many Genesys Cloud orgs (see docs/operations.md).
+//! `genesys-intervalsd --config daemon.toml [--check]`: keeps a PostgreSQL database (replicas share
+//! it through leases) or a SQLite file (one daemon) current for one or many Genesys Cloud orgs (see
+//! docs/operations.md).
 //!
 //! Exit codes: 0 clean shutdown (SIGTERM or Ctrl-C) or `--check` passed; 1 a task failed or did
 //! not stop in time; 2 configuration error (also an unusable `listen` address); 3 an org's
@@ -16,7 +17,7 @@ use intervals_runtime::{init_logging, shutdown_signal, LogFormat};
 #[command(
     name = "genesys-intervalsd",
     version,
-    about = "Continuous ingestion of Genesys Cloud agent-interval figures into PostgreSQL"
+    about = "Continuous ingestion of Genesys Cloud agent-interval figures into PostgreSQL or SQLite"
 )]
 struct Args {
     /// The daemon's TOML config file (see docs/operations.md).

@@ -27,7 +27,7 @@ impl SortedFile {
     /// Prepares `dest` for the rows of the query with `fingerprint`. Creates the temporary file and the runs folder now, so that an unwritable target
     /// fails before any request is made.
     pub(crate) fn create(dest: Destination, describe: String, fingerprint: String) -> Result<Self, SinkError> {
-        let unavailable = |e: io::Error| SinkError::unavailable(describe.clone(), e.to_string());
+        let unavailable = |e: io::Error| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e);
         let output = Output::create(dest).map_err(unavailable)?;
         let runs = Runs::new_in(&output.scratch_folder()).map_err(unavailable)?;
         Ok(SortedFile {
@@ -93,7 +93,7 @@ impl SortedFile {
     }
 
     fn io_error(&self, e: io::Error) -> SinkError {
-        self.write_error(&e.to_string())
+        self.write_error(&e.to_string()).caused_by(e)
     }
 
     fn write_error(&self, message: &str) -> SinkError {
@@ -111,7 +111,8 @@ pub(crate) struct WholeFile {
 impl WholeFile {
     /// Checks now that `dest` can be written (a temporary file beside it is created and removed).
     pub(crate) fn create(dest: Destination, describe: String) -> Result<Self, SinkError> {
-        Output::create(dest.clone()).map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
+        Output::create(dest.clone())
+            .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e))?;
         Ok(WholeFile { describe, dest })
     }
 

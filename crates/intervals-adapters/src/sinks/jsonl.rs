@@ -5,7 +5,7 @@
 //! {"user_id":"6f1c…","media_type":"voice","interval_start":"2025-03-10T09:00:00Z","interval_end":"2025-03-10T09:30:00Z","metric":"tHandle","count":5,"sum":1450300,"min":95000,"max":612000}
 //! ```
 //! Group columns use their snake_case names in groupBy order; an absent statistic is `null`.
-//! This is the worked example of `docs/writing-a-sink.md`.
+//! The smallest file sink; `docs/writing-a-sink.md` walks through adding an output.
 
 use std::io;
 use std::path::PathBuf;
