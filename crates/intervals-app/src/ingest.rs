@@ -272,7 +272,9 @@ impl Ingestor {
                         stack.push(second);
                         stack.push(first);
                     }
-                    None => self.fail(&mut outcome, part, SourceError::Invalid { message, context_id }, query),
+                    None => {
+                        self.fail(&mut outcome, part, SourceError::Invalid { message, status: None, context_id }, query)
+                    }
                 },
                 Err(e @ (SourceError::Unauthorized { .. } | SourceError::Forbidden { .. })) => {
                     return Err(IngestError::Source(e));

@@ -54,7 +54,13 @@ pub enum SourceError {
     Forbidden { permission: String, message: String, context_id: Option<String> },
     /// Any other rejection (400 on one bucket, 404, ...): give up with the API's message.
     #[error("the API rejected the request: {message}{}", ctx(.context_id))]
-    Invalid { message: String, context_id: Option<String> },
+    Invalid {
+        message: String,
+        /// The HTTP status of the refusal, when the API answered with one (`404`: the thing is not
+        /// there); `None` for answers off the contract.
+        status: Option<u16>,
+        context_id: Option<String>,
+    },
 }
 
 fn ctx(context_id: &Option<String>) -> String {

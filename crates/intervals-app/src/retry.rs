@@ -366,7 +366,7 @@ mod tests {
             SourceError::TooLarge { message: "x".into(), context_id: None },
             SourceError::Unauthorized { message: "x".into(), context_id: None },
             SourceError::Forbidden { permission: "p".into(), message: "x".into(), context_id: None },
-            SourceError::Invalid { message: "x".into(), context_id: None },
+            SourceError::Invalid { message: "x".into(), status: Some(404), context_id: None },
         ] {
             let script = Script::new(vec![err.clone()]);
             let counters = RetryCounters::default();

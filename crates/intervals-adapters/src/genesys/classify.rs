@@ -76,7 +76,7 @@ pub(crate) fn classify_status(
             context_id,
         },
         403 => SourceError::Forbidden { permission: endpoint.permission.to_owned(), message, context_id },
-        _ => SourceError::Invalid { message, context_id },
+        code => SourceError::Invalid { message, status: Some(code), context_id },
     }
 }
 
@@ -301,6 +301,7 @@ mod tests {
     #[test]
     fn other_statuses_are_invalid_with_the_api_message() {
         let e = classify(&AGG, 404, &HeaderMap::new(), "<html>not found</html>");
+        assert!(matches!(&e, SourceError::Invalid { status: Some(404), .. }), "the status is kept: {e:?}");
         assert!(
             matches!(&e, SourceError::Invalid { message, .. } if message.contains("HTTP 404: <html>not found</html>"))
         );

@@ -492,7 +492,8 @@ pub(crate) fn rows_within(
 }
 
 pub(crate) fn contract(endpoint: &Endpoint, err: &ContractError, context_id: Option<String>) -> SourceError {
-    SourceError::Invalid { message: format!("{} returned an unexpected response: {err}", endpoint.what), context_id }
+    let message = format!("{} returned an unexpected response: {err}", endpoint.what);
+    SourceError::Invalid { message, status: None, context_id }
 }
 
 /// Reads a response body of at most `cap` bytes, chunk by chunk; `None` when it is larger (the
@@ -518,7 +519,7 @@ fn too_big(endpoint: &Endpoint, cap: usize, context_id: Option<String>) -> Sourc
     if endpoint.buckets > 1 {
         SourceError::TooLarge { message, context_id }
     } else {
-        SourceError::Invalid { message, context_id }
+        SourceError::Invalid { message, status: None, context_id }
     }
 }
 

@@ -88,7 +88,7 @@ impl GenesysClient {
                 tracing::info!(job_id, "aggregate job cancelled");
                 Ok(())
             }
-            Err(SourceError::Invalid { message, .. }) if message.contains("HTTP 404") => Ok(()),
+            Err(SourceError::Invalid { status: Some(404), .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -131,6 +131,7 @@ impl GenesysClient {
                     "aggregate job {job_id} {what}{}",
                     status.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
                 ),
+                status: None,
                 context_id: reply.context_id.clone(),
             };
             match state.as_str() {

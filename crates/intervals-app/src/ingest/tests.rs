@@ -88,7 +88,7 @@ fn too_large(context_id: &str) -> SourceError {
 }
 
 fn invalid(message: &str) -> SourceError {
-    SourceError::Invalid { message: message.into(), context_id: Some("ctx-invalid".into()) }
+    SourceError::Invalid { message: message.into(), status: Some(400), context_id: Some("ctx-invalid".into()) }
 }
 
 fn transient(message: &str) -> SourceError {
@@ -349,6 +349,7 @@ async fn a_single_bucket_still_too_large_fails_as_invalid_and_the_rest_is_writte
             window: bad,
             error: SourceError::Invalid {
                 message: "too many groups".into(),
+                status: None,
                 context_id: Some("ctx-one-bucket".into())
             },
         }],

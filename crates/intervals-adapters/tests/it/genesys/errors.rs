@@ -34,7 +34,7 @@ async fn bad_request_is_too_large_on_many_buckets_and_invalid_on_one() {
     let long_day = window("2025-10-25T23:00:00Z", "2025-10-27T00:00:00Z");
     assert_eq!(long_day.bucket_count(daily.granularity(), daily.time_zone()), 1);
     let err = client.query(&daily, long_day).await.unwrap_err();
-    let SourceError::Invalid { message, context_id } = &err else { panic!("{err:?}") };
+    let SourceError::Invalid { message, context_id, .. } = &err else { panic!("{err:?}") };
     assert!(message.contains("The interval spans 25 hours"), "{message}");
     assert!(message.contains("HTTP 400"), "{message}");
     assert!(context_id.is_some());
