@@ -1,8 +1,11 @@
 //! The extraction use case: plan -> skip checkpointed windows -> fetch with bounded concurrency
-//! -> split on `TooLarge` -> write rows and checkpoint -> report.
+//! -> split on `TooLarge` (and cut, before asking, a window of a size the API already refused)
+//! -> write rows and checkpoint -> report.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -31,7 +34,8 @@ pub enum Progress {
     Planned { total: usize, skipped: usize, to_fetch: usize, buckets_to_fetch: usize },
     /// A window (or part of one) was written.
     WindowDone { window: TimeWindow, rows: usize, buckets: usize },
-    /// The API found a window too large: it is fetched as two halves.
+    /// The API found a window too large: it is fetched as two halves, or in parts of a size the
+    /// API accepted when one is known (windows cut before asking report no event).
     WindowSplit { window: TimeWindow },
     /// A window failed for good (its buckets count as done for progress purposes).
     WindowFailed { window: TimeWindow, buckets: usize, error: String },
@@ -70,6 +74,9 @@ pub struct IngestReport {
     pub windows_written: usize,
     /// Windows split because the API found them too large.
     pub windows_split: usize,
+    /// Windows (or parts) cut before their first request because a window of their size had been
+    /// refused as too large (not counted in `windows_split`: the API was not asked).
+    pub windows_cut: usize,
     /// Windows that failed for good.
     pub failed: Vec<FailedWindow>,
     /// Metric rows written.
@@ -101,10 +108,21 @@ pub enum IngestError {
 /// made of itself: [`Ingestor::gaps`] (what a range still lacks) and [`Ingestor::fetch_window`] (fetch
 /// one window, split on `TooLarge`, write each part with its checkpoint); it never calls `finish`,
 /// which belongs to a run.
+///
+/// **It learns window sizes.** Per query fingerprint, it remembers in buckets of the query's
+/// granularity (exact on 23- and 25-hour days, unlike durations) the smallest window the API refused
+/// as `TooLarge` and the largest, below that, it accepted. A window at least as large as a refused
+/// one is cut before its first request into parts no larger than the largest accepted size (or, none
+/// being known yet, halved as a refusal would have made it), so a run pays the halvings once instead
+/// of once per window. The sizes are shared by the windows fetched at the same time, and by every
+/// call of [`Ingestor::fetch_window`]: the daemon keeps one `Ingestor` per org, so what it learned
+/// holds across its ticks, for the life of the process (the sizes only become more cautious: a limit
+/// that depends on the data, such as a busy hour's group count, costs requests, never 400s).
 pub struct Ingestor {
     source: Arc<dyn MetricSource>,
     target: WindowTarget,
     progress: Arc<dyn ProgressObserver>,
+    sizes: WindowSizes,
 }
 
 impl std::fmt::Debug for Ingestor {
@@ -120,6 +138,8 @@ pub struct WindowReport {
     pub written: usize,
     /// Splits made because the API found a part too large.
     pub split: usize,
+    /// Parts cut before their first request, a part of their size having been refused before.
+    pub cut: usize,
     /// Metric rows written.
     pub rows: u64,
     /// Grains removed by window replace.
@@ -134,11 +154,16 @@ impl Ingestor {
     /// An ingestor reading from `source` and writing to `target` (resume works when the target keeps
     /// checkpoints).
     pub fn new(source: Arc<dyn MetricSource>, target: WindowTarget, progress: Arc<dyn ProgressObserver>) -> Self {
-        Ingestor { source, target, progress }
+        Ingestor { source, target, progress, sizes: WindowSizes::default() }
     }
 
     /// The parts of `windows` (inside `range`) that `org`'s checkpoints of `query` do not cover yet, and
     /// how many windows were complete. A target without checkpoints lacks every window.
+    ///
+    /// Checkpointed parts smaller than their planned window (an earlier run split it, or used a
+    /// smaller `--max-window`) are a size the API once accepted: the largest is kept as a guess, used
+    /// only once this ingestor has seen a `TooLarge` for the query and knows no accepted size of its
+    /// own yet (it is no limit: the smaller windows may have been the user's choice).
     pub async fn gaps(
         &self,
         org: &str,
@@ -158,6 +183,15 @@ impl Ingestor {
                 skipped += 1;
             }
             pending.extend(gaps);
+        }
+        let (granularity, tz) = (query.granularity(), query.time_zone());
+        let resumed = windows
+            .iter()
+            .flat_map(|window| done.iter().filter(move |d| *d != window && window.covers(d)))
+            .map(|d| d.bucket_count(granularity, tz))
+            .max();
+        if let Some(buckets) = resumed {
+            self.sizes.update(&query.fingerprint(), |limits| limits.resumed(buckets));
         }
         Ok((pending, skipped))
     }
@@ -219,6 +253,7 @@ impl Ingestor {
                         let outcome = outcome?;
                         report.windows_written += outcome.written;
                         report.windows_split += outcome.split;
+                        report.windows_cut += outcome.cut;
                         report.rows += outcome.rows;
                         report.rows_deleted += outcome.deleted;
                         report.source_calls += outcome.calls;
@@ -236,9 +271,11 @@ impl Ingestor {
     }
 
     /// Fetches one window of `query` for `org`, splitting it on `TooLarge` down to single buckets,
-    /// and writes each part with its checkpoint. A part that fails for good is reported, not
-    /// returned as an error; credentials and permission failures (which no other window can avoid)
-    /// and sink failures are errors.
+    /// and writes each part with its checkpoint. A part at least as large as one the API refused
+    /// before (in this window, another window of the run, or an earlier call) is cut before it is
+    /// asked for (see [`Ingestor`]). A part that fails for good is reported, not returned as an
+    /// error; credentials and permission failures (which no other window can avoid) and sink
+    /// failures are errors.
     pub async fn fetch_window(
         &self,
         org: &str,
@@ -246,12 +283,21 @@ impl Ingestor {
         window: TimeWindow,
     ) -> Result<WindowReport, IngestError> {
         let (tz, granularity) = (query.time_zone(), query.granularity());
+        let fingerprint = query.fingerprint();
         let mut outcome = WindowReport::default();
         let mut stack = vec![window];
         while let Some(part) = stack.pop() {
+            let buckets = part.bucket_count(granularity, tz);
+            if let Some(parts) = self.cut(&fingerprint, part, buckets, query) {
+                tracing::debug!(window = %part, parts = parts.len(), "a window this large was refused; cut before asking");
+                outcome.cut += 1;
+                stack.extend(parts.into_iter().rev());
+                continue;
+            }
             outcome.calls += 1;
             match self.source.query(query, part).await {
                 Ok(rows) => {
+                    self.sizes.update(&fingerprint, |limits| limits.accepted(buckets));
                     let key = WindowKey::new(org.to_owned(), Arc::clone(query), part);
                     let stats = self.target.sink().write_window(&key, &rows).await?;
                     outcome.written += 1;
@@ -266,11 +312,14 @@ impl Ingestor {
                 }
                 Err(SourceError::TooLarge { message, context_id }) => match part.split_half(granularity, tz) {
                     Some((first, second)) => {
-                        tracing::info!(window = %part, reason = %message, "API found the window too large; splitting");
+                        // Halves, unless a size known to work (learned meanwhile by another window,
+                        // or guessed from the checkpoints) cuts it smaller at once.
+                        self.sizes.update(&fingerprint, |limits| limits.refused(buckets));
+                        let parts = self.cut(&fingerprint, part, buckets, query).unwrap_or_else(|| vec![first, second]);
+                        tracing::info!(window = %part, reason = %message, parts = parts.len(), "API found the window too large; splitting");
                         self.progress.on_event(&Progress::WindowSplit { window: part });
                         outcome.split += 1;
-                        stack.push(second);
-                        stack.push(first);
+                        stack.extend(parts.into_iter().rev());
                     }
                     None => {
                         self.fail(&mut outcome, part, SourceError::Invalid { message, status: None, context_id }, query)
@@ -285,6 +334,27 @@ impl Ingestor {
         Ok(outcome)
     }
 
+    /// The parts to fetch `part` (of `buckets` buckets) in instead of asking for it whole, when a
+    /// window of its size was refused before; `None` to ask for it.
+    fn cut(
+        &self,
+        fingerprint: &str,
+        part: TimeWindow,
+        buckets: usize,
+        query: &AggregateQuery,
+    ) -> Option<Vec<TimeWindow>> {
+        let (granularity, tz) = (query.granularity(), query.time_zone());
+        let parts = match self.sizes.get(fingerprint).cut(buckets) {
+            Cut::Ask => return None,
+            Cut::Parts(max) => part.split_at_most(max, granularity, tz),
+            Cut::Halve => {
+                let (first, second) = part.split_half(granularity, tz)?;
+                vec![first, second]
+            }
+        };
+        (parts.len() > 1).then_some(parts)
+    }
+
     fn fail(&self, outcome: &mut WindowReport, window: TimeWindow, error: SourceError, query: &AggregateQuery) {
         tracing::error!(window = %window, error = %error, context_id = error.context_id(), "window failed");
         self.progress.on_event(&Progress::WindowFailed {
@@ -293,6 +363,93 @@ impl Ingestor {
             error: error.to_string(),
         });
         outcome.failed.push(FailedWindow { window, error });
+    }
+}
+
+/// What the API accepted and refused for one query, in buckets of its granularity.
+///
+/// Invariant: `largest_ok < smallest_refused` when both are known, and `smallest_refused >= 2` (a
+/// single bucket refused cannot be cut, and says nothing about sizes).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct SizeLimits {
+    /// The largest window the API accepted, of fewer buckets than any it refused.
+    largest_ok: Option<usize>,
+    /// The smallest window (of two buckets or more) the API refused as `TooLarge`.
+    smallest_refused: Option<usize>,
+    /// The largest checkpointed part smaller than its planned window ([`Ingestor::gaps`]): a guess
+    /// for `largest_ok` once a refusal is known, never a limit by itself.
+    resumed: Option<usize>,
+}
+
+/// What to do with a window before asking for it ([`SizeLimits::cut`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Ask for it as it is: no window of its size was refused.
+    Ask,
+    /// Cut it into parts of at most this many buckets, a size accepted before.
+    Parts(NonZeroUsize),
+    /// Halve it: a window of its size was refused, and no smaller size is known to work.
+    Halve,
+}
+
+impl SizeLimits {
+    fn accepted(&mut self, buckets: usize) {
+        // A window as large as a refused one got through: the limit depends on the data; keep the
+        // refusal (the cautious side) and ignore this size.
+        if self.smallest_refused.is_none_or(|refused| buckets < refused) {
+            self.largest_ok = self.largest_ok.max(Some(buckets));
+        }
+    }
+
+    fn refused(&mut self, buckets: usize) {
+        if buckets < 2 {
+            return;
+        }
+        self.smallest_refused = Some(self.smallest_refused.map_or(buckets, |refused| refused.min(buckets)));
+        if self.largest_ok.is_some_and(|ok| ok >= buckets) {
+            // This size worked before and now does not (a limit depending on the data): nothing
+            // below it is known to work any more.
+            self.largest_ok = None;
+        }
+    }
+
+    fn resumed(&mut self, buckets: usize) {
+        self.resumed = self.resumed.max(Some(buckets));
+    }
+
+    fn cut(&self, buckets: usize) -> Cut {
+        let Some(refused) = self.smallest_refused.filter(|refused| buckets >= *refused) else {
+            return Cut::Ask;
+        };
+        let guess = self.largest_ok.or(self.resumed.filter(|resumed| *resumed < refused));
+        match guess.and_then(NonZeroUsize::new) {
+            Some(max) => Cut::Parts(max),
+            None => Cut::Halve,
+        }
+    }
+}
+
+/// The [`SizeLimits`] of each query fingerprint, shared by the windows an [`Ingestor`] fetches.
+#[derive(Debug, Default)]
+struct WindowSizes(Mutex<HashMap<String, SizeLimits>>);
+
+impl WindowSizes {
+    fn get(&self, fingerprint: &str) -> SizeLimits {
+        self.lock().get(fingerprint).copied().unwrap_or_default()
+    }
+
+    fn update(&self, fingerprint: &str, change: impl FnOnce(&mut SizeLimits)) {
+        let mut sizes = self.lock();
+        match sizes.get_mut(fingerprint) {
+            Some(limits) => change(limits),
+            None => change(sizes.entry(fingerprint.to_owned()).or_default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SizeLimits>> {
+        // The map is only read and written whole under the lock, so a panic elsewhere cannot
+        // leave it half-updated.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Half-open UTC time windows and their bucket structure.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -104,6 +105,28 @@ impl TimeWindow {
         }
         let mid = buckets[buckets.len() / 2].start;
         Some((TimeWindow { start: self.start, end: mid }, TimeWindow { start: mid, end: self.end }))
+    }
+
+    /// Cuts the window at bucket boundaries into the fewest parts of at most `max_buckets` buckets
+    /// each, as even as possible: part sizes differ by at most one bucket, the smaller parts first (two
+    /// parts are exactly [`TimeWindow::split_half`]). A window of at most `max_buckets` buckets is
+    /// returned whole. Counting buckets, not hours, keeps this exact on 23- and 25-hour days.
+    pub fn split_at_most(&self, max_buckets: NonZeroUsize, granularity: Granularity, tz: Tz) -> Vec<TimeWindow> {
+        let buckets = self.buckets(granularity, tz);
+        let parts = buckets.len().div_ceil(max_buckets.get());
+        if parts <= 1 {
+            return vec![*self];
+        }
+        let (small, larger) = (buckets.len() / parts, buckets.len() % parts);
+        let mut out = Vec::with_capacity(parts);
+        let (mut start, mut next) = (self.start, 0);
+        for part in 0..parts {
+            next += if part < parts - larger { small } else { small + 1 };
+            let end = buckets.get(next).map_or(self.end, |b| b.start);
+            out.push(TimeWindow { start, end });
+            start = end;
+        }
+        out
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use intervals_domain::{
     AggregateQuery, Filters, Granularity, MaxWindow, MetricName, MetricRow, Plan, PlanRequest, Stats, TimeSpec,
     TimeWindow, Tz,
@@ -64,6 +64,13 @@ fn request(from: &str, to: &str, max_window: MaxWindow, concurrency: usize) -> I
 fn days(days: u32, concurrency: usize) -> IngestRequest {
     let to = format!("2025-03-{}", 10 + days);
     request("2025-03-10", &to, MaxWindow::Days(1), concurrency)
+}
+
+/// `weeks` whole weeks from 10 March 2025, one P7D window per week (336 buckets each).
+fn weeks(weeks: u32, concurrency: usize) -> IngestRequest {
+    let from = NaiveDate::from_ymd_opt(2025, 3, 10).unwrap();
+    let to = from + chrono::Days::new(7 * u64::from(weeks));
+    request(&from.to_string(), &to.to_string(), MaxWindow::Days(7), concurrency)
 }
 
 fn buckets(window: TimeWindow) -> Vec<TimeWindow> {
@@ -145,6 +152,17 @@ impl FakeSource {
 
     fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// How many calls asked for a window of `n` buckets.
+    fn calls_of(&self, n: usize) -> usize {
+        self.calls().into_iter().filter(|window| buckets(*window).len() == n).count()
+    }
+
+    /// How many calls were refused as too large for `too_large_above`.
+    fn too_large_calls(&self) -> usize {
+        let Some(max) = self.max_buckets else { return 0 };
+        self.calls().into_iter().filter(|window| buckets(*window).len() > max).count()
     }
 }
 
@@ -319,16 +337,20 @@ async fn a_day_too_large_for_the_api_is_split_down_to_single_buckets() {
 
     assert_eq!(report.windows_total, 1);
     assert_eq!(report.windows_written, 48, "one part per bucket");
-    assert_eq!(report.windows_split, 47, "a binary split of 48 leaves takes 47 splits");
+    // Depth first: 48, 24, 12, 6, 3 are refused; [1] passes, [2] is refused; from then on the
+    // second halves left on the stack (3, 6, 12, 24 buckets) are cut into single buckets unasked.
+    // Without learning: 47 refusals (a binary split of 48 leaves takes 47 splits).
+    assert_eq!(report.windows_split, 6, "one refusal per size: 48, 24, 12, 6, 3, 2");
+    assert_eq!(report.windows_cut, 4, "the halves of 3, 6, 12 and 24 buckets, cut before asking");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.rows, 48 * USERS.len() as u64);
-    assert_eq!(report.source_calls, 47 + 48);
-    assert_eq!(source.calls().len(), 47 + 48);
+    assert_eq!(report.source_calls, 6 + 48);
+    assert_eq!(source.calls().len(), 6 + 48);
     assert_eq!(sink.windows(), buckets(day), "every bucket written once, nothing else");
     assert_eq!(sink.rows(), rows_for(day).len(), "rows complete");
     sink.assert_whole_windows();
     assert_eq!(sink.finishes(), 1);
-    assert_eq!(progress.count(|e| matches!(e, Progress::WindowSplit { .. })), 47);
+    assert_eq!(progress.count(|e| matches!(e, Progress::WindowSplit { .. })), 6, "a split is a refusal");
     assert_eq!(progress.count(|e| matches!(e, Progress::WindowDone { .. })), 48);
 }
 
@@ -356,7 +378,8 @@ async fn a_single_bucket_still_too_large_fails_as_invalid_and_the_rest_is_writte
         "a bucket cannot be split: the API's refusal is final, with its message and contextId"
     );
     assert_eq!(report.windows_written, 47);
-    assert_eq!(report.windows_split, 47);
+    assert_eq!(report.windows_split, 6, "sizes refused once, then cut before asking (see above)");
+    assert_eq!(report.windows_cut, 4);
     assert_eq!(report.rows, 47 * USERS.len() as u64);
     let others: Vec<TimeWindow> = buckets(day).into_iter().filter(|b| *b != bad).collect();
     assert_eq!(sink.windows(), others);
@@ -457,6 +480,209 @@ async fn no_more_source_calls_are_in_flight_than_the_concurrency() {
     // 10 one-second calls, 3 at a time: 4 rounds on the paused clock.
     assert_eq!(report.elapsed, Duration::from_secs(4));
     assert_eq!(sink.finishes(), 1);
+}
+
+// ---- learning window sizes --------------------------------------------------------------------
+
+/// Window sizes in buckets: P7D and its halvings at PT30M.
+const WEEK: usize = 336;
+const HALF_WEEK: usize = 168;
+const QUARTER_WEEK: usize = 84;
+const EIGHTH_WEEK: usize = 42;
+
+/// Asserts that the windows written tile `request`'s range: every bucket written once, each write
+/// whole, no part above the source's limit of 48 buckets, the run finished.
+fn assert_every_bucket_written_once(request: &IngestRequest, sink: &MemSink) {
+    let written: Vec<TimeWindow> = sink.windows().into_iter().flat_map(buckets).collect();
+    assert_eq!(written, buckets(request.plan.range()), "every bucket written once, nothing else");
+    assert_eq!(sink.rows(), rows_for(request.plan.range()).len(), "rows complete");
+    assert!(sink.windows().iter().all(|w| buckets(*w).len() <= 48), "no part above the limit");
+    sink.assert_whole_windows();
+}
+
+#[test]
+fn size_limits_learn_from_answers_and_cut_only_what_was_refused() {
+    #[derive(Debug)]
+    enum Seen {
+        Ok(usize),
+        Refused(usize),
+        Resumed(usize),
+    }
+    use Cut::{Ask, Halve};
+    use Seen::{Ok, Refused, Resumed};
+    let parts = |n| Cut::Parts(NonZeroUsize::new(n).unwrap());
+    // (what was seen, in order; then (window size, what to do with it))
+    type Row<'a> = (&'a [Seen], &'a [(usize, Cut)]);
+    let table: &[Row<'_>] = &[
+        (&[], &[(1, Ask), (WEEK, Ask)]),
+        // Acceptance alone never cuts: no limit is known.
+        (&[Ok(WEEK)], &[(WEEK, Ask), (1000, Ask)]),
+        // A refusal and nothing known to work: halve what is at least as large, ask below it.
+        (&[Refused(WEEK)], &[(WEEK - 1, Ask), (WEEK, Halve), (1000, Halve)]),
+        // The test scenario's first window: cut to the size that worked, ask in between.
+        (
+            &[Refused(WEEK), Refused(HALF_WEEK), Refused(QUARTER_WEEK), Ok(EIGHTH_WEEK)],
+            &[(EIGHTH_WEEK, Ask), (QUARTER_WEEK - 1, Ask), (QUARTER_WEEK, parts(42)), (WEEK, parts(42))],
+        ),
+        // The smallest refusal and the largest acceptance below it are kept, in any order.
+        (&[Refused(QUARTER_WEEK), Refused(WEEK), Ok(20), Ok(42), Ok(30)], &[(QUARTER_WEEK, parts(42)), (83, Ask)]),
+        (&[Ok(QUARTER_WEEK), Refused(HALF_WEEK)], &[(HALF_WEEK, parts(84)), (QUARTER_WEEK, Ask)]),
+        // A limit that depends on the data: a size that worked is refused, so nothing is known to
+        // work any more; an acceptance at or above a refused size is not believed.
+        (&[Ok(QUARTER_WEEK), Refused(QUARTER_WEEK)], &[(QUARTER_WEEK, Halve), (60, Ask)]),
+        (&[Refused(QUARTER_WEEK), Ok(QUARTER_WEEK), Ok(WEEK)], &[(QUARTER_WEEK, Halve)]),
+        // A single bucket refused says nothing about sizes (and cannot be cut).
+        (&[Refused(1)], &[(1, Ask), (2, Ask)]),
+        // The resumed guess: never a limit by itself, used once a refusal is known, only below it,
+        // and only while the run knows no size of its own.
+        (&[Resumed(48)], &[(WEEK, Ask)]),
+        (&[Resumed(48), Refused(WEEK)], &[(WEEK, parts(48)), (100, Ask)]),
+        (&[Refused(WEEK), Resumed(40), Resumed(48), Resumed(20)], &[(WEEK, parts(48))]),
+        (&[Resumed(48), Refused(48)], &[(48, Halve), (WEEK, Halve)]),
+        (&[Resumed(48), Refused(WEEK), Ok(EIGHTH_WEEK)], &[(WEEK, parts(42))]),
+    ];
+    for (seen, decisions) in table {
+        let mut limits = SizeLimits::default();
+        for event in *seen {
+            match event {
+                Ok(n) => limits.accepted(*n),
+                Refused(n) => limits.refused(*n),
+                Resumed(n) => limits.resumed(*n),
+            }
+        }
+        for (size, want) in *decisions {
+            assert_eq!(limits.cut(*size), *want, "a window of {size} buckets after {seen:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_size_the_api_refused_is_cut_before_asking_in_the_later_windows() {
+    // 5 windows of 7 days (336 PT30M buckets) against a source taking at most 48 buckets.
+    let request = weeks(5, 1);
+    let source = Arc::new(FakeSource::new().too_large_above(48));
+    let sink = MemSink::new();
+
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    // The first window pays the halvings once: 336, 168 and 84 buckets refused, 42 accepted, and
+    // the halves still waiting (84, 168) are cut into parts of 42 unasked: 3 + 8 calls. The four
+    // other windows are cut into 8 parts of 42 before their first request: 8 calls each.
+    assert_eq!(report.source_calls, 3 + 8 + 4 * 8);
+    assert_eq!(source.calls().len(), 43);
+    assert_eq!(source.too_large_calls(), 3, "one refusal per size, all in the first window");
+    assert_eq!(
+        [WEEK, HALF_WEEK, QUARTER_WEEK, EIGHTH_WEEK].map(|n| source.calls_of(n)),
+        [1, 1, 1, 40],
+        "calls per window size"
+    );
+    // Without learning each window pays the same 7 refusals: 5 * (7 + 8) = 75 calls, 35 of them 400s.
+    assert!(report.source_calls < 75 - 30);
+    assert_eq!((report.windows_split, report.windows_cut), (3, 2 + 4));
+    assert_eq!(report.windows_written, 40);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_every_bucket_written_once(&request, &sink);
+    assert_eq!(sink.finishes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn windows_in_flight_share_what_they_learn() {
+    let concurrency = 3;
+    let request = weeks(5, concurrency);
+    let source = Arc::new(FakeSource::new().too_large_above(48).taking(Duration::from_secs(1)));
+    let sink = MemSink::new();
+
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    assert_eq!(source.max_in_flight(), concurrency, "the windows did run at the same time");
+    // The windows in flight when the first refusal came back may each pay the three halvings
+    // (3 + 8 calls); the others start with what was learned (8 calls). Without learning: 75.
+    let bound = concurrency * (3 + 8) + (5 - concurrency) * 8;
+    assert!(report.source_calls as usize <= bound, "{} calls, at most {bound}", report.source_calls);
+    assert!(source.too_large_calls() <= concurrency * 3, "{} refusals", source.too_large_calls());
+    assert_eq!(report.source_calls as usize, source.calls().len());
+    assert_eq!(report.windows_written, 40);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_every_bucket_written_once(&request, &sink);
+    assert_eq!(sink.finishes(), 1);
+}
+
+#[tokio::test]
+async fn fetch_window_remembers_sizes_across_calls_per_query() {
+    // The daemon's way: one Ingestor, fetch_window called window after window (tick after tick).
+    let request = weeks(2, 1);
+    let (first, second) = (request.plan.windows()[0], request.plan.windows()[1]);
+    let source = Arc::new(FakeSource::new().too_large_above(48));
+    let sink = MemSink::new();
+    let ingestor = checkpointed(&source, &sink);
+
+    let one = ingestor.fetch_window(ORG, &request.query, first).await.unwrap();
+    assert_eq!((one.calls, one.split, one.cut, one.written), (3 + 8, 3, 2, 8));
+
+    let two = ingestor.fetch_window(ORG, &request.query, second).await.unwrap();
+    assert_eq!((two.calls, two.split, two.cut, two.written), (8, 0, 1, 8), "no refusal: cut before asking");
+    assert_eq!(source.too_large_calls(), 3);
+    assert_every_bucket_written_once(&request, &sink);
+
+    // Another query (another fingerprint) learns for itself: it asks for the whole week first.
+    let other = Arc::new(
+        AggregateQuery::new(
+            vec![MetricName::parse("tHandle").unwrap(), MetricName::parse("nConnected").unwrap()],
+            AggregateQuery::parse_group_by("userId").unwrap(),
+            Granularity::Pt30m,
+            Tz::UTC,
+            Filters::none(),
+        )
+        .unwrap(),
+    );
+    assert_ne!(other.fingerprint(), request.query.fingerprint());
+    let three = ingestor.fetch_window(ORG, &other, first).await.unwrap();
+    assert_eq!((three.calls, three.split), (3 + 8, 3));
+
+    // A new Ingestor (a new run) starts from nothing.
+    let fresh = Arc::new(FakeSource::new().too_large_above(48));
+    let again = checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, &request.query, second).await.unwrap();
+    assert_eq!((again.calls, again.split), (3 + 8, 3));
+}
+
+#[tokio::test]
+async fn a_resume_guesses_the_size_of_its_checkpointed_parts_once_refused() {
+    // An earlier run wrote the first week as 8 parts of 42 buckets.
+    let sink = MemSink::new();
+    let first_week = weeks(1, 1);
+    let earlier = Arc::new(FakeSource::new().too_large_above(48));
+    checkpointed(&earlier, &sink).run(&first_week, pending()).await.unwrap();
+    assert_eq!(sink.windows().len(), 8);
+
+    let request = weeks(5, 1);
+    let source = Arc::new(FakeSource::new().too_large_above(48));
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    // The second week is asked for whole (the checkpoints are no limit), refused, then split into
+    // parts of 42 at once (the guess) instead of halved through 168 and 84: 1 + 8 calls, then 8
+    // per week. Without the guess: 3 + 8 + 3 * 8 = 35; without learning: 4 * 15 = 60.
+    assert_eq!(report.windows_skipped, 1);
+    assert_eq!(report.source_calls, 1 + 8 + 3 * 8);
+    assert_eq!(source.too_large_calls(), 1);
+    assert_eq!(source.calls_of(WEEK), 1);
+    assert_eq!((report.windows_split, report.windows_cut), (1, 3), "one refusal, three weeks cut unasked");
+    assert_every_bucket_written_once(&request, &sink);
+    assert_eq!(sink.finishes(), 2, "both runs finished");
+}
+
+#[tokio::test]
+async fn smaller_checkpointed_windows_are_no_limit_without_a_refusal() {
+    // An earlier run used --max-window P1D for the first week; this one asks for P7D windows.
+    let sink = MemSink::new();
+    let healthy = Arc::new(FakeSource::new());
+    checkpointed(&healthy, &sink).run(&days(7, 1), pending()).await.unwrap();
+
+    let request = weeks(5, 1);
+    let source = Arc::new(FakeSource::new());
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    assert_eq!(source.calls(), request.plan.windows()[1..], "each remaining week asked for whole");
+    assert_eq!((report.windows_skipped, report.windows_written, report.windows_cut), (1, 4, 0));
 }
 
 // ---- call counts and order, through mockall ---------------------------------------------------

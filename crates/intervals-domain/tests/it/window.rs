@@ -1,5 +1,7 @@
 //! TimeWindow: half-open UTC windows, valid by construction; buckets, split_half, ISO intervals.
 
+use std::num::NonZeroUsize;
+
 use chrono::{DateTime, Duration};
 use intervals_domain::{rfc3339, DomainError, Granularity, Granularity as G, TimeWindow};
 use proptest::prelude::*;
@@ -363,6 +365,89 @@ fn split_half_cuts_at_a_bucket_boundary() {
     }
 }
 
+#[test]
+fn split_at_most_cuts_into_the_fewest_even_parts() {
+    // (zone, granularity, window, max buckets per part, the cuts between parts)
+    type Row = (&'static str, Granularity, (&'static str, &'static str), usize, &'static [&'static str]);
+    let table: &[Row] = &[
+        // Fits: returned whole.
+        ("UTC", G::Pt30m, ("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z"), 48, &[]),
+        ("UTC", G::Pt30m, ("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z"), 1000, &[]),
+        ("UTC", G::Pt30m, ("2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z"), 1, &[]),
+        // A week of PT30M (336 buckets) in parts of at most 48: seven days.
+        (
+            "UTC",
+            G::Pt30m,
+            ("2025-03-10T00:00:00Z", "2025-03-17T00:00:00Z"),
+            48,
+            &[
+                "2025-03-11T00:00:00Z",
+                "2025-03-12T00:00:00Z",
+                "2025-03-13T00:00:00Z",
+                "2025-03-14T00:00:00Z",
+                "2025-03-15T00:00:00Z",
+                "2025-03-16T00:00:00Z",
+            ],
+        ),
+        // 336 in parts of at most 100: four parts of 84 (not 100 + 100 + 100 + 36).
+        (
+            "UTC",
+            G::Pt30m,
+            ("2025-03-10T00:00:00Z", "2025-03-17T00:00:00Z"),
+            100,
+            &["2025-03-11T18:00:00Z", "2025-03-13T12:00:00Z", "2025-03-15T06:00:00Z"],
+        ),
+        // Uneven: 5 buckets in parts of at most 2 -> 1 + 2 + 2, the smaller first.
+        (
+            "UTC",
+            G::Pt1h,
+            ("2025-03-10T00:00:00Z", "2025-03-10T05:00:00Z"),
+            2,
+            &["2025-03-10T01:00:00Z", "2025-03-10T03:00:00Z"],
+        ),
+        // Two parts are split_half's halves.
+        ("UTC", G::Pt30m, ("2025-03-10T09:00:00Z", "2025-03-10T10:30:00Z"), 2, &["2025-03-10T09:30:00Z"]),
+        // Single buckets.
+        (
+            "UTC",
+            G::Pt1h,
+            ("2025-03-10T00:00:00Z", "2025-03-10T03:00:00Z"),
+            1,
+            &["2025-03-10T01:00:00Z", "2025-03-10T02:00:00Z"],
+        ),
+        // A 23-hour day (46 half-hours) in parts of at most 23 buckets: 11.5 hours each, past the switch.
+        ("Europe/Dublin", G::Pt30m, ("2025-03-30T00:00:00Z", "2025-03-30T23:00:00Z"), 23, &["2025-03-30T11:30:00Z"]),
+        // A 25-hour day (50 half-hours) in parts of at most 24 buckets: 16 + 17 + 17 buckets.
+        (
+            "Europe/Dublin",
+            G::Pt30m,
+            ("2025-10-25T23:00:00Z", "2025-10-27T00:00:00Z"),
+            24,
+            &["2025-10-26T07:00:00Z", "2025-10-26T15:30:00Z"],
+        ),
+        // Unaligned ends: cuts are still on boundaries, the clipped end buckets count as buckets.
+        (
+            "UTC",
+            G::Pt30m,
+            ("2025-03-10T09:10:00Z", "2025-03-10T10:05:00Z"),
+            1,
+            &["2025-03-10T09:30:00Z", "2025-03-10T10:00:00Z"],
+        ),
+    ];
+    for (zone, g, (start, end), max, cuts) in table {
+        let (w, z) = (win(start, end), tz(zone));
+        let max = NonZeroUsize::new(*max).expect("a positive maximum");
+        let parts = w.split_at_most(max, *g, z);
+        assert_contiguous(&w, &parts);
+        let got: Vec<_> = parts.iter().skip(1).map(TimeWindow::start).collect();
+        let want: Vec<_> = cuts.iter().map(|c| utc(c)).collect();
+        assert_eq!(got, want, "{w} in parts of at most {max} {g} buckets in {zone}");
+        for part in &parts {
+            assert!(part.bucket_count(*g, z) <= max.get(), "{part} has at most {max} buckets");
+        }
+    }
+}
+
 fn assert_contiguous(w: &TimeWindow, parts: &[TimeWindow]) {
     assert_eq!(parts.first().map(TimeWindow::start), Some(w.start()), "parts start with {w}");
     assert_eq!(parts.last().map(TimeWindow::end), Some(w.end()), "parts end with {w}");
@@ -457,6 +542,34 @@ proptest! {
                 prop_assert_eq!(na + nb, n);
                 prop_assert!(na <= nb && nb - na <= 1, "{} + {} buckets", na, nb);
             }
+        }
+    }
+
+    /// split_at_most: the fewest parts (ceil(n / max)), contiguous, cut at boundaries, each at most
+    /// `max` buckets, sizes non-decreasing and differing by at most one; two parts are split_half's.
+    #[test]
+    fn split_at_most_tiles_the_window(
+        w in any_window(),
+        g in prop::sample::select(Granularity::ALL.to_vec()),
+        zone in prop::sample::select(ZONES),
+        max in 1_usize..200,
+    ) {
+        let z = tz(zone);
+        let n = w.bucket_count(g, z);
+        let parts = w.split_at_most(NonZeroUsize::new(max).expect("max >= 1"), g, z);
+        prop_assert_eq!(parts.len(), n.div_ceil(max));
+        prop_assert_eq!(parts[0].start(), w.start());
+        prop_assert_eq!(parts[parts.len() - 1].end(), w.end());
+        for pair in parts.windows(2) {
+            prop_assert_eq!(pair[0].end(), pair[1].start());
+            prop_assert!(g.is_boundary(pair[0].end(), z), "cut at {} is a {} boundary in {}", pair[0].end(), g, zone);
+        }
+        let sizes: Vec<usize> = parts.iter().map(|p| p.bucket_count(g, z)).collect();
+        prop_assert_eq!(sizes.iter().sum::<usize>(), n);
+        prop_assert!(sizes.iter().all(|s| (1..=max).contains(s)), "{:?} within 1..={}", sizes, max);
+        prop_assert!(sizes.windows(2).all(|p| p[0] <= p[1] && p[1] - p[0] <= 1), "{:?} even, smaller first", sizes);
+        if parts.len() == 2 {
+            prop_assert_eq!(w.split_half(g, z), Some((parts[0], parts[1])));
         }
     }
 
