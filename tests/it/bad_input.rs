@@ -1,6 +1,6 @@
 //! Bad input exits 2 with a clear message before any request; refused credentials exit 3.
 
-use crate::support::{binary, expect_exit, run, Sim};
+use crate::support::{binary, expect_exit, run, text, Sim, CLIENT_ID, CLIENT_SECRET};
 
 /// Runs `extract` with `args` and expects exit 2, a message containing `needle`, and no request.
 async fn rejected_before_any_request(args: &[&str], needle: &str) {
@@ -155,5 +155,131 @@ async fn a_bad_source_configuration_exits_2_and_creates_no_output() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(left.is_empty(), "{args:?} left {left:?} behind; stderr: {stderr}");
+    }
+}
+
+/// Dates where Genesys Cloud cannot have data: before 2010, or more than a day in the future. Refused
+/// before anything is sent, with --dry-run too.
+#[tokio::test]
+async fn impossible_dates() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("1900-01-01", "2025-03-11", "--from (1900-01-01T00:00:00Z) is before 2010-01-01 in UTC"),
+        ("0000-01-01", "2025-03-11", "no analytics data before 2010-01-01"),
+        ("0000-01-01", "0000-01-02", "no analytics data before 2010-01-01"),
+        ("2025-03-10", "9999-12-30", "--to (9999-12-30T00:00:00Z) is more than one day after now"),
+        ("9999-12-01", "9999-12-30", "no analytics data from the future"),
+    ];
+    for (from, to, needle) in cases {
+        rejected_before_any_request(&["--from", from, "--to", to], needle).await;
+        rejected_before_any_request(&["--from", from, "--to", to, "--dry-run"], needle).await;
+    }
+}
+
+#[tokio::test]
+async fn org_labels_that_cannot_name_files_or_keys() {
+    let long = "x".repeat(100_000);
+    let mut args = RANGE.to_vec();
+    args.extend(["--org", &long]);
+    rejected_before_any_request(&args, "--org must be at most 64 characters").await;
+    args.push("--dry-run");
+    rejected_before_any_request(&args, "--org must be at most 64 characters").await;
+    let mut args = RANGE.to_vec();
+    args.extend(["--org", "emea\nwest"]);
+    rejected_before_any_request(&args, "--org must not contain control characters").await;
+}
+
+/// Six years of daily windows: 2,192 requests.
+const SIX_YEARS: [&str; 6] = ["--from", "2019-01-01", "--to", "2025-01-01", "--granularity", "P1D"];
+
+#[tokio::test]
+async fn a_run_of_more_than_2000_requests_needs_yes() {
+    rejected_before_any_request(&SIX_YEARS, "this run sends 2,192 requests (one per window)").await;
+    let sim = Sim::small().await;
+    let mut cmd = sim.cli(&["extract", "--out", "csv:-"]);
+    cmd.args(SIX_YEARS);
+    let stderr = expect_exit(&run(cmd).await, 2);
+    for needle in ["2,192 requests", "2019-01-01T00:00:00Z .. 2025-01-01T00:00:00Z", "about 8 min", "pass --yes"] {
+        assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+    }
+
+    // The dry run prints the plan, with or without --yes.
+    for yes in [&[][..], &["--yes"][..]] {
+        let mut cmd = sim.cli(&["extract", "--dry-run"]);
+        cmd.args(SIX_YEARS).args(yes);
+        let out = run(cmd).await;
+        expect_exit(&out, 0);
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("requests:    2,192 (one per window"), "{stdout}");
+        assert!(stdout.contains("est. time:   8 min"), "{stdout}");
+        assert!(stdout.contains("note:        more than 2,000 requests: the run needs --yes"), "{stdout}");
+    }
+    assert_eq!(sim.requests(), 0);
+
+    // With --yes the run goes ahead (here to the token endpoint, which refuses a wrong secret).
+    let mut cmd = sim.cli(&["extract", "--out", "csv:-", "--yes"]);
+    cmd.args(SIX_YEARS).env("GENESYS_CLIENT_SECRET", "wrong-secret-value");
+    expect_exit(&run(cmd).await, 3);
+    assert!(sim.requests() > 0, "--yes lets the run start");
+    assert_eq!(sim.aggregate_queries(), 0);
+}
+
+/// The dry run says where requests would go and whether credentials are set (never their values).
+#[tokio::test]
+async fn the_dry_run_shows_the_source_and_the_credentials() {
+    let sim = Sim::small().await;
+    let base = sim.running.base_url();
+    let mut cmd = sim.cli(&["extract", "--dry-run"]);
+    cmd.args(RANGE);
+    let out = run(cmd).await;
+    expect_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("  source:      API {base}, login {base}\n")), "{stdout}");
+    assert!(stdout.contains("  credentials: set\n"), "{stdout}");
+    assert!(stdout.contains("  est. time:   < 1 s at the default limit of 300 requests/min"), "{stdout}");
+    assert!(!stdout.contains(CLIENT_SECRET) && !stdout.contains(CLIENT_ID), "a credential leaked: {stdout}");
+
+    let mut cmd = sim.cli(&["extract", "--dry-run"]);
+    cmd.args(RANGE).env_remove("GENESYS_CLIENT_SECRET");
+    let out = run(cmd).await;
+    expect_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  credentials: not set (a run needs GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(CLIENT_ID), "{stdout}");
+    assert_eq!(sim.requests(), 0);
+
+    // (arguments, what the source line says)
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--environment", "mypurecloud.ie"],
+            "  source:      Genesys Cloud mypurecloud.ie (API https://api.mypurecloud.ie, login https://login.mypurecloud.ie)\n",
+        ),
+        (&["--environment", "eu-west-1"], "  source:      Genesys Cloud eu-west-1 (API https://api.mypurecloud.ie, "),
+        (&[], "  source:      not set (a run needs --environment or GENESYS_ENVIRONMENT, or --api-url and --login-url)\n"),
+        (&["--environment", "garbage"], "  source:      not usable: invalid Genesys environment \"garbage\""),
+        (&["--demo"], "  source:      the built-in simulator (--demo: 50 synthetic agents, seed 42)\n"),
+    ];
+    for (args, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(binary("genesys-intervals"));
+        cmd.args(["extract", "--dry-run"])
+            .args(RANGE)
+            .args(*args)
+            .current_dir(dir.path())
+            .env_remove("GENESYS_CLIENT_ID")
+            .env_remove("GENESYS_CLIENT_SECRET")
+            .env_remove("GENESYS_ENVIRONMENT")
+            .env_remove("GENESYS_API_URL")
+            .env_remove("GENESYS_LOGIN_URL");
+        let out = run(cmd).await;
+        expect_exit(&out, 0);
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(needle), "{args:?}: expected {needle:?} in:\n{stdout}");
+        let credentials = if args.contains(&"--demo") { "not needed (--demo)" } else { "not set" };
+        assert!(stdout.contains(&format!("  credentials: {credentials}")), "{args:?}: {stdout}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "a dry run creates nothing");
     }
 }

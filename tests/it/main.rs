@@ -5,6 +5,7 @@ mod bad_input;
 mod corrections;
 mod demo;
 mod extract_truth;
+mod hostile;
 mod more_commands;
 mod parquet_output;
 mod postgres_smoke;

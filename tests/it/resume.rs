@@ -97,3 +97,69 @@ async fn postgres_resumes_after_kill_9(_o: sqlx::postgres::PgPoolOptions, opts: 
     let extraction = long_extraction();
     assert_same_csv(&postgres_long_csv(&pool, &extraction).await, &extraction.truth_csv(&sim), "postgres after resume");
 }
+
+/// Starts the extraction, waits until `after` windows were committed, stops it with SIGTERM (as
+/// Ctrl-C would) and returns its exit code and all of its stderr.
+async fn extract_and_stop(sim: &Sim, out: &str, after: usize) -> (Option<i32>, String) {
+    let mut cmd = sim.cli(&["extract", "--out", out, "--concurrency", "1", "--log-format", "json"]);
+    cmd.args(long_extraction().args()).env("RUST_LOG", "intervals_app=debug");
+    let mut child = spawn_watching(cmd);
+    let stderr = child.stderr.take().unwrap();
+    let (reached, written) = tokio::sync::oneshot::channel();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut reached = Some(reached);
+        let (mut seen, mut all) = (0, String::new());
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("window written") {
+                seen += 1;
+                if seen == after {
+                    let _ = reached.take().map(|r| r.send(()));
+                }
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    written.await.expect("the extraction ended before it could be stopped");
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill -TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    (status.code(), reader.await.unwrap())
+}
+
+/// An interrupted run says what it kept: an output with checkpoints keeps the windows written (run
+/// again to continue); CSV is written only when every window succeeded, so it kept nothing.
+#[tokio::test]
+async fn an_interrupted_run_says_what_it_kept() {
+    let sim = slow_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("stopped.csv");
+    let (code, stderr) = extract_and_stop(&sim, &format!("csv:{}", csv.display()), 3).await;
+    assert_eq!(code, Some(130), "{stderr}");
+    let next = format!(
+        "  next:     nothing was written to csv:{}: CSV and JSON Lines are written only when every window succeeded; \
+         run again to start over\n",
+        csv.display()
+    );
+    assert!(stderr.contains(&next), "{stderr}");
+    assert!(stderr.contains("error: interrupted; nothing was written: run again to start over"), "{stderr}");
+    assert!(!stderr.contains("continue") && !stderr.contains("  data:"), "{stderr}");
+    assert!(stderr.contains(" fetched, 0 failed") && !stderr.contains(" written, "), "{stderr}");
+    assert!(!csv.exists(), "an interrupted CSV run leaves no file");
+
+    let db = dir.path().join("stopped.db");
+    let out = format!("sqlite:{}", db.display());
+    let (code, stderr) = extract_and_stop(&sim, &out, 3).await;
+    assert_eq!(code, Some(130), "{stderr}");
+    let next = format!(
+        "  next:     the windows written are kept in {out}: run the same command again to continue; finished \
+         windows are not fetched again\n"
+    );
+    assert!(stderr.contains(&next), "{stderr}");
+    assert!(stderr.contains("error: interrupted; run the same command again to continue"), "{stderr}");
+    assert!(stderr.contains(&format!("  data:     {out}\n")), "{stderr}");
+    let kept = checkpoints_sqlite(&db).await;
+    assert!((3..WINDOWS).contains(&kept), "{kept} windows kept");
+}

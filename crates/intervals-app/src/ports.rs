@@ -37,8 +37,15 @@ pub trait DirectorySource: Send + Sync {
 /// Why a source call failed, by recovery path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SourceError {
-    /// 429: wait exactly `retry_after`, then try again.
-    #[error("rate limited; retry after {retry_after:?}{}", ctx(.context_id))]
+    /// 429: wait exactly `retry_after` (the server's value as sent, never capped), then try again.
+    /// The retry loop returns one only when that wait would end after its deadline, which is what
+    /// the message says: `rate limited (HTTP 429): the server asked to wait 100000 s, ...`.
+    #[error(
+        "rate limited (HTTP 429): the server asked to wait {} before trying again, which would end after the \
+         retry deadline; gave up instead of waiting{}",
+        seconds(*.retry_after),
+        ctx(.context_id)
+    )]
     RateLimited { retry_after: Duration, context_id: Option<String> },
     /// 502/503/504, timeouts, resets, truncated bodies: back off and try again.
     #[error("transient failure: {message}{}", ctx(.context_id))]
@@ -65,6 +72,11 @@ pub enum SourceError {
 
 fn ctx(context_id: &Option<String>) -> String {
     context_id.as_ref().map(|c| format!(" (contextId {c})")).unwrap_or_default()
+}
+
+/// A duration for people, in seconds: `300 s`, `0.25 s`, `100000 s`.
+pub(crate) fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 impl SourceError {

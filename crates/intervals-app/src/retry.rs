@@ -9,8 +9,14 @@
 //!   attempts end in a transient failure.
 //! - Anything else returns at once.
 //!
-//! No retry starts whose wait would end after `deadline` (measured from the first attempt): the
-//! last error is returned instead. All waits use `tokio::time`, so tests run in paused time.
+//! The whole call, attempts and waits alike, ends within `deadline` of the start of the first attempt:
+//! an attempt still running then is abandoned (dropped) and the call fails as
+//! [`SourceError::Transient`] (`gave up after 2 attempts: no answer within the 300 s deadline`), and
+//! no wait starts that would end at or after the deadline: a 429 whose `Retry-After` reaches past
+//! it gives up at once, without waiting, and the last error is returned. A transient failure returned after
+//! giving up says so and why (`gave up after 8 attempts (the most allowed): ...`); a 429 returned
+//! is always one whose wait would have passed the deadline, and its message says so. All waits use
+//! `tokio::time`, so tests run in paused time.
 
 use std::collections::hash_map::RandomState;
 use std::future::Future;
@@ -23,7 +29,7 @@ use async_trait::async_trait;
 use intervals_domain::{AggregateQuery, MetricRow, Queue, TimeWindow, User};
 use tokio::time::Instant;
 
-use crate::ports::{DirectorySource, MetricSource, SourceError};
+use crate::ports::{seconds, DirectorySource, MetricSource, SourceError};
 
 /// How often and how long to retry, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,27 +41,31 @@ pub struct RetryPolicy {
     /// Most attempts that may end in a transient failure (the first attempt included); `1` = no
     /// transient retries. Rate-limited attempts do not count (see the module docs).
     pub max_attempts: u32,
-    /// Overall budget from the first attempt: no wait is started that would end after it.
+    /// Overall budget of a call, from the start of its first attempt: an attempt still running when
+    /// it passes is abandoned (the call fails as `Transient`), and no wait is started that would end
+    /// at or after it. Default [`RetryPolicy::DEFAULT_DEADLINE`] (5 minutes).
     pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 1 s base, 60 s cap, 8 attempts, 10 minutes.
+    /// 1 s base, 60 s cap, 8 attempts, [`RetryPolicy::DEFAULT_DEADLINE`] (5 minutes).
     fn default() -> Self {
         RetryPolicy {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
             max_attempts: 8,
-            deadline: Duration::from_secs(600),
+            deadline: RetryPolicy::DEFAULT_DEADLINE,
         }
     }
 }
 
 impl RetryPolicy {
-    /// A policy that never retries (one attempt).
-    pub fn never() -> Self {
-        RetryPolicy { base_delay: Duration::ZERO, max_delay: Duration::ZERO, max_attempts: 1, deadline: Duration::ZERO }
-    }
+    /// The default `deadline`: 5 minutes per call (for the CLI, per window: `--window-deadline`).
+    /// Long enough for a slow answer (the client's whole-request timeout is 60 s) retried a few
+    /// times, or for several 429 waits of up to a minute; short enough that a server that never
+    /// answers costs a window 5 minutes, not the 8 request timeouts and their backoff (some 9
+    /// minutes) that `max_attempts` alone would allow.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
 
     /// The backoff cap after `transient_failures` transient failures (1 = the first failure):
     /// `min(max_delay, base_delay * 2^(n-1))`.
@@ -97,8 +107,9 @@ impl RetryCounters {
 }
 
 /// Runs `op` until it succeeds, fails with an error that is not retryable, or the policy's budget
-/// runs out (then the last error is returned). Each retry is logged (`attempt`, `wait_ms`,
-/// `reason`, `context_id`).
+/// runs out (then the last error is returned, saying that the loop gave up and why). Each attempt
+/// runs under what is left of the deadline and is abandoned when it passes. Each retry is logged
+/// (`attempt`, `wait_ms`, `reason`, `context_id`).
 pub async fn with_retry<T, F, Fut>(policy: &RetryPolicy, counters: &RetryCounters, mut op: F) -> Result<T, SourceError>
 where
     F: FnMut() -> Fut,
@@ -109,9 +120,19 @@ where
     let mut transient_failures: u32 = 0;
     loop {
         attempt += 1;
-        let err = match op().await {
-            Ok(value) => return Ok(value),
-            Err(err) => err,
+        let remaining = policy.deadline.saturating_sub(started.elapsed());
+        let err = match tokio::time::timeout(remaining, op()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => err,
+            Err(_) => {
+                counters.transient.fetch_add(1, Ordering::Relaxed);
+                let err = SourceError::Transient {
+                    message: format!("no answer within the {} deadline", seconds(policy.deadline)),
+                    retry_after: None,
+                    context_id: None,
+                };
+                return Err(give_up(counters, attempt, None, err));
+            }
         };
         let wait = match &err {
             SourceError::RateLimited { retry_after, .. } => {
@@ -122,20 +143,22 @@ where
                 counters.transient.fetch_add(1, Ordering::Relaxed);
                 transient_failures += 1;
                 if transient_failures >= policy.max_attempts {
-                    return Err(give_up(counters, attempt, "transient failures exhausted max_attempts", err));
+                    return Err(give_up(counters, attempt, Some("the most allowed".to_owned()), err));
                 }
                 retry_after.unwrap_or_else(|| full_jitter(policy.backoff_cap(transient_failures)))
             }
             _ => return Err(err),
         };
-        if started.elapsed() + wait > policy.deadline {
-            return Err(give_up(counters, attempt, "the retry deadline would pass", err));
+        // A wait ending at the deadline itself would leave the next attempt no time at all.
+        if started.elapsed().saturating_add(wait) >= policy.deadline {
+            let why = format!("waiting {} more would pass the {} deadline", seconds(wait), seconds(policy.deadline));
+            return Err(give_up(counters, attempt, Some(why), err));
         }
         counters.retries.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             attempt,
             wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-            reason = %err,
+            reason = %retry_reason(&err),
             context_id = err.context_id().unwrap_or(""),
             "source call failed; retrying"
         );
@@ -143,10 +166,40 @@ where
     }
 }
 
-fn give_up(counters: &RetryCounters, attempt: u32, why: &'static str, err: SourceError) -> SourceError {
+/// Counts and logs giving up, and says so in the message of a transient failure: `gave up after 3
+/// attempts (why): <the last failure>`. A 429 is returned as it is: it only ever leaves the loop when
+/// its wait would pass the deadline, and its own message says so.
+fn give_up(counters: &RetryCounters, attempt: u32, why: Option<String>, err: SourceError) -> SourceError {
     counters.gave_up.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(attempt, why, reason = %err, context_id = err.context_id().unwrap_or(""), "source call failed; giving up");
-    err
+    tracing::warn!(
+        attempt,
+        why = why.as_deref().unwrap_or("the deadline passed during the attempt"),
+        reason = %err,
+        context_id = err.context_id().unwrap_or(""),
+        "source call failed; giving up"
+    );
+    match err {
+        SourceError::Transient { message, retry_after, context_id } => {
+            let attempts = if attempt == 1 { "1 attempt".to_owned() } else { format!("{attempt} attempts") };
+            let why = why.map(|why| format!(" ({why})")).unwrap_or_default();
+            SourceError::Transient {
+                message: format!("gave up after {attempts}{why}: {message}"),
+                retry_after,
+                context_id,
+            }
+        }
+        other => other,
+    }
+}
+
+/// What a retried failure was, for the log line of the retry (a 429's own message is about giving up).
+fn retry_reason(err: &SourceError) -> String {
+    match err {
+        SourceError::RateLimited { retry_after, .. } => {
+            format!("rate limited (HTTP 429): the server asked to wait {}", seconds(*retry_after))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A uniform duration in `[0, cap]` (millisecond resolution).
@@ -375,6 +428,92 @@ mod tests {
             assert_eq!(start.elapsed(), Duration::ZERO);
             assert_eq!(counters.retries(), 0);
         }
+    }
+
+    /// A source that never answers: the call is abandoned exactly at the deadline, saying so.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_never_answers_ends_exactly_at_the_deadline() {
+        let policy = RetryPolicy { deadline: Duration::from_secs(120), ..RetryPolicy::default() };
+        let counters = RetryCounters::default();
+        let start = Instant::now();
+        let err = with_retry(&policy, &counters, std::future::pending::<Result<(), SourceError>>).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_secs(120));
+        let SourceError::Transient { message, retry_after: None, context_id: None } = &err else { panic!("{err:?}") };
+        assert_eq!(message, "gave up after 1 attempt: no answer within the 120 s deadline");
+        assert!(err.is_retryable(), "a later call may be answered");
+        assert_eq!((counters.retries(), counters.transient(), counters.gave_up()), (0, 1, 1));
+    }
+
+    /// Failures and their waits count against the same deadline as the attempt that hangs after them.
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_covers_the_waits_and_the_attempt_in_progress() {
+        let policy = RetryPolicy { deadline: Duration::from_secs(60), ..RetryPolicy::default() };
+        let counters = RetryCounters::default();
+        let calls = AtomicU64::new(0);
+        let start = Instant::now();
+        let err = with_retry(&policy, &counters, || {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if n < 2 {
+                    return Err(transient(Some(Duration::from_secs(10))));
+                }
+                std::future::pending::<Result<(), SourceError>>().await
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
+        let SourceError::Transient { message, .. } = &err else { panic!("{err:?}") };
+        assert_eq!(message, "gave up after 3 attempts: no answer within the 60 s deadline");
+        assert_eq!((counters.retries(), counters.transient(), counters.gave_up()), (2, 3, 1));
+    }
+
+    /// A `Retry-After` that would end after the deadline is not waited for at all, and the message
+    /// names the server's value as sent, however large.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_past_the_deadline_gives_up_at_once_naming_the_servers_value() {
+        let counters = RetryCounters::default();
+        for asked in [Duration::from_secs(100_000), Duration::from_secs(301), Duration::MAX] {
+            let err = SourceError::RateLimited { retry_after: asked, context_id: Some("ctx-429".into()) };
+            let script = Script::new(vec![err.clone()]);
+            let start = Instant::now();
+            assert_eq!(with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap_err(), err);
+            assert_eq!(start.elapsed(), Duration::ZERO, "no wait for {asked:?}");
+            assert_eq!(script.calls.lock().unwrap().len(), 1);
+        }
+        assert_eq!((counters.retries(), counters.rate_limited(), counters.gave_up()), (0, 3, 3));
+        let message = limited(100_000).to_string();
+        assert_eq!(
+            message,
+            "rate limited (HTTP 429): the server asked to wait 100000 s before trying again, which would end after \
+             the retry deadline; gave up instead of waiting"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_failure_given_up_says_so_and_why() {
+        let policy = RetryPolicy { max_attempts: 2, ..RetryPolicy::default() };
+        let script = Script::new((0..5).map(|_| transient(None)).collect());
+        let err = with_retry(&policy, &RetryCounters::default(), || script.call()).await.unwrap_err();
+        assert_eq!(
+            err,
+            SourceError::Transient {
+                message: "gave up after 2 attempts (the most allowed): 503".into(),
+                retry_after: None,
+                context_id: Some("ctx-1".into()),
+            }
+        );
+        let policy = RetryPolicy { deadline: Duration::from_secs(100), ..RetryPolicy::default() };
+        let script = Script::new(vec![transient(Some(Duration::from_secs(200)))]);
+        let start = Instant::now();
+        let err = with_retry(&policy, &RetryCounters::default(), || script.call()).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(
+            err.to_string(),
+            "transient failure: gave up after 1 attempt (waiting 200 s more would pass the 100 s deadline): 503 \
+             (contextId ctx-1)"
+        );
     }
 
     #[test]

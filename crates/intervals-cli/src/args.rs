@@ -52,6 +52,10 @@ pub(crate) struct SourceArgs {
     /// Requests in flight at once.
     #[arg(long, value_name = "N")]
     pub(crate) concurrency: Option<usize>,
+    /// Most time one window's request may take, retries and waits included (also the login and
+    /// each users/queues listing); then it fails [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) window_deadline: Option<u64>,
 }
 
 /// Output and display options shared by commands.
@@ -118,6 +122,10 @@ pub(crate) struct ExtractArgs {
     /// for very large backfills. Slower per window.
     #[arg(long)]
     pub(crate) use_jobs: bool,
+    /// Go ahead with a run of more than 2,000 requests (without it such a run stops before sending
+    /// anything and shows its size; --dry-run never needs it).
+    #[arg(long)]
+    pub(crate) yes: bool,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
     #[command(flatten)]

@@ -17,6 +17,7 @@ pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliErr
     // The source's configuration is checked first (nothing is sent), so a usage error creates no output.
     let source = wiring::open_source(&io, false).await?;
     let directory = wiring::open_directory(&io.out).await?;
+    source.login().await?;
     let written = match which {
         Which::Users => {
             let users = source.directory.users().await?;

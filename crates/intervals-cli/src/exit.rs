@@ -17,15 +17,26 @@ pub(crate) enum CliError {
     /// The sink failed.
     #[error("{0}")]
     Sink(#[from] SinkError),
-    /// The run finished but some windows failed (already listed).
-    #[error("{0} window(s) failed; run the same command again to retry them")]
-    WindowsFailed(usize),
-    /// Ctrl-C or SIGTERM.
-    #[error("interrupted; run the same command again to continue where it stopped")]
-    Interrupted,
+    /// The run finished but some windows failed (already listed). `resumable`: the output keeps
+    /// checkpoints, so the windows written are kept.
+    #[error("{failed} window(s) failed; {}", again(*.resumable, "run the same command again to retry them"))]
+    WindowsFailed { failed: usize, resumable: bool },
+    /// Ctrl-C or SIGTERM. `resumable` as above.
+    #[error("interrupted; {}", again(*.resumable, "run the same command again to continue"))]
+    Interrupted { resumable: bool },
     /// Anything else (a bug, an IO error outside the sink).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+/// What running the command again does: `resume` when the output keeps checkpoints; otherwise an
+/// output written only at the end (CSV, JSON Lines) got nothing and the run starts over.
+fn again(resumable: bool, resume: &'static str) -> &'static str {
+    if resumable {
+        resume
+    } else {
+        "nothing was written: run again to start over"
+    }
 }
 
 impl CliError {
@@ -36,11 +47,11 @@ impl CliError {
     /// The process exit code for this error.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            CliError::WindowsFailed(_) => 1,
+            CliError::WindowsFailed { .. } => 1,
             CliError::Usage(_) => 2,
             CliError::Source(_) => 3,
             CliError::Sink(_) => 4,
-            CliError::Interrupted => 130,
+            CliError::Interrupted { .. } => 130,
             CliError::Other(_) => 1,
         }
     }

@@ -5,8 +5,10 @@
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use chrono::{Days, Utc};
+use intervals_app::RetryPolicy;
 use intervals_domain::{
     parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec, Tz,
 };
@@ -49,6 +51,7 @@ pub(crate) struct ConfigFile {
     org: Option<String>,
     max_window: Option<String>,
     concurrency: Option<usize>,
+    window_deadline: Option<u64>,
     environment: Option<String>,
     api_url: Option<String>,
     login_url: Option<String>,
@@ -99,6 +102,8 @@ pub(crate) struct IoSettings {
     pub(crate) out: OutputSpec,
     pub(crate) org: String,
     pub(crate) concurrency: usize,
+    /// The retry deadline of each source call (`--window-deadline`).
+    pub(crate) window_deadline: Duration,
 }
 
 /// A validated `extract`.
@@ -123,13 +128,12 @@ pub(crate) fn io_settings(
     let out_text = output.out.clone().or(config.out.take()).unwrap_or_else(|| DEFAULT_OUT.to_owned());
     let out = Registry::builtin().parse(&out_text).map_err(|e| CliError::usage(format!("--out: {e}")))?;
     let org = source.org.clone().or(config.org.take()).unwrap_or_else(|| "default".to_owned());
-    if org.trim().is_empty() {
-        return Err(CliError::usage("--org must not be empty"));
-    }
+    check_org(&org)?;
     let concurrency = source.concurrency.or(config.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
     if !(1..=32).contains(&concurrency) {
         return Err(CliError::usage(format!("--concurrency must be between 1 and 32, got {concurrency}")));
     }
+    let window_deadline = window_deadline(source.window_deadline.or(config.window_deadline))?;
     let source = if source.demo {
         SourceSettings::Demo
     } else {
@@ -157,7 +161,16 @@ pub(crate) fn io_settings(
         };
         SourceSettings::Genesys { environment, api_url, login_url, credentials }
     };
-    Ok(IoSettings { source, out, org, concurrency })
+    Ok(IoSettings { source, out, org, concurrency, window_deadline })
+}
+
+/// `--window-deadline` in seconds, 1 to 86400; the retry policy's default when not given.
+fn window_deadline(seconds: Option<u64>) -> Result<Duration, CliError> {
+    match seconds {
+        None => Ok(RetryPolicy::DEFAULT_DEADLINE),
+        Some(s @ 1..=86_400) => Ok(Duration::from_secs(s)),
+        Some(s) => Err(CliError::usage(format!("--window-deadline must be between 1 and 86400 seconds, got {s}"))),
+    }
 }
 
 fn env_or(name: &str, fallback: Option<String>) -> Option<String> {
@@ -206,7 +219,10 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
         }
         (_, None) => return Err(CliError::usage("--to is required (exclusive end: a date or an RFC 3339 timestamp)")),
     };
-    let plan = Plan::new(PlanRequest { from, to, granularity, time_zone, max_window }).map_err(usage)?;
+    let request = PlanRequest { from, to, granularity, time_zone, max_window };
+    // Before planning, so an absurd range is refused at once (also for --dry-run).
+    request.check_bounds(Utc::now()).map_err(usage)?;
+    let plan = Plan::new(request).map_err(usage)?;
     let format = args.format.or(config.format).unwrap_or(CsvFormat::Long);
     let io = io_settings(&args.source, &args.output, &mut config, !args.dry_run)?;
     if format == CsvFormat::Wide && !io.out.capabilities().wide_layout {
@@ -235,4 +251,78 @@ fn demo_range(tz: Tz) -> (TimeSpec, TimeSpec) {
 
 pub(crate) fn split(list: &str) -> Vec<String> {
     list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// The longest `--org` label, in characters.
+const MAX_ORG_CHARS: usize = 64;
+
+/// An org label goes into file paths (Parquet partitions) and database keys: non-empty, short, and
+/// free of control characters.
+fn check_org(org: &str) -> Result<(), CliError> {
+    if org.trim().is_empty() {
+        return Err(CliError::usage("--org must not be empty"));
+    }
+    let chars = org.chars().count();
+    if chars > MAX_ORG_CHARS {
+        return Err(CliError::usage(format!(
+            "--org must be at most {MAX_ORG_CHARS} characters (it names files and database keys), got {chars}"
+        )));
+    }
+    if org.chars().any(char::is_control) {
+        return Err(CliError::usage(format!(
+            "--org must not contain control characters (it names files and database keys), got {org:?}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod org_label_tests {
+    use super::check_org;
+
+    #[test]
+    fn org_labels_are_short_printable_and_not_empty() {
+        let (ascii, accented) = ("x".repeat(64), "é".repeat(64));
+        for ok in ["default", "emea", "Org 1", "ünïcödé-ørg", &ascii, &accented] {
+            assert!(check_org(ok).is_ok(), "{ok:?}");
+        }
+        // (label, what the message says)
+        let (long, long_accented) = ("x".repeat(100_000), "é".repeat(65));
+        let table: &[(&str, &str)] = &[
+            ("", "must not be empty"),
+            ("   ", "must not be empty"),
+            (&long, "at most 64 characters (it names files and database keys), got 100000"),
+            (&long_accented, "got 65"),
+            ("a\nb", "control characters"),
+            ("tab\there", "control characters"),
+            ("nul\0", "control characters"),
+            ("esc\u{1b}[31m", "control characters"),
+            ("del\u{7f}", "control characters"),
+        ];
+        for (label, needle) in table {
+            let err = check_org(label).expect_err(label);
+            assert_eq!(err.exit_code(), 2);
+            let message = err.to_string();
+            assert!(message.starts_with("--org ") && message.contains(needle), "{label:?}: {message}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod window_deadline_tests {
+    use std::time::Duration;
+
+    use super::window_deadline;
+
+    #[test]
+    fn the_window_deadline_defaults_to_the_retry_policys_and_is_bounded() {
+        assert_eq!(window_deadline(None).unwrap(), intervals_app::RetryPolicy::DEFAULT_DEADLINE);
+        assert_eq!(window_deadline(Some(2)).unwrap(), Duration::from_secs(2));
+        assert_eq!(window_deadline(Some(86_400)).unwrap(), Duration::from_secs(86_400));
+        for bad in [0, 86_401, u64::MAX] {
+            let err = window_deadline(Some(bad)).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert_eq!(err.to_string(), format!("--window-deadline must be between 1 and 86400 seconds, got {bad}"));
+        }
+    }
 }

@@ -20,10 +20,20 @@ pub(crate) struct OpenSource {
     pub(crate) source: Arc<dyn MetricSource>,
     pub(crate) directory: Arc<dyn DirectorySource>,
     pub(crate) counters: Arc<RetryCounters>,
+    client: GenesysClient,
+    policy: RetryPolicy,
     sim: Option<RunningSim>,
 }
 
 impl OpenSource {
+    /// Gets the first access token, before anything else is asked for, through the retry loop and
+    /// its deadline (`--window-deadline`): a login service that refuses the credentials, keeps
+    /// failing or never answers stops the command as a source error (exit 3), instead of failing
+    /// every window in turn (exit 1).
+    pub(crate) async fn login(&self) -> Result<(), CliError> {
+        Ok(self.client.login(&self.policy, &self.counters).await?)
+    }
+
     pub(crate) async fn shutdown(self) {
         if let Some(sim) = self.sim {
             sim.shutdown().await;
@@ -32,9 +42,11 @@ impl OpenSource {
 }
 
 /// The configured source. With `use_jobs`, aggregates are read through async jobs whose steps
-/// retry on their own; otherwise every call goes through the one retry loop.
+/// retry on their own; otherwise every call goes through the one retry loop. Either way each call
+/// (each job step) ends within `io.window_deadline`.
 pub(crate) async fn open_source(io: &IoSettings, use_jobs: bool) -> Result<OpenSource, CliError> {
     let counters = Arc::new(RetryCounters::default());
+    let policy = RetryPolicy { deadline: io.window_deadline, ..RetryPolicy::default() };
     let (config, sim) = match &io.source {
         SourceSettings::Demo => {
             let sim_config = SimConfig::default();
@@ -64,16 +76,16 @@ pub(crate) async fn open_source(io: &IoSettings, use_jobs: bool) -> Result<OpenS
             (config, None)
         }
     };
-    let config = config.jobs(JobSettings { counters: Arc::clone(&counters), ..JobSettings::default() });
+    let config = config.jobs(JobSettings { retry: policy, counters: Arc::clone(&counters), ..JobSettings::default() });
     let client = GenesysClient::new(config).map_err(|e| CliError::usage(e.to_string()))?;
     let directory: Arc<dyn DirectorySource> =
-        Arc::new(RetryingDirectory::new(Arc::new(client.clone()), RetryPolicy::default(), Arc::clone(&counters)));
+        Arc::new(RetryingDirectory::new(Arc::new(client.clone()), policy, Arc::clone(&counters)));
     let source: Arc<dyn MetricSource> = if use_jobs {
-        Arc::new(JobSource::new(client))
+        Arc::new(JobSource::new(client.clone()))
     } else {
-        Arc::new(RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::clone(&counters)))
+        Arc::new(RetryingSource::new(Arc::new(client.clone()), policy, Arc::clone(&counters)))
     };
-    Ok(OpenSource { source, directory, counters, sim })
+    Ok(OpenSource { source, directory, counters, client, policy, sim })
 }
 
 fn client_config(

@@ -47,6 +47,8 @@ pub const DEFAULT_LOOKBACK_HOURS: u32 = 6;
 pub const DEFAULT_DAILY_LOOKBACK_DAYS: u32 = 3;
 /// `lease_seconds` when an org has none.
 pub const DEFAULT_LEASE_SECONDS: u64 = 60;
+/// `window_deadline_seconds` when an org has none: the retry policy's default deadline.
+pub const DEFAULT_WINDOW_DEADLINE_SECONDS: u64 = intervals_app::RetryPolicy::DEFAULT_DEADLINE.as_secs();
 
 /// The file as written. Unknown keys are rejected.
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +81,7 @@ struct FileOrg {
     daily_lookback_days: Option<u32>,
     include_open_buckets: Option<bool>,
     lease_seconds: Option<u64>,
+    window_deadline_seconds: Option<u64>,
 }
 
 /// Everything wrong with a config file.
@@ -143,6 +146,8 @@ pub struct OrgSettings {
     pub tick: Duration,
     /// Lease lifetime.
     pub lease_ttl: Duration,
+    /// Most time one window's request may take, retries and waits included (the retry deadline).
+    pub window_deadline: Duration,
 }
 
 impl OrgSettings {
@@ -357,6 +362,10 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
     if !(5..=86_400).contains(&lease_seconds) {
         bad("lease_seconds", format!("must be between 5 and 86400, got {lease_seconds}"));
     }
+    let window_deadline_seconds = org.window_deadline_seconds.unwrap_or(DEFAULT_WINDOW_DEADLINE_SECONDS);
+    if !(1..=86_400).contains(&window_deadline_seconds) {
+        bad("window_deadline_seconds", format!("must be between 1 and 86400, got {window_deadline_seconds}"));
+    }
     let lookback_hours = org.lookback_hours.unwrap_or(DEFAULT_LOOKBACK_HOURS);
     let daily_lookback_days = org.daily_lookback_days.unwrap_or(DEFAULT_DAILY_LOOKBACK_DAYS);
     let include_open_buckets = org.include_open_buckets.unwrap_or(false);
@@ -419,6 +428,7 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
                 schedule,
                 tick: Duration::from_secs(tick_seconds),
                 lease_ttl: Duration::from_secs(lease_seconds),
+                window_deadline: Duration::from_secs(window_deadline_seconds),
             })
         }
         _ => Err(problems),

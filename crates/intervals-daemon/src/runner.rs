@@ -261,6 +261,7 @@ async fn open_source(org: &OrgSettings) -> Result<(Arc<RetryingSource>, Arc<Retr
         }
     }
     let counters = Arc::new(RetryCounters::default());
-    let source = RetryingSource::new(Arc::new(client), RetryPolicy::default(), Arc::clone(&counters));
+    let policy = RetryPolicy { deadline: org.window_deadline, ..RetryPolicy::default() };
+    let source = RetryingSource::new(Arc::new(client), policy, Arc::clone(&counters));
     Ok((Arc::new(source), counters))
 }

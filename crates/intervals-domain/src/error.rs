@@ -18,6 +18,18 @@ pub enum DomainError {
     /// from >= to.
     #[error("--from ({from}) must be before --to ({to})")]
     FromNotBeforeTo { from: String, to: String },
+    /// A range end before the first day Genesys Cloud holds analytics data for.
+    #[error(
+        "{flag} ({at}) is before {earliest} in {zone}: Genesys Cloud has no analytics data before {earliest}; \
+         use a later {flag}"
+    )]
+    BeforeAnalyticsData { flag: &'static str, at: String, earliest: chrono::NaiveDate, zone: String },
+    /// A range end more than one day after now.
+    #[error(
+        "{flag} ({at}) is more than one day after now ({now}): there is no analytics data from the future; \
+         use a {flag} no later than {latest}"
+    )]
+    AfterAnalyticsData { flag: &'static str, at: String, now: String, latest: String },
     /// A window with start >= end.
     #[error("empty time window: start {start} is not before end {end}")]
     EmptyWindow { start: String, end: String },

@@ -128,6 +128,48 @@ pub struct PlanRequest {
     pub max_window: MaxWindow,
 }
 
+/// The first day Genesys Cloud holds analytics data for: a range may not start before local
+/// midnight of this day in its zone ([`PlanRequest::check_bounds`]).
+pub const EARLIEST_DATA: NaiveDate = match NaiveDate::from_ymd_opt(2010, 1, 1) {
+    Some(date) => date,
+    None => panic!("2010-01-01 is a date"),
+};
+
+impl PlanRequest {
+    /// Checks that the range lies where analytics data can exist: both ends on or after local
+    /// midnight of [`EARLIEST_DATA`] in the request's zone, and at most one day after `now` (there
+    /// is no data from the future; the day of slack covers a `--to` of tomorrow in any zone and a
+    /// range rounded up to a whole bucket). `now` is the caller's clock, passed in.
+    ///
+    /// [`Plan::new`] does not apply this rule, so the simulator can plan any range; a command that
+    /// sends requests calls it before planning.
+    pub fn check_bounds(&self, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let tz = self.time_zone;
+        let earliest = local_midnight(EARLIEST_DATA, tz);
+        let latest = now + Duration::days(1);
+        for (flag, spec) in [("--from", self.from), ("--to", self.to)] {
+            let at = spec.resolve(tz);
+            if at < earliest {
+                return Err(DomainError::BeforeAnalyticsData {
+                    flag,
+                    at: rfc3339(at),
+                    earliest: EARLIEST_DATA,
+                    zone: tz.name().to_owned(),
+                });
+            }
+            if at > latest {
+                return Err(DomainError::AfterAnalyticsData {
+                    flag,
+                    at: rfc3339(at),
+                    now: rfc3339(now),
+                    latest: rfc3339(latest),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The request windows for a range, plus what was adjusted to get there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {

@@ -134,10 +134,14 @@ pub(crate) fn rate_limit_info(headers: &HeaderMap) -> RateLimitInfo {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by Genesys and is ignored).
+/// `Retry-After` in seconds (the HTTP-date form is not used by Genesys and is ignored), as the
+/// server sent it: never capped, so that a message quotes the server's value (`the server asked to
+/// wait 100000 s`). The retry loop gives up at once on a wait past its deadline, and the client's
+/// hold of its other requests is capped on its own ([`super::client::MAX_RATE_LIMIT_HOLD`]). Only a
+/// value beyond what a `Duration` holds (some 584 billion years) is read as `Duration::MAX`.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<f64>().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value.min(86_400.0)))
+    (value.is_finite() && value >= 0.0).then(|| Duration::try_from_secs_f64(value).unwrap_or(Duration::MAX))
 }
 
 /// `... Retry the request in [42] seconds` -> 42 s.
@@ -251,6 +255,25 @@ mod tests {
         );
         let e = classify(&AGG, 429, &headers(&[("inin-correlation-id", "hdr")]), "");
         assert_eq!(e, SourceError::RateLimited { retry_after: DEFAULT_RETRY_AFTER, context_id: Some("hdr".into()) });
+    }
+
+    #[test]
+    fn retry_after_is_the_servers_value_however_large() {
+        let limited = |value: &str| classify(&AGG, 429, &headers(&[("retry-after", value)]), "");
+        let e = limited("100000");
+        assert_eq!(e, SourceError::RateLimited { retry_after: Duration::from_secs(100_000), context_id: None });
+        assert!(e.to_string().contains("the server asked to wait 100000 s"), "{e}");
+        assert_eq!(
+            limited("0.5"),
+            SourceError::RateLimited { retry_after: Duration::from_millis(500), context_id: None }
+        );
+        assert_eq!(limited("1e30"), SourceError::RateLimited { retry_after: Duration::MAX, context_id: None });
+        // Not seconds: the default.
+        for value in ["-5", "NaN", "inf", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(limited(value), SourceError::RateLimited { retry_after: DEFAULT_RETRY_AFTER, context_id: None });
+        }
+        let e = classify(&AGG, 503, &headers(&[("retry-after", "100000")]), "");
+        assert!(matches!(e, SourceError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(100_000)));
     }
 
     #[test]

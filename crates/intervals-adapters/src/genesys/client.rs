@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use intervals_app::{DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
+use intervals_app::{with_retry, DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
 use intervals_domain::{AggregateQuery, AggregateResponse, DomainError, MetricRow, Queue, TimeWindow, User};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -37,6 +37,12 @@ const RENEW_AT: f64 = 0.9;
 const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 /// Safety stop for paging loops.
 const MAX_PAGES: u32 = 100_000;
+/// Longest a 429 holds every request of the client (through the pacer). The API's limits are per
+/// minute, so a `Retry-After` longer than this is out of the ordinary: the call that received it
+/// waits it out if that fits its retry deadline, or gives up at once, while the other requests go
+/// on after this hold and learn the server's answer for themselves (instead of each waiting, in
+/// the pacer, until its own deadline passes).
+pub(crate) const MAX_RATE_LIMIT_HOLD: Duration = Duration::from_secs(60);
 
 const LOGIN_REFUSED: &str = "the login service refused the client credentials \
      (check GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET and the environment)";
@@ -285,9 +291,29 @@ impl GenesysClient {
         self.inner.tokens_issued.load(Ordering::Relaxed)
     }
 
-    /// Gets a token now (validates credentials and environment before real work starts).
+    /// Gets a token now (validates credentials and environment before real work starts). One
+    /// attempt: a login service that fails transiently gives a retryable error.
     pub async fn authenticate(&self) -> Result<(), SourceError> {
         self.inner.token().await.map(|_| ())
+    }
+
+    /// Gets a token now, through the retry loop: a login service that times out, fails with a
+    /// 5xx or answers 429 is tried again under `policy`, whose deadline also bounds an attempt in
+    /// progress (a login service that never answers). What still fails is a source error that no
+    /// request can avoid, so it is always [`SourceError::Unauthorized`]: a refusal of the
+    /// credentials as it is, anything else as `cannot get an access token from <login URL>:
+    /// <why>`. A caller logging in before its work stops there (the CLI exits 3) instead of
+    /// failing every window in turn.
+    pub async fn login(&self, policy: &RetryPolicy, counters: &RetryCounters) -> Result<(), SourceError> {
+        match with_retry(policy, counters, || self.authenticate()).await {
+            Ok(()) => Ok(()),
+            Err(err @ SourceError::Unauthorized { .. }) => Err(err),
+            // The context id, if any, is in the quoted error's text already.
+            Err(err) => Err(SourceError::Unauthorized {
+                message: format!("cannot get an access token from {}: {err}", self.inner.env.login_url()),
+                context_id: None,
+            }),
+        }
     }
 
     pub(crate) fn api_url(&self, path: &str) -> String {
@@ -377,7 +403,7 @@ impl GenesysClient {
             }
             let err = classify_status(endpoint, status, &headers, &body, &secrets);
             if let SourceError::RateLimited { retry_after, .. } = &err {
-                inner.pacer.pause_for(*retry_after);
+                inner.pacer.pause_for((*retry_after).min(MAX_RATE_LIMIT_HOLD));
             }
             return Err(err);
         }

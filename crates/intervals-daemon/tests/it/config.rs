@@ -173,6 +173,16 @@ fn open_buckets_need_a_lookback_longer_than_a_tick() {
 }
 
 #[test]
+fn the_window_deadline_defaults_to_the_retry_policys_and_is_bounded() {
+    let settings = DaemonSettings::parse(MINIMAL, &env).unwrap();
+    assert_eq!(settings.orgs[0].window_deadline, intervals_app::RetryPolicy::DEFAULT_DEADLINE);
+    let settings = DaemonSettings::parse(&format!("{MINIMAL}window_deadline_seconds = 90\n"), &env).unwrap();
+    assert_eq!(settings.orgs[0].window_deadline, Duration::from_secs(90));
+    let found = problems(&format!("{MINIMAL}window_deadline_seconds = 0\n"));
+    assert_eq!(found, ["org \"emea\": window_deadline_seconds: must be between 1 and 86400, got 0"]);
+}
+
+#[test]
 fn comma_separated_lists_are_accepted_too() {
     let text = format!("{MINIMAL}metrics = \"tHandle, nConnected\"\nmedia_types = \"voice,chat\"\n");
     let settings = DaemonSettings::parse(&text, &env).unwrap();

@@ -346,6 +346,89 @@ fn from_must_be_before_to() {
 }
 
 #[test]
+fn ranges_lie_between_2010_and_one_day_after_now() {
+    const NOW: &str = "2025-06-15T10:20:30Z";
+    // (from, to, zone, None if accepted or Some(the flag named))
+    let table: &[(&str, &str, &str, Option<&str>)] = &[
+        ("2025-03-10", "2025-03-11", "UTC", None),
+        // The first day with data, as midnight in the query's zone.
+        ("2010-01-01", "2010-01-02", "UTC", None),
+        ("2010-01-01", "2010-01-02", "Asia/Tokyo", None),
+        ("2010-01-01", "2010-01-02", "America/New_York", None),
+        ("2010-01-01T00:00:00Z", "2010-01-01T00:30:00Z", "UTC", None),
+        ("2010-01-01T00:00:00+09:00", "2010-01-02", "Asia/Tokyo", None),
+        // Before it.
+        ("2009-12-31", "2010-01-02", "UTC", Some("--from")),
+        ("2009-12-31T23:59:59Z", "2010-01-02", "UTC", Some("--from")),
+        ("2010-01-01T00:00:00Z", "2010-01-02", "America/Los_Angeles", Some("--from")),
+        ("1900-01-01", "2025-03-11", "UTC", Some("--from")),
+        ("0000-01-01", "2025-03-11", "UTC", Some("--from")),
+        ("0000-01-01T00:00:00Z", "0000-01-02T00:00:00Z", "UTC", Some("--from")),
+        ("1900-01-01", "1900-01-02", "Europe/Dublin", Some("--from")),
+        // Up to one day after now: today, tomorrow, the instant itself.
+        ("2025-06-14", "2025-06-15", "UTC", None),
+        ("2025-06-15", "2025-06-16", "UTC", None),
+        ("2025-06-15", "2025-06-16", "Pacific/Kiritimati", None),
+        ("2025-06-15", "2025-06-16T10:20:30Z", "UTC", None),
+        ("2025-06-15T10:00:00Z", "2025-06-15T10:20:30Z", "UTC", None),
+        // Past it.
+        ("2025-06-15", "2025-06-16T10:20:31Z", "UTC", Some("--to")),
+        ("2025-06-15", "2025-06-17", "UTC", Some("--to")),
+        ("2025-06-16", "2025-06-17", "America/New_York", Some("--to")),
+        ("2025-03-10", "9999-12-30", "UTC", Some("--to")),
+        ("9999-12-01", "9999-12-30", "UTC", Some("--from")),
+        ("2030-01-01", "2030-01-02", "UTC", Some("--from")),
+    ];
+    let now = utc(NOW);
+    for (from, to, zone, rejected) in table {
+        let request = request(from, to, G::Pt30m, zone, DAY);
+        match (request.check_bounds(now), rejected) {
+            (Ok(()), None) => {}
+            (Ok(()), Some(flag)) => panic!("{from}..{to} in {zone}: {flag} should be rejected"),
+            (Err(err), None) => panic!("{from}..{to} in {zone} should be accepted: {err}"),
+            (Err(err), Some(flag)) => {
+                let message = err.to_string();
+                match &err {
+                    DomainError::BeforeAnalyticsData { flag: named, earliest, zone: z, .. } => {
+                        assert_eq!(named, flag, "{message}");
+                        assert_eq!(earliest.to_string(), "2010-01-01");
+                        assert_eq!(z, zone);
+                        assert!(message.contains("no analytics data before 2010-01-01"), "{message}");
+                    }
+                    DomainError::AfterAnalyticsData { flag: named, now: shown, latest, .. } => {
+                        assert_eq!(named, flag, "{message}");
+                        assert_eq!(shown, NOW);
+                        assert_eq!(latest, "2025-06-16T10:20:30Z");
+                        assert!(message.contains("no analytics data from the future"), "{message}");
+                    }
+                    other => panic!("{from}..{to} in {zone}: unexpected {other:?}"),
+                }
+                assert!(message.starts_with(&format!("{flag} (")), "names the flag: {message}");
+            }
+        }
+    }
+    // The rule is apart from planning: the simulator's `sim truth` plans any range.
+    assert!(Plan::new(request("1900-01-01", "1900-01-03", G::P1d, "UTC", DAY)).is_ok());
+}
+
+#[test]
+fn the_bounds_messages_read_well() {
+    let now = utc("2025-06-15T10:20:30.250Z");
+    let err = request("1900-01-01", "2025-03-11", G::Pt30m, "UTC", DAY).check_bounds(now).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--from (1900-01-01T00:00:00Z) is before 2010-01-01 in UTC: Genesys Cloud has no analytics data before \
+         2010-01-01; use a later --from"
+    );
+    let err = request("2025-03-10", "9999-12-30", G::Pt30m, "UTC", DAY).check_bounds(now).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--to (9999-12-30T00:00:00Z) is more than one day after now (2025-06-15T10:20:30Z): there is no analytics \
+         data from the future; use a --to no later than 2025-06-16T10:20:30Z"
+    );
+}
+
+#[test]
 fn max_window_smaller_than_the_granularity_is_rejected() {
     // (granularity, max window, accepted)
     let table: &[(Granularity, MaxWindow, bool)] = &[

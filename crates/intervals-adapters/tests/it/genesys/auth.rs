@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use intervals_adapters::genesys::Environment;
-use intervals_app::{DirectorySource, MetricSource, SourceError};
+use intervals_adapters::genesys::{Environment, GenesysClient};
+use intervals_app::{DirectorySource, MetricSource, RetryCounters, RetryPolicy, SourceError};
+use tokio::time::Instant;
 
 use super::support::{self, empty_results, handle_query, hour_windows, Canned, Fake, AGGREGATES, TOKEN};
 
@@ -142,4 +143,64 @@ async fn short_tokens_under_a_rate_limit_with_many_requests_in_flight_are_never_
     let stats = sim.stats();
     assert_eq!((stats.unauthorized, stats.rate_limited), (0, 0), "{stats:?}");
     assert_eq!(stats.aggregate_queries, 48);
+}
+
+/// A login service that accepts connections and never answers: `login` gives up at its deadline
+/// (not after eight 60 s request timeouts), as a source error no window can avoid.
+#[tokio::test(start_paused = true)]
+async fn a_login_service_that_never_answers_is_unauthorized_at_the_deadline() {
+    // The kernel completes the handshakes; nobody ever reads or answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let login = format!("http://{}", silent.local_addr().unwrap());
+    let fake = Fake::start(|_, _| empty_results()).await;
+    let mut cfg = support::config(&fake.base_url, support::SIM_SECRET);
+    cfg.environment = Environment::from_urls(&fake.base_url, &login).unwrap();
+    let client = GenesysClient::new(cfg).unwrap();
+    let policy = RetryPolicy { deadline: Duration::from_secs(30), ..RetryPolicy::default() };
+    let counters = RetryCounters::default();
+    let start = Instant::now();
+    let err = client.login(&policy, &counters).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+    assert_eq!(
+        err,
+        SourceError::Unauthorized {
+            message: format!(
+                "cannot get an access token from {login}: transient failure: gave up after 1 attempt: no answer \
+                 within the 30 s deadline"
+            ),
+            context_id: None,
+        }
+    );
+    assert_eq!((client.tokens_issued(), counters.gave_up()), (0, 1));
+    assert!(fake.seen().is_empty(), "no API request without a token");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_login_service_failing_with_503_is_unauthorized_after_the_retries() {
+    let fake = Fake::start(|_, _| Canned::error(503, "Service Unavailable", "ctx-login")).await;
+    let client = support::client(&fake.base_url, |_| {});
+    let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+    let err = client.login(&policy, &RetryCounters::default()).await.unwrap_err();
+    let SourceError::Unauthorized { message, .. } = &err else { panic!("{err:?}") };
+    let expected = format!(
+        "cannot get an access token from {}: transient failure: gave up after 3 attempts (the most allowed): \
+         POST /oauth/token HTTP 503: Service Unavailable [code some.code] (contextId ctx-login)",
+        fake.base_url
+    );
+    assert_eq!(message, &expected);
+    assert_eq!(fake.seen_at(TOKEN).len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn login_does_not_retry_refused_credentials_and_keeps_the_refusal() {
+    let sim = intervals_sim::spawn(support::sim_config(), 0).await.unwrap();
+    let client = GenesysClient::new(support::config(&sim.base_url(), "not-the-secret")).unwrap();
+    let err = client.login(&RetryPolicy::default(), &RetryCounters::default()).await.unwrap_err();
+    let SourceError::Unauthorized { message, .. } = &err else { panic!("{err:?}") };
+    assert!(message.starts_with("the login service refused the client credentials"), "{message}");
+    assert_eq!(sim.stats().token_requests, 1);
+    client.login(&RetryPolicy::default(), &RetryCounters::default()).await.unwrap_err();
+    let client = support::client(&sim.base_url(), |_| {});
+    client.login(&RetryPolicy::default(), &RetryCounters::default()).await.unwrap();
+    assert_eq!(client.tokens_issued(), 1);
 }

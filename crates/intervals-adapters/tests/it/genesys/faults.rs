@@ -62,6 +62,37 @@ async fn a_429_is_retried_after_exactly_retry_after() {
     assert_eq!((counters.rate_limited(), counters.retries()), (1, 1));
 }
 
+/// A `Retry-After` far past the deadline: the call gives up at once, its message quoting the
+/// server's value, and the client holds its other requests for a minute at most, not 100000 s.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_past_the_deadline_fails_the_call_at_once_and_holds_the_others_a_minute_at_most() {
+    let fake = Fake::start(|req, seen| {
+        if req.path == TOKEN {
+            return Canned::token("tok", 3600);
+        }
+        if seen.iter().any(|s| s.path == AGGREGATES) {
+            return empty_results();
+        }
+        Canned::error(429, "Rate limit exceeded the maximum", "ctx-429").header("retry-after", "100000")
+    })
+    .await;
+    let (source, counters) = retrying(support::client(&fake.base_url, |_| {}));
+    let windows = hour_windows(2, 1);
+    let start = Instant::now();
+    let err = source.query(&handle_query(), windows[0]).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO, "no wait at all");
+    assert_eq!(
+        err,
+        SourceError::RateLimited { retry_after: Duration::from_secs(100_000), context_id: Some("ctx-429".into()) }
+    );
+    assert!(err.to_string().contains("the server asked to wait 100000 s"), "{err}");
+    assert!(err.to_string().contains("gave up instead of waiting"), "{err}");
+    assert_eq!((counters.rate_limited(), counters.retries(), counters.gave_up()), (1, 0, 1));
+    source.query(&handle_query(), windows[1]).await.unwrap();
+    let calls = fake.seen_at(AGGREGATES);
+    assert_eq!(calls[1].at - calls[0].at, Duration::from_secs(60));
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_simulators_429s_are_waited_out_and_every_query_succeeds() {
     let config = intervals_sim::SimConfig { rate_per_minute: 5, ..support::sim_config() };
