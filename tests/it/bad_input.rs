@@ -1,6 +1,6 @@
 //! Bad input exits 2 with a clear message before any request; refused credentials exit 3.
 
-use crate::support::{binary, expect_exit, run, text, Sim, CLIENT_ID, CLIENT_SECRET};
+use crate::support::{clean_cli, expect_exit, run, text, Sim, CLIENT_ID, CLIENT_SECRET};
 
 /// Runs `extract` with `args` and expects exit 2, a message containing `needle`, and no request.
 async fn rejected_before_any_request(args: &[&str], needle: &str) {
@@ -138,17 +138,13 @@ async fn a_bad_source_configuration_exits_2_and_creates_no_output() {
     ];
     for args in cases {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = std::process::Command::new(binary("genesys-intervals"));
-        cmd.arg("extract")
-            .args(RANGE)
+        let mut cmd = clean_cli(&["extract"]);
+        cmd.args(RANGE)
             .args(*args)
             .args(["--progress", "never"])
             .current_dir(dir.path())
             .env("GENESYS_CLIENT_ID", "id")
-            .env("GENESYS_CLIENT_SECRET", "secret")
-            .env_remove("GENESYS_ENVIRONMENT")
-            .env_remove("GENESYS_API_URL")
-            .env_remove("GENESYS_LOGIN_URL");
+            .env("GENESYS_CLIENT_SECRET", "secret");
         let stderr = expect_exit(&run(cmd).await, 2);
         let left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -263,16 +259,8 @@ async fn the_dry_run_shows_the_source_and_the_credentials() {
     ];
     for (args, needle) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = std::process::Command::new(binary("genesys-intervals"));
-        cmd.args(["extract", "--dry-run"])
-            .args(RANGE)
-            .args(*args)
-            .current_dir(dir.path())
-            .env_remove("GENESYS_CLIENT_ID")
-            .env_remove("GENESYS_CLIENT_SECRET")
-            .env_remove("GENESYS_ENVIRONMENT")
-            .env_remove("GENESYS_API_URL")
-            .env_remove("GENESYS_LOGIN_URL");
+        let mut cmd = clean_cli(&["extract", "--dry-run"]);
+        cmd.args(RANGE).args(*args).current_dir(dir.path());
         let out = run(cmd).await;
         expect_exit(&out, 0);
         let stdout = text(&out.stdout);

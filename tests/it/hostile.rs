@@ -5,7 +5,7 @@ use std::process::Command;
 
 use tokio::net::TcpListener;
 
-use crate::support::{binary, expect_exit, run, Sim, CLIENT_ID, CLIENT_SECRET};
+use crate::support::{clean_cli, expect_exit, run, Sim, CLIENT_ID, CLIENT_SECRET};
 
 /// A server on 127.0.0.1 that accepts every connection and never reads nor answers; its URL.
 async fn silent_server() -> String {
@@ -22,15 +22,10 @@ async fn silent_server() -> String {
 
 /// `extract` of one day (one window) with a 2 s deadline, to `out`.
 fn extract(api_url: &str, login_url: &str, out: &str) -> Command {
-    let mut cmd = Command::new(binary("genesys-intervals"));
-    cmd.args(["extract", "--from", "2025-03-10", "--to", "2025-03-11", "--window-deadline", "2"])
-        .args(["--api-url", api_url, "--login-url", login_url, "--out", out, "--progress", "never"])
+    let mut cmd = clean_cli(&["extract", "--from", "2025-03-10", "--to", "2025-03-11", "--window-deadline", "2"]);
+    cmd.args(["--api-url", api_url, "--login-url", login_url, "--out", out, "--progress", "never"])
         .env("GENESYS_CLIENT_ID", CLIENT_ID)
-        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
-        .env_remove("GENESYS_ENVIRONMENT")
-        .env_remove("GENESYS_API_URL")
-        .env_remove("GENESYS_LOGIN_URL")
-        .env_remove("RUST_LOG");
+        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET);
     cmd
 }
 

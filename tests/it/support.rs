@@ -32,6 +32,20 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// `genesys-intervals <args>` with none of the runner's `GENESYS_*` variables nor `RUST_LOG`: each test
+/// sets what it means to.
+pub(crate) fn clean_cli(args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary("genesys-intervals"));
+    cmd.args(args);
+    for var in
+        ["GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET", "GENESYS_ENVIRONMENT", "GENESYS_API_URL", "GENESYS_LOGIN_URL"]
+    {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
 pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
@@ -55,20 +69,15 @@ impl Sim {
 
     /// `genesys-intervals <args>` pointed at this simulator, with credentials in the environment.
     pub(crate) fn cli(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(binary("genesys-intervals"));
-        cmd.args(args)
-            .arg("--api-url")
+        let mut cmd = clean_cli(args);
+        cmd.arg("--api-url")
             .arg(self.running.base_url())
             .arg("--login-url")
             .arg(self.running.base_url())
             .arg("--progress")
             .arg("never")
             .env("GENESYS_CLIENT_ID", CLIENT_ID)
-            .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
-            .env_remove("GENESYS_ENVIRONMENT")
-            .env_remove("GENESYS_API_URL")
-            .env_remove("GENESYS_LOGIN_URL")
-            .env_remove("RUST_LOG");
+            .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET);
         cmd
     }
 

@@ -177,14 +177,12 @@ impl Registry {
 
     /// Adds `kind` (an output from another crate); a scheme registered later wins.
     pub fn register(&mut self, kind: Arc<dyn OutputKind>) {
-        self.kinds.insert(0, kind);
+        self.kinds.push(kind);
     }
 
     /// Every form, for help and errors: `sqlite:PATH, csv:PATH, ...`.
     pub fn forms(&self) -> String {
-        let mut forms: Vec<&str> = self.kinds.iter().map(|k| k.form()).collect();
-        forms.reverse();
-        forms.join(", ")
+        self.kinds.iter().map(|k| k.form()).collect::<Vec<_>>().join(", ")
     }
 
     /// Resolves `url` to its kind and checks it, opening nothing.
@@ -194,10 +192,12 @@ impl Registry {
         let Some((scheme, _)) = url.split_once(':') else {
             return Err(format!("invalid output {shown:?}: no output type; use {}", self.forms()));
         };
-        let kind =
-            self.kinds.iter().find_map(|k| k.schemes().iter().find(|s| **s == scheme).map(|s| (k, *s))).ok_or_else(
-                || format!("invalid output {shown:?}: unknown output type {scheme:?}; use {}", self.forms()),
-            );
+        let kind = self
+            .kinds
+            .iter()
+            .rev()
+            .find_map(|k| k.schemes().iter().find(|s| **s == scheme).map(|s| (k, *s)))
+            .ok_or_else(|| format!("invalid output {shown:?}: unknown output type {scheme:?}; use {}", self.forms()));
         let (kind, scheme) = kind?;
         let config = kind.parse(url).map_err(|why| format!("invalid output {shown:?}: {why}; use {}", kind.form()))?;
         Ok(OutputSpec { scheme, capabilities: kind.capabilities(), config: Arc::from(config) })
