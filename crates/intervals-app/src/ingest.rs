@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use intervals_domain::{AggregateQuery, Plan, TimeWindow};
+use intervals_domain::{AggregateQuery, MetricFamily, Plan, QuerySet, TimeWindow};
 
 use crate::ports::{MetricSource, SinkError, SourceError, WindowKey, WindowTarget};
 
@@ -46,8 +46,8 @@ pub enum Progress {
 pub struct IngestRequest {
     /// The org label stored with every row.
     pub org: String,
-    /// What to read.
-    pub query: Arc<AggregateQuery>,
+    /// What to read: one query per metric family, each fetched for every window of the plan.
+    pub queries: QuerySet,
     /// Which windows.
     pub plan: Plan,
     /// Windows fetched at the same time (>= 1).
@@ -59,6 +59,8 @@ pub struct IngestRequest {
 pub struct FailedWindow {
     /// The (possibly split) window that failed.
     pub window: TimeWindow,
+    /// Which query's window: the conversation or the user-status one.
+    pub family: MetricFamily,
     /// Why, with the API's message and contextId.
     pub error: SourceError,
 }
@@ -66,9 +68,9 @@ pub struct FailedWindow {
 /// The outcome of a run that was not aborted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestReport {
-    /// Windows in the plan.
+    /// Windows in the plan, times the queries (a window of a two-query set counts twice).
     pub windows_total: usize,
-    /// Windows skipped because a checkpoint said they were done.
+    /// Windows (of one query) skipped because a checkpoint said they were done.
     pub windows_skipped: usize,
     /// Windows (or split parts) written by this run.
     pub windows_written: usize,
@@ -196,10 +198,24 @@ impl Ingestor {
         Ok((pending, skipped))
     }
 
-    /// The windows of `request` that still need fetching: planned windows minus checkpointed
-    /// parts (a window split in an earlier run resumes with its missing halves only).
-    pub async fn pending(&self, request: &IngestRequest) -> Result<(Vec<TimeWindow>, usize), SinkError> {
-        self.gaps(&request.org, &request.query, request.plan.range(), request.plan.windows()).await
+    /// The windows of `request` that still need fetching, per query: planned windows minus
+    /// checkpointed parts (a window split in an earlier run resumes with its missing halves only),
+    /// ordered by time and, within a window, by query (conversation first); and how many windows
+    /// (counted per query) were complete.
+    pub async fn pending(
+        &self,
+        request: &IngestRequest,
+    ) -> Result<(Vec<(Arc<AggregateQuery>, TimeWindow)>, usize), SinkError> {
+        let mut pending = Vec::new();
+        let mut skipped = 0;
+        for (index, query) in request.queries.queries().iter().enumerate() {
+            let (gaps, done) = self.gaps(&request.org, query, request.plan.range(), request.plan.windows()).await?;
+            skipped += done;
+            pending.extend(gaps.into_iter().map(|window| (index, Arc::clone(query), window)));
+        }
+        // Time first: an interrupted run leaves both queries done up to about the same instant.
+        pending.sort_by_key(|(index, _, window)| (window.start(), *index));
+        Ok((pending.into_iter().map(|(_, query, window)| (query, window)).collect(), skipped))
     }
 
     /// Runs `request` until done or until `shutdown` resolves (then nothing new starts, work in
@@ -211,31 +227,25 @@ impl Ingestor {
         shutdown: impl Future<Output = ()>,
     ) -> Result<IngestReport, IngestError> {
         let started = tokio::time::Instant::now();
-        let query = &request.query;
-        let (tz, granularity) = (query.time_zone(), query.granularity());
+        let queries = &request.queries;
+        let (tz, granularity) = (queries.time_zone(), queries.granularity());
         let (pending, skipped) = self.pending(request).await?;
-        let buckets_to_fetch = pending.iter().map(|w| w.bucket_count(granularity, tz)).sum();
-        self.progress.on_event(&Progress::Planned {
-            total: request.plan.windows().len(),
-            skipped,
-            to_fetch: pending.len(),
-            buckets_to_fetch,
-        });
+        let buckets_to_fetch = pending.iter().map(|(_, w)| w.bucket_count(granularity, tz)).sum();
+        let total = request.plan.windows().len() * queries.queries().len();
+        self.progress.on_event(&Progress::Planned { total, skipped, to_fetch: pending.len(), buckets_to_fetch });
+        let fingerprints: Vec<String> = queries.queries().iter().map(|q| q.fingerprint()).collect();
         tracing::info!(
             windows = request.plan.windows().len(),
+            queries = queries.queries().len(),
             skipped,
             to_fetch = pending.len(),
-            fingerprint = %query.fingerprint(),
+            fingerprints = %fingerprints.join(","),
             "planned extraction"
         );
 
-        let mut report = IngestReport {
-            windows_total: request.plan.windows().len(),
-            windows_skipped: skipped,
-            ..Default::default()
-        };
+        let mut report = IngestReport { windows_total: total, windows_skipped: skipped, ..Default::default() };
         let work = stream::iter(pending)
-            .map(|window| self.fetch_window(&request.org, &request.query, window))
+            .map(|(query, window)| async move { self.fetch_window(&request.org, &query, window).await })
             .buffer_unordered(request.concurrency.max(1));
         let mut work = std::pin::pin!(work);
         let mut shutdown = std::pin::pin!(shutdown);
@@ -356,13 +366,13 @@ impl Ingestor {
     }
 
     fn fail(&self, outcome: &mut WindowReport, window: TimeWindow, error: SourceError, query: &AggregateQuery) {
-        tracing::error!(window = %window, error = %error, context_id = error.context_id(), "window failed");
+        tracing::error!(window = %window, query = %query.family(), error = %error, context_id = error.context_id(), "window failed");
         self.progress.on_event(&Progress::WindowFailed {
             window,
             buckets: window.bucket_count(query.granularity(), query.time_zone()),
             error: error.to_string(),
         });
-        outcome.failed.push(FailedWindow { window, error });
+        outcome.failed.push(FailedWindow { window, family: query.family(), error });
     }
 }
 

@@ -90,7 +90,11 @@ pub(crate) struct ExtractArgs {
     #[arg(
         long,
         value_name = "LIST",
-        help = format!("Comma-separated conversation metrics [default: {}]", default_metrics())
+        help = format!(
+            "Comma-separated metrics: conversation metrics and status metrics (tAgentRoutingStatus, \
+             tSystemPresence, tOrganizationPresence) [default: {}; with --demo also tAgentRoutingStatus,tSystemPresence]",
+            default_metrics()
+        )
     )]
     pub(crate) metrics: Option<String>,
     /// Comma-separated dimensions from userId, mediaType, queueId [default: userId,mediaType].
@@ -102,6 +106,10 @@ pub(crate) struct ExtractArgs {
     /// Keep only these queue ids.
     #[arg(long, value_name = "LIST")]
     pub(crate) queue_id: Option<String>,
+    /// Keep only these agents (user ids; any number: the users API takes 100 per request, so more are
+    /// sent in batches).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) user_id: Option<String>,
     /// IANA zone for dates and bucket boundaries [default: UTC].
     #[arg(long, value_name = "ZONE")]
     pub(crate) time_zone: Option<String>,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use intervals_adapters::genesys::{ConfigError, Environment};
 use intervals_adapters::outputs::{redact_url, OutputSpec};
 use intervals_app::{IngestReport, IngestRequest, Ingestor, Pacer, ProgressObserver};
-use intervals_domain::{rfc3339, Plan};
+use intervals_adapters::genesys::MAX_USER_PREDICATES;
+use intervals_domain::{rfc3339, AggregateQuery, Plan, QuerySet};
 
 use crate::args::ExtractArgs;
 use crate::exit::CliError;
@@ -25,11 +26,12 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
         print_plan(&settings);
         return Ok(());
     }
-    check_size(&settings.plan, args.yes)?;
+    check_size(&settings.plan, requests_per_window(&settings.queries), args.yes)?;
     // The source first: its configuration (environment, URLs) is checked without sending anything,
     // so a usage error leaves no output behind (a new database file, tables in PostgreSQL).
     let source = wiring::open_source(&settings.io, settings.use_jobs).await?;
-    let target = wiring::open_metrics(&settings.io.out, Arc::clone(&settings.query), settings.format).await?;
+    let target =
+        wiring::open_metrics(&settings.io.out, Arc::clone(settings.queries.layout()), settings.format).await?;
     let target = if settings.refetch { target.ignoring_checkpoints() } else { target };
     // Logged in before any window: a login service that refuses or never answers is exit 3.
     source.login().await?;
@@ -38,7 +40,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
         Ingestor::new(Arc::clone(&source.source), target, Arc::clone(&progress) as Arc<dyn ProgressObserver>);
     let request = IngestRequest {
         org: settings.io.org.clone(),
-        query: Arc::clone(&settings.query),
+        queries: settings.queries.clone(),
         plan: settings.plan.clone(),
         concurrency: settings.io.concurrency,
     };
@@ -65,16 +67,31 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The requests one window of the plan takes: one per query, times the batches of user ids a
+/// filter by user needs (the API takes [`MAX_USER_PREDICATES`] per request).
+fn requests_per_window(queries: &QuerySet) -> usize {
+    queries.queries().iter().map(|q| q.filters().user_ids().len().div_ceil(MAX_USER_PREDICATES).max(1)).sum()
+}
+
+/// `one per window`, or how many a window takes.
+fn per_window(requests_per_window: usize) -> String {
+    match requests_per_window {
+        1 => "one per window".to_owned(),
+        n => format!("{n} per window"),
+    }
+}
+
 /// Refuses a plan of more than [`LARGE_RUN_REQUESTS`] requests unless `yes`, showing its size.
-fn check_size(plan: &Plan, yes: bool) -> Result<(), CliError> {
-    let requests = plan.windows().len();
+fn check_size(plan: &Plan, requests_per_window: usize, yes: bool) -> Result<(), CliError> {
+    let requests = plan.windows().len() * requests_per_window;
     if yes || requests <= LARGE_RUN_REQUESTS {
         return Ok(());
     }
     Err(CliError::usage(format!(
-        "this run sends {} requests (one per window) for {} .. {}, about {} at the default limit of {} \
+        "this run sends {} requests ({}) for {} .. {}, about {} at the default limit of {} \
          requests/min; a run of more than {} requests needs --yes: pass --yes to go ahead (--dry-run shows the plan)",
         thousands(requests),
+        per_window(requests_per_window),
         rfc3339(plan.range().start()),
         rfc3339(plan.range().end()),
         estimate(requests),
@@ -172,23 +189,20 @@ fn rerun_advice(out: &OutputSpec, interrupted: bool) -> String {
 }
 
 fn print_plan(s: &ExtractSettings) {
-    let q = &s.query;
+    let qs = &s.queries;
     let windows = s.plan.windows();
-    let buckets: usize = windows.iter().map(|w| w.bucket_count(q.granularity(), q.time_zone())).sum();
+    let buckets: usize = windows.iter().map(|w| w.bucket_count(qs.granularity(), qs.time_zone())).sum();
+    let per_window_requests = requests_per_window(qs);
+    let requests = windows.len() * per_window_requests;
     let rate = Pacer::DEFAULT_REQUESTS_PER_MINUTE;
     println!("Plan (dry run: nothing is sent)");
     println!("  range:       {} .. {}", rfc3339(s.plan.range().start()), rfc3339(s.plan.range().end()));
     if let Some((requested, _)) = s.plan.adjustment() {
-        println!("  note:        requested {requested} was rounded outward to whole {} buckets", q.granularity());
+        println!("  note:        requested {requested} was rounded outward to whole {} buckets", qs.granularity());
     }
-    println!("  granularity: {} in {}", q.granularity(), q.time_zone());
-    println!("  metrics:     {}", q.metrics().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
-    println!("  group by:    {}", q.group_by().iter().map(|d| d.as_str()).collect::<Vec<_>>().join(","));
-    if !q.filters().media_types().is_empty() {
-        println!("  media types: {}", q.filters().media_types().join(","));
-    }
-    if !q.filters().queue_ids().is_empty() {
-        println!("  queues:      {}", q.filters().queue_ids().join(","));
+    println!("  granularity: {} in {}", qs.granularity(), qs.time_zone());
+    for q in qs.queries() {
+        print_query(q);
     }
     println!(
         "  windows:     {} of at most {} ({} buckets)",
@@ -197,20 +211,20 @@ fn print_plan(s: &ExtractSettings) {
         thousands(buckets)
     );
     println!(
-        "  requests:    {} (one per window, all agents at once; more only if the API asks to split)",
-        thousands(windows.len())
+        "  requests:    {} ({}, all agents at once; more only if the API asks to split)",
+        thousands(requests),
+        per_window(per_window_requests)
     );
     println!(
         "  est. time:   {} at the default limit of {rate} requests/min (more if responses are slow)",
-        estimate(windows.len())
+        estimate(requests)
     );
-    if windows.len() > LARGE_RUN_REQUESTS {
+    if requests > LARGE_RUN_REQUESTS {
         println!("  note:        more than {} requests: the run needs --yes", thousands(LARGE_RUN_REQUESTS));
     }
     println!("  source:      {}", describe_source(&s.io.source));
     println!("  credentials: {}", describe_credentials(&s.io.source));
     println!("  output:      {} (org {:?})", s.io.out, s.io.org);
-    println!("  fingerprint: {}", q.fingerprint());
     for w in windows.iter().take(10) {
         println!("    {w}");
     }
@@ -219,8 +233,35 @@ fn print_plan(s: &ExtractSettings) {
     }
 }
 
+/// One query of the plan: its endpoint, metrics, grouping, filters and fingerprint.
+fn print_query(q: &AggregateQuery) {
+    let join = |items: &[String]| items.join(",");
+    let endpoint = match q.family() {
+        intervals_domain::MetricFamily::Conversation => "conversations/aggregates",
+        intervals_domain::MetricFamily::UserStatus => "users/aggregates",
+    };
+    println!("  query:       {} metrics ({endpoint}), fingerprint {}", q.family(), q.fingerprint());
+    println!("    metrics:     {}", q.metrics().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
+    println!("    group by:    {}", q.group_by().iter().map(|d| d.as_str()).collect::<Vec<_>>().join(","));
+    if !q.filters().media_types().is_empty() {
+        println!("    media types: {}", join(q.filters().media_types()));
+    }
+    if !q.filters().queue_ids().is_empty() {
+        println!("    queues:      {}", join(q.filters().queue_ids()));
+    }
+    let users = q.filters().user_ids();
+    if !users.is_empty() {
+        println!(
+            "    users:       {} ({} per request, {} requests per window)",
+            users.len(),
+            MAX_USER_PREDICATES,
+            users.len().div_ceil(MAX_USER_PREDICATES)
+        );
+    }
+}
+
 fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limited: u64) {
-    let q = &s.query;
+    let q = &s.queries;
     let mut out = String::new();
     let complete = !r.interrupted && r.failed.is_empty();
     // An output without checkpoints is written at the end only: until then rows are merely fetched.
@@ -241,8 +282,13 @@ fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limit
         q.time_zone(),
         s.io.org
     ));
+    let families: Vec<&str> = q.queries().iter().map(|q| q.family().describe()).collect();
+    let per_query = match families.len() {
+        1 => String::new(),
+        n => format!(" ({} windows x {n} queries: {})", r.windows_total / n, families.join(" and ")),
+    };
     out.push_str(&format!(
-        "  windows:  {} planned, {} already done, {} {written}{}, {} failed\n",
+        "  windows:  {} planned{per_query}, {} already done, {} {written}{}, {} failed\n",
         r.windows_total,
         r.windows_skipped,
         r.windows_written,
@@ -258,7 +304,7 @@ fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limit
         r.elapsed.as_secs_f64()
     ));
     for f in &r.failed {
-        out.push_str(&format!("  FAILED {}: {}\n", f.window, f.error));
+        out.push_str(&format!("  FAILED {} ({} query): {}\n", f.window, f.family, f.error));
     }
     if matches!(s.io.source, SourceSettings::Demo) {
         out.push_str(&format!("  source:   {DEMO_SOURCE}\n"));
@@ -337,11 +383,11 @@ mod tests {
         // 2020 has 366 days: 2,000 windows is the largest plan that runs without --yes.
         let small = daily_plan("2020-01-01", "2025-06-23");
         assert_eq!(small.windows().len(), LARGE_RUN_REQUESTS);
-        assert!(check_size(&small, false).is_ok());
+        assert!(check_size(&small, 1, false).is_ok());
 
         let six_years = daily_plan("2019-01-01", "2025-01-01");
         assert_eq!(six_years.windows().len(), 2_192);
-        let err = check_size(&six_years, false).unwrap_err();
+        let err = check_size(&six_years, 1, false).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert_eq!(
             err.to_string(),
@@ -349,7 +395,7 @@ mod tests {
              8 min at the default limit of 300 requests/min; a run of more than 2,000 requests needs --yes: pass \
              --yes to go ahead (--dry-run shows the plan)"
         );
-        assert!(check_size(&six_years, true).is_ok());
+        assert!(check_size(&six_years, 1, true).is_ok());
     }
 
     #[test]

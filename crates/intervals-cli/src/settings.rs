@@ -4,13 +4,14 @@
 //! `--config` file, then the default.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{Days, Utc};
 use intervals_app::RetryPolicy;
 use intervals_domain::{
-    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec, Tz,
+    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, MetricFamily, Plan, PlanRequest, QuerySet,
+    TimeSpec, Tz,
 };
 use intervals_runtime::ConfigList;
 use serde::Deserialize;
@@ -29,6 +30,17 @@ pub(crate) fn default_metrics() -> &'static str {
     TEXT.get_or_init(|| intervals_domain::DEFAULT_METRICS.join(","))
 }
 
+/// The metrics of `--demo` when none are named: [`default_metrics`] and the status metrics the
+/// `agent_utilization` view reads, so the demo's views are full out of the box.
+pub(crate) fn demo_metrics() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let all: Vec<&str> =
+            intervals_domain::DEFAULT_METRICS.iter().chain(intervals_domain::UTILIZATION_METRICS).copied().collect();
+        all.join(",")
+    })
+}
+
 const DEFAULT_GROUP_BY: &str = "userId,mediaType";
 const DEFAULT_CONCURRENCY: usize = 4;
 /// Days extracted by `--demo` when no range is given: the last full week.
@@ -45,6 +57,7 @@ pub(crate) struct ConfigFile {
     group_by: Option<ConfigList>,
     media_types: Option<ConfigList>,
     queue_ids: Option<ConfigList>,
+    user_ids: Option<ConfigList>,
     time_zone: Option<String>,
     out: Option<String>,
     format: Option<CsvFormat>,
@@ -110,7 +123,7 @@ pub(crate) struct IoSettings {
 #[derive(Debug, Clone)]
 pub(crate) struct ExtractSettings {
     pub(crate) io: IoSettings,
-    pub(crate) query: Arc<AggregateQuery>,
+    pub(crate) queries: QuerySet,
     pub(crate) plan: Plan,
     pub(crate) format: CsvFormat,
     pub(crate) max_window: MaxWindow,
@@ -190,7 +203,7 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
     let metrics = AggregateQuery::parse_metrics(&pick(
         &args.metrics,
         config.metrics.take().map(ConfigList::joined),
-        default_metrics(),
+        if args.source.demo { demo_metrics() } else { default_metrics() },
     ))
     .map_err(|e| CliError::usage(format!("--metrics: {e}")))?;
     let group_by = AggregateQuery::parse_group_by(&pick(
@@ -201,8 +214,9 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
     .map_err(|e| CliError::usage(format!("--group-by: {e}")))?;
     let media = split(&pick(&args.media_type, config.media_types.take().map(ConfigList::joined), ""));
     let queues = split(&pick(&args.queue_id, config.queue_ids.take().map(ConfigList::joined), ""));
-    let filters = Filters::new(&media, &queues).map_err(usage)?;
-    let query = AggregateQuery::new(metrics, group_by, granularity, time_zone, filters).map_err(usage)?;
+    let users = split(&pick(&args.user_id, config.user_ids.take().map(ConfigList::joined), ""));
+    let filters = Filters::new(&media, &queues).and_then(|f| f.with_user_ids(&users)).map_err(usage)?;
+    let queries = QuerySet::new(metrics, group_by, granularity, time_zone, filters).map_err(usage)?;
     let max_window = MaxWindow::parse(&pick(&args.max_window, config.max_window.take(), "P1D"))
         .map_err(|e| CliError::usage(format!("--max-window: {e}")))?;
 
@@ -231,9 +245,18 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
             io.out.scheme()
         )));
     }
+    if format == CsvFormat::Wide {
+        if let Some(status) = queries.of_family(MetricFamily::UserStatus) {
+            return Err(CliError::usage(format!(
+                "--format wide has one column per metric, but status metrics ({}) hold one value per status: \
+                 use --format long (the metric column reads tAgentRoutingStatus:IDLE, ...)",
+                status.metrics().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
     Ok(ExtractSettings {
         io,
-        query: Arc::new(query),
+        queries,
         plan,
         format,
         max_window,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec};
+use intervals_domain::{parse_time_zone, AggregateQuery, Filters, QuerySet, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec};
 use intervals_runtime::shutdown_signal;
 use intervals_sim::SimConfig;
 
@@ -51,7 +51,7 @@ pub(crate) fn truth(args: &SimTruthArgs) -> Result<(), CliError> {
         &split(args.queue_id.as_deref().unwrap_or_default()),
     )
     .map_err(usage)?;
-    let query = AggregateQuery::new(
+    let queries = QuerySet::new(
         AggregateQuery::parse_metrics(&args.metrics).map_err(usage)?,
         AggregateQuery::parse_group_by(&args.group_by).map_err(usage)?,
         granularity,
@@ -67,6 +67,7 @@ pub(crate) fn truth(args: &SimTruthArgs) -> Result<(), CliError> {
         max_window: MaxWindow::DEFAULT,
     })
     .map_err(usage)?;
-    print!("{}", intervals_sim::truth_csv(&org_config(&args.org), &query, plan.range()));
+    // TODO(sim helper): truth of every query of the set.
+    print!("{}", intervals_sim::truth_csv(&org_config(&args.org), queries.layout(), plan.range()));
     Ok(())
 }

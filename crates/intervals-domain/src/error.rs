@@ -51,6 +51,12 @@ pub enum DomainError {
     /// No metric requested.
     #[error("no metrics requested: name at least one, e.g. tHandle,tAcw,tHeldComplete")]
     NoMetrics,
+    /// Conversation and status metrics in one [`crate::AggregateQuery`] (a [`crate::QuerySet`] splits them).
+    #[error(
+        "{first} and {other} are read from different endpoints (conversation and users aggregates): \
+         one query holds metrics of one family"
+    )]
+    MixedFamilies { first: String, other: String },
     /// A name given twice.
     #[error("{what} {name} is listed twice")]
     Duplicate { what: &'static str, name: String },

@@ -20,9 +20,11 @@ pub use directory::{Queue, User};
 pub use error::DomainError;
 pub use format::{format_number, long_header, long_record, wide_header, wide_record, wide_runs};
 pub use granularity::Granularity;
-pub use names::{Dimension, MetricName, DEFAULT_METRICS, DIMENSIONS, METRICS};
+pub use names::{
+    Dimension, MetricFamily, MetricName, DEFAULT_METRICS, DIMENSIONS, METRICS, USER_STATUS_METRICS, UTILIZATION_METRICS,
+};
 pub use plan::{parse_time_zone, MaxWindow, Plan, PlanRequest, TimeSpec, EARLIEST_DATA};
-pub use query::{is_uuid, AggregateQuery, Filters, MEDIA_TYPES, STORABLE_DIMENSIONS};
+pub use query::{is_uuid, AggregateQuery, Filters, QuerySet, MEDIA_TYPES, STORABLE_DIMENSIONS};
 pub use row::{AggregateResponse, BucketData, GroupResult, MetricData, MetricRow, Stats};
 pub use schedule::{Schedule, ScheduleError, ScheduleRequest, TickWork, MAX_DAILY_LOOKBACK_DAYS, MAX_LOOKBACK_HOURS};
 pub use window::{rfc3339, TimeWindow};

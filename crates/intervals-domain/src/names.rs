@@ -1,4 +1,6 @@
-//! Metric and dimension names, checked against the API's enums (docs/genesys-api.md sections 2.3, 2.4).
+//! Metric and dimension names, checked against the API's enums (docs/genesys-api.md sections 2.3, 2.4
+//! and 5): conversation-aggregate metrics and the users-aggregate status metrics, each knowing its
+//! family.
 
 use std::fmt;
 use std::str::FromStr;
@@ -90,6 +92,14 @@ pub const METRICS: &[&str] = &[
     "tVoicemail",
     "tWait",
 ];
+
+/// Every users-aggregate metric the API accepts (SDK 269 `UserAggregationQuery`): time in a status,
+/// the status travelling in each value's `qualifier`.
+pub const USER_STATUS_METRICS: &[&str] = &["tAgentRoutingStatus", "tOrganizationPresence", "tSystemPresence"];
+
+/// The status metrics `--demo` adds to [`DEFAULT_METRICS`]: routing status and system presence,
+/// what the `agent_utilization` view reads.
+pub const UTILIZATION_METRICS: &[&str] = &["tAgentRoutingStatus", "tSystemPresence"];
 
 /// The metrics read when none are named: the CLI's `--metrics` (and `sim truth --metrics`) and the
 /// daemon's `metrics` key. Handle, after-call work, hold and talk time, and the connected count.
@@ -193,6 +203,21 @@ const METRIC_MYTHS: &[(&str, &str)] = &[
     ("nAnswered", "there is no nAnswered metric: use tAnswered, whose count is the answered interactions"),
     ("nHandled", "there is no nHandled metric: use tHandle, whose count is the handled interactions"),
     ("nHeld", "there is no nHeld metric: use tHeld, whose count is the hold segments"),
+    ("tOnQueue", "use tSystemPresence (qualifier ON_QUEUE) or tAgentRoutingStatus"),
+    ("tOffQueue", "use tAgentRoutingStatus (qualifier OFF_QUEUE)"),
+    ("tIdle", "use tAgentRoutingStatus (qualifier IDLE)"),
+    ("tInteracting", "use tAgentRoutingStatus (qualifier INTERACTING)"),
+    ("tCommunicating", "use tAgentRoutingStatus (qualifier COMMUNICATING)"),
+    ("tAvailable", "use tSystemPresence (qualifier AVAILABLE)"),
+    ("tBreak", "use tSystemPresence (qualifier BREAK)"),
+    ("tMeal", "use tSystemPresence (qualifier MEAL)"),
+    ("tAway", "use tSystemPresence (qualifier AWAY)"),
+    ("tBusy", "use tSystemPresence (qualifier BUSY)"),
+    ("tPresence", "use tSystemPresence (statuses such as ON_QUEUE, AVAILABLE, BREAK) or tOrganizationPresence (your org's presence definitions)"),
+    ("tRoutingStatus", "use tAgentRoutingStatus"),
+    ("tOccupancy", "occupancy is derived, not fetched: read tAgentRoutingStatus and see the agent_utilization view"),
+    ("oOccupancy", "occupancy is derived, not fetched: read tAgentRoutingStatus and see the agent_utilization view"),
+    ("tStatus", "use tAgentRoutingStatus (routing status) or tSystemPresence (presence)"),
 ];
 
 const DIMENSION_MYTHS: &[(&str, &str)] = &[
@@ -203,18 +228,57 @@ const DIMENSION_MYTHS: &[(&str, &str)] = &[
     ("media", "use mediaType"),
 ];
 
-/// A conversation-aggregate metric name the API accepts (`tHandle`, `tAcw`, `nConnected`, ...).
+/// Which aggregate endpoint a metric belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricFamily {
+    /// `/api/v2/analytics/conversations/aggregates/...`: handling metrics (`tHandle`, `tAcw`, ...),
+    /// grouped by userId, mediaType, queueId.
+    Conversation,
+    /// `/api/v2/analytics/users/aggregates/...`: time in a presence or routing status, grouped by
+    /// userId alone, the status in each value's qualifier.
+    UserStatus,
+}
+
+impl MetricFamily {
+    /// For people: `conversation` or `user status`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MetricFamily::Conversation => "conversation",
+            MetricFamily::UserStatus => "user status",
+        }
+    }
+}
+
+impl fmt::Display for MetricFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// A metric name the API accepts: a conversation-aggregate metric (`tHandle`, `tAcw`, `nConnected`,
+/// ...) or a users-aggregate status metric (`tAgentRoutingStatus`, `tSystemPresence`,
+/// `tOrganizationPresence`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MetricName(&'static str);
 
 impl MetricName {
-    /// Parses a metric name; unknown names get a message naming the real ones.
+    /// Parses a metric name of either family; unknown names get a message naming the real ones.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let s = input.trim();
-        if let Some(found) = METRICS.iter().find(|m| **m == s) {
+        if let Some(found) = METRICS.iter().chain(USER_STATUS_METRICS).find(|m| **m == s) {
             return Ok(MetricName(found));
         }
-        Err(DomainError::UnknownMetric { input: input.to_owned(), hint: hint(s, METRICS, METRIC_MYTHS) })
+        let known: Vec<&str> = METRICS.iter().chain(USER_STATUS_METRICS).copied().collect();
+        Err(DomainError::UnknownMetric { input: input.to_owned(), hint: hint(s, &known, METRIC_MYTHS) })
+    }
+
+    /// The endpoint family it is read from.
+    pub fn family(&self) -> MetricFamily {
+        if USER_STATUS_METRICS.contains(&self.0) {
+            MetricFamily::UserStatus
+        } else {
+            MetricFamily::Conversation
+        }
     }
 
     /// The API's spelling.

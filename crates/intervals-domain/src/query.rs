@@ -1,10 +1,12 @@
 //! What is asked of the API: metrics, grouping, bucket size, zone and filters.
 
+use std::sync::Arc;
+
 use chrono_tz::Tz;
 
 use crate::error::DomainError;
 use crate::granularity::Granularity;
-use crate::names::{Dimension, MetricName};
+use crate::names::{Dimension, MetricFamily, MetricName, USER_STATUS_METRICS};
 
 /// Dimensions this tool can group by and store (the `agent_intervals` key columns).
 pub const STORABLE_DIMENSIONS: [Dimension; 3] = [Dimension::USER_ID, Dimension::MEDIA_TYPE, Dimension::QUEUE_ID];
@@ -17,6 +19,7 @@ pub const MEDIA_TYPES: &[&str] = &["voice", "chat", "email", "callback", "messag
 pub struct Filters {
     media_types: Vec<String>,
     queue_ids: Vec<String>,
+    user_ids: Vec<String>,
 }
 
 impl Filters {
@@ -54,7 +57,31 @@ impl Filters {
         }
         media.sort();
         queues.sort();
-        Ok(Filters { media_types: media, queue_ids: queues })
+        Ok(Filters { media_types: media, queue_ids: queues, user_ids: Vec::new() })
+    }
+
+    /// The same filters, also keeping only these agents (user ids are UUIDs; any number: a source
+    /// that can take only so many per request sends several).
+    pub fn with_user_ids(self, user_ids: &[String]) -> Result<Self, DomainError> {
+        let mut users: Vec<String> = Vec::new();
+        for u in user_ids.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            if !is_uuid(u) {
+                return Err(DomainError::InvalidFilter {
+                    input: u.to_owned(),
+                    hint: "user ids are UUIDs such as 6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f".to_owned(),
+                });
+            }
+            users.push(u.to_ascii_lowercase());
+        }
+        users.sort();
+        users.dedup();
+        Ok(Filters { user_ids: users, ..self })
+    }
+
+    /// The part of these filters a users-aggregate query can apply: the user ids alone (it has no
+    /// media type or queue).
+    pub fn users_only(&self) -> Filters {
+        Filters { user_ids: self.user_ids.clone(), ..Filters::default() }
     }
 
     /// Media types to keep; empty = all.
@@ -67,11 +94,17 @@ impl Filters {
         &self.queue_ids
     }
 
+    /// User ids to keep; empty = all.
+    pub fn user_ids(&self) -> &[String] {
+        &self.user_ids
+    }
+
     /// The filter values for `dimension` (empty = unfiltered).
     pub fn values_for(&self, dimension: Dimension) -> &[String] {
         match dimension.as_str() {
             "mediaType" => &self.media_types,
             "queueId" => &self.queue_ids,
+            "userId" => &self.user_ids,
             _ => &[],
         }
     }
@@ -83,9 +116,12 @@ impl Filters {
     }
 }
 
-/// One aggregate query, valid by construction: known metric and dimension names, no duplicates.
+/// One aggregate query, valid by construction: known metric and dimension names, no duplicates,
+/// every metric of one [`MetricFamily`] (one endpoint), and a user-status query grouped by userId
+/// alone and filtered by user ids only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AggregateQuery {
+    family: MetricFamily,
     metrics: Vec<MetricName>,
     group_by: Vec<Dimension>,
     granularity: Granularity,
@@ -94,7 +130,9 @@ pub struct AggregateQuery {
 }
 
 impl AggregateQuery {
-    /// Builds a query. `group_by` must be a non-empty ordered subset of userId, mediaType, queueId.
+    /// Builds a query. `group_by` must be a non-empty ordered subset of userId, mediaType, queueId
+    /// (exactly `[userId]` for status metrics), and the metrics one family ([`QuerySet`] splits a
+    /// list of both).
     pub fn new(
         metrics: Vec<MetricName>,
         group_by: Vec<Dimension>,
@@ -107,6 +145,10 @@ impl AggregateQuery {
         }
         if let Some(dup) = first_duplicate(&metrics) {
             return Err(DomainError::Duplicate { what: "metric", name: dup.to_string() });
+        }
+        let family = metrics[0].family();
+        if let Some(other) = metrics.iter().find(|m| m.family() != family) {
+            return Err(DomainError::MixedFamilies { first: metrics[0].to_string(), other: other.to_string() });
         }
         if group_by.is_empty() {
             return Err(DomainError::InvalidGroupBy {
@@ -125,7 +167,23 @@ impl AggregateQuery {
                     .to_owned(),
             });
         }
-        Ok(AggregateQuery { metrics, group_by, granularity, time_zone, filters })
+        if family == MetricFamily::UserStatus {
+            if group_by != [Dimension::USER_ID] {
+                return Err(status_group_by(&group_by));
+            }
+            if filters != filters.users_only() {
+                return Err(DomainError::InvalidFilter {
+                    input: [filters.media_types.join(","), filters.queue_ids.join(",")].join(" ").trim().to_owned(),
+                    hint: "status metrics have no media type or queue: filter them by user id only".to_owned(),
+                });
+            }
+        }
+        Ok(AggregateQuery { family, metrics, group_by, granularity, time_zone, filters })
+    }
+
+    /// The endpoint family of every metric of this query.
+    pub fn family(&self) -> MetricFamily {
+        self.family
     }
 
     /// Parses comma-separated metric names (`tHandle,tAcw`).
@@ -169,7 +227,7 @@ impl AggregateQuery {
         let mut metrics: Vec<&str> = self.metrics.iter().map(|m| m.as_str()).collect();
         metrics.sort_unstable();
         let group: Vec<&str> = self.group_by.iter().map(|d| d.as_str()).collect();
-        let canonical = format!(
+        let mut canonical = format!(
             "v1|{}|{}|{}|{}|{}|{}",
             self.granularity,
             self.time_zone.name(),
@@ -178,7 +236,106 @@ impl AggregateQuery {
             self.filters.media_types.join(","),
             self.filters.queue_ids.join(","),
         );
+        // Only when filtered by user, so the fingerprints (and checkpoints) of earlier versions hold.
+        if !self.filters.user_ids.is_empty() {
+            canonical.push_str("|u:");
+            canonical.push_str(&self.filters.user_ids.join(","));
+        }
         format!("{:016x}", fnv1a(canonical.as_bytes()))
+    }
+}
+
+fn status_group_by(group_by: &[Dimension]) -> DomainError {
+    DomainError::InvalidGroupBy {
+        input: group_by.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(","),
+        hint: format!(
+            "status metrics ({}) are read per agent: the users aggregates API groups by userId alone, so \
+             --group-by must include userId",
+            USER_STATUS_METRICS.join(", ")
+        ),
+    }
+}
+
+/// What one extraction reads: one [`AggregateQuery`] per metric family named, the conversation
+/// query first. A window of the plan is one request per query, each with its own fingerprint and
+/// checkpoints, so either can be re-read or resumed alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySet {
+    queries: Vec<Arc<AggregateQuery>>,
+}
+
+impl QuerySet {
+    /// Splits `metrics` by family. Conversation metrics keep `group_by` and every filter; status
+    /// metrics are grouped by userId alone (`group_by` must include userId) and keep the user-id
+    /// filter only (the users API has no media type or queue).
+    pub fn new(
+        metrics: Vec<MetricName>,
+        group_by: Vec<Dimension>,
+        granularity: Granularity,
+        time_zone: Tz,
+        filters: Filters,
+    ) -> Result<Self, DomainError> {
+        if metrics.is_empty() {
+            return Err(DomainError::NoMetrics);
+        }
+        if let Some(dup) = first_duplicate(&metrics) {
+            return Err(DomainError::Duplicate { what: "metric", name: dup.to_string() });
+        }
+        let (conversation, status): (Vec<MetricName>, Vec<MetricName>) =
+            metrics.into_iter().partition(|m| m.family() == MetricFamily::Conversation);
+        if !status.is_empty() && !group_by.contains(&Dimension::USER_ID) {
+            return Err(status_group_by(&group_by));
+        }
+        let mut queries = Vec::with_capacity(2);
+        if !conversation.is_empty() {
+            let query = AggregateQuery::new(conversation, group_by, granularity, time_zone, filters.clone())?;
+            queries.push(Arc::new(query));
+        } else if let Some(dup) = first_duplicate(&group_by) {
+            return Err(DomainError::Duplicate { what: "group-by dimension", name: dup.to_string() });
+        }
+        if !status.is_empty() {
+            let query =
+                AggregateQuery::new(status, vec![Dimension::USER_ID], granularity, time_zone, filters.users_only())?;
+            queries.push(Arc::new(query));
+        }
+        Ok(QuerySet { queries })
+    }
+
+    /// A set of one query.
+    pub fn single(query: AggregateQuery) -> Self {
+        QuerySet { queries: vec![Arc::new(query)] }
+    }
+
+    /// The queries, conversation first; one or two.
+    pub fn queries(&self) -> &[Arc<AggregateQuery>] {
+        &self.queries
+    }
+
+    /// The query whose group-by names every dimension of the set (the conversation query when
+    /// there is one): fixed-column outputs (CSV, Parquet) take their columns from it, and rows of the
+    /// other query are empty in the dimensions it lacks.
+    pub fn layout(&self) -> &Arc<AggregateQuery> {
+        &self.queries[0]
+    }
+
+    /// The query of `family`, if the set has one.
+    pub fn of_family(&self, family: MetricFamily) -> Option<&Arc<AggregateQuery>> {
+        self.queries.iter().find(|q| q.family() == family)
+    }
+
+    /// Every metric, conversation first.
+    pub fn metrics(&self) -> impl Iterator<Item = MetricName> + '_ {
+        self.queries.iter().flat_map(|q| q.metrics().iter().copied())
+    }
+
+    /// Bucket size (the same for every query).
+    pub fn granularity(&self) -> Granularity {
+        self.layout().granularity()
+    }
+
+    /// Zone of bucket boundaries (the same for every query).
+    pub fn time_zone(&self) -> Tz {
+        self.layout().time_zone()
     }
 }
 

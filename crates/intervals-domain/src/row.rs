@@ -92,6 +92,21 @@ impl MetricRow {
         &self.stats
     }
 
+    /// The same fact with its group in `to`'s dimensions instead of `from`'s: a dimension `from` does
+    /// not group by is the empty string (a user-status row, grouped by userId alone, in the columns of
+    /// a userId,mediaType output has mediaType `""`). Dimensions of `from` missing from `to` are
+    /// dropped.
+    pub fn regrouped(self, from: &[Dimension], to: &[Dimension]) -> MetricRow {
+        if from == to {
+            return self;
+        }
+        let group = to
+            .iter()
+            .map(|d| from.iter().position(|f| f == d).and_then(|i| self.group.get(i).cloned()).unwrap_or_default())
+            .collect();
+        MetricRow { group, ..self }
+    }
+
     /// The value of `dimension` in this row, if the query grouped by it.
     pub fn dimension_value<'a>(&'a self, query: &AggregateQuery, dimension: Dimension) -> Option<&'a str> {
         query.group_by().iter().position(|d| *d == dimension).map(|i| self.group[i].as_str())

@@ -18,6 +18,11 @@ mod error;
 mod jobs;
 mod secret;
 
+/// The most userId predicates one aggregates request may carry (the users aggregates API documents
+/// 100): a query filtered by more users is sent as several requests of at most this many, whose
+/// results are joined.
+pub const MAX_USER_PREDICATES: usize = 100;
+
 pub use client::{ClientConfig, GenesysClient, GenesysConfig, JobSettings, DEFAULT_MAX_BODY_BYTES};
 pub use environment::Environment;
 pub use error::ConfigError;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
 use intervals_domain::{
-    AggregateQuery, Filters, Granularity, MaxWindow, MetricName, MetricRow, Plan, PlanRequest, Stats, TimeSpec,
+    AggregateQuery, Filters, Granularity, MaxWindow, MetricFamily, MetricName, QuerySet, MetricRow, Plan, PlanRequest, Stats, TimeSpec,
     TimeWindow, Tz,
 };
 use mockall::Sequence;
@@ -57,7 +57,7 @@ fn request(from: &str, to: &str, max_window: MaxWindow, concurrency: usize) -> I
         max_window,
     })
     .unwrap();
-    IngestRequest { org: ORG.into(), query: query(), plan, concurrency }
+    IngestRequest { org: ORG.into(), queries: QuerySet::single((*query()).clone()), plan, concurrency }
 }
 
 /// `days` whole days from 10 March 2025, one window per day (48 buckets each).
@@ -369,6 +369,7 @@ async fn a_single_bucket_still_too_large_fails_as_invalid_and_the_rest_is_writte
         report.failed,
         vec![FailedWindow {
             window: bad,
+            family: MetricFamily::Conversation,
             error: SourceError::Invalid {
                 message: "too many groups".into(),
                 status: None,
@@ -411,8 +412,8 @@ async fn a_window_that_keeps_failing_is_reported_and_the_others_are_written() {
     assert_eq!(
         report.failed,
         vec![
-            FailedWindow { window: windows[1], error: invalid("queue not found") },
-            FailedWindow { window: windows[3], error: transient("upstream timed out") },
+            FailedWindow { window: windows[1], family: MetricFamily::Conversation, error: invalid("queue not found") },
+            FailedWindow { window: windows[3], family: MetricFamily::Conversation, error: transient("upstream timed out") },
         ],
         "each failed window with its own error, in time order"
     );
@@ -616,10 +617,10 @@ async fn fetch_window_remembers_sizes_across_calls_per_query() {
     let sink = MemSink::new();
     let ingestor = checkpointed(&source, &sink);
 
-    let one = ingestor.fetch_window(ORG, &request.query, first).await.unwrap();
+    let one = ingestor.fetch_window(ORG, &request.queries.layout(), first).await.unwrap();
     assert_eq!((one.calls, one.split, one.cut, one.written), (3 + 8, 3, 2, 8));
 
-    let two = ingestor.fetch_window(ORG, &request.query, second).await.unwrap();
+    let two = ingestor.fetch_window(ORG, &request.queries.layout(), second).await.unwrap();
     assert_eq!((two.calls, two.split, two.cut, two.written), (8, 0, 1, 8), "no refusal: cut before asking");
     assert_eq!(source.too_large_calls(), 3);
     assert_every_bucket_written_once(&request, &sink);
@@ -635,13 +636,13 @@ async fn fetch_window_remembers_sizes_across_calls_per_query() {
         )
         .unwrap(),
     );
-    assert_ne!(other.fingerprint(), request.query.fingerprint());
+    assert_ne!(other.fingerprint(), request.queries.layout().fingerprint());
     let three = ingestor.fetch_window(ORG, &other, first).await.unwrap();
     assert_eq!((three.calls, three.split), (3 + 8, 3));
 
     // A new Ingestor (a new run) starts from nothing.
     let fresh = Arc::new(FakeSource::new().too_large_above(48));
-    let again = checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, &request.query, second).await.unwrap();
+    let again = checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, &request.queries.layout(), second).await.unwrap();
     assert_eq!((again.calls, again.split), (3 + 8, 3));
 }
 
