@@ -35,6 +35,10 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     let target = if settings.refetch { target.ignoring_checkpoints() } else { target };
     // Logged in before any window: a login service that refuses or never answers is exit 3.
     source.login().await?;
+    let names = match settings.io.source {
+        SourceSettings::Demo => demo_names(&settings, &source).await?,
+        SourceSettings::Genesys { .. } => None,
+    };
     let progress = Arc::new(ProgressDisplay::new(args.output.progress));
     let ingestor =
         Ingestor::new(Arc::clone(&source.source), target, Arc::clone(&progress) as Arc<dyn ProgressObserver>);
@@ -56,7 +60,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     let retries = source.counters.retries();
     let rate_limited = source.counters.rate_limited();
     source.shutdown().await;
-    print_summary(&settings, &report, retries, rate_limited);
+    print_summary(&settings, &report, retries, rate_limited, names);
     let resumable = settings.io.out.capabilities().checkpoints;
     if report.interrupted {
         return Err(CliError::Interrupted { resumable });
@@ -79,6 +83,20 @@ fn per_window(requests_per_window: usize) -> String {
         1 => "one per window".to_owned(),
         n => format!("{n} per window"),
     }
+}
+
+/// `--demo` into a database also syncs the simulated users and queues (what `genesys-intervals
+/// users` and `queues` do), so the views show names from the start; files hold metrics only.
+async fn demo_names(settings: &ExtractSettings, source: &wiring::OpenSource) -> Result<Option<(u64, u64)>, CliError> {
+    let caps = settings.io.out.capabilities();
+    if !(caps.checkpoints && caps.directory) {
+        return Ok(None);
+    }
+    let directory = wiring::open_directory(&settings.io.out).await?;
+    let users = directory.write_users(&settings.io.org, &source.directory.users().await?).await?;
+    let queues = directory.write_queues(&settings.io.org, &source.directory.queues().await?).await?;
+    directory.finish().await?;
+    Ok(Some((users, queues)))
 }
 
 /// Refuses a plan of more than [`LARGE_RUN_REQUESTS`] requests unless `yes`, showing its size.
@@ -260,7 +278,13 @@ fn print_query(q: &AggregateQuery) {
     }
 }
 
-fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limited: u64) {
+fn print_summary(
+    s: &ExtractSettings,
+    r: &IngestReport,
+    retries: u64,
+    rate_limited: u64,
+    names: Option<(u64, u64)>,
+) {
     let q = &s.queries;
     let mut out = String::new();
     let complete = !r.interrupted && r.failed.is_empty();
@@ -308,6 +332,9 @@ fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limit
     }
     if matches!(s.io.source, SourceSettings::Demo) {
         out.push_str(&format!("  source:   {DEMO_SOURCE}\n"));
+    }
+    if let Some((users, queues)) = names {
+        out.push_str(&format!("  names:    {users} users and {queues} queues synced (the users and queues tables)\n"));
     }
     if kept {
         out.push_str(&format!("  data:     {}\n", s.io.out));

@@ -15,13 +15,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use intervals_adapters::genesys::{ClientConfig, Secret};
 use intervals_adapters::outputs::{OutputSpec, Registry};
 use intervals_app::daemon::{Schedule, ScheduleRequest};
-use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, TimeSpec};
+use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, QuerySet, TimeSpec};
 use intervals_runtime::ConfigList;
 use serde::Deserialize;
 
@@ -74,6 +73,7 @@ struct FileOrg {
     granularity: Option<String>,
     time_zone: Option<String>,
     media_types: Option<ConfigList>,
+    user_ids: Option<ConfigList>,
     backfill_from: Option<String>,
     backfill_to: Option<String>,
     tick_seconds: Option<u64>,
@@ -138,8 +138,8 @@ pub struct OrgSettings {
     pub client_id: String,
     /// The OAuth client secret (read from the variable named by `client_secret_env`).
     pub client_secret: Secret,
-    /// What to read.
-    pub query: Arc<AggregateQuery>,
+    /// What to read: one query per metric family (conversation, user status).
+    pub queries: QuerySet,
     /// When to read what.
     pub schedule: Schedule,
     /// Time between ticks.
@@ -325,7 +325,13 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
         }
     };
     let filters = match Filters::new(&list(org.media_types, &[]), &[]) {
-        Ok(f) => Some(f),
+        Ok(f) => match f.with_user_ids(&list(org.user_ids, &[])) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                bad("user_ids", e.to_string());
+                None
+            }
+        },
         Err(e) => {
             bad("media_types", e.to_string());
             None
@@ -380,7 +386,7 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
     }
 
     let query = match (metrics, group_by, granularity, time_zone, filters) {
-        (Some(m), Some(g), Some(gr), Some(tz), Some(f)) => match AggregateQuery::new(m, g, gr, tz, f) {
+        (Some(m), Some(g), Some(gr), Some(tz), Some(f)) => match QuerySet::new(m, g, gr, tz, f) {
             Ok(q) => Some(q),
             Err(e) => {
                 bad("metrics/group_by", e.to_string());
@@ -416,7 +422,7 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
         _ => None,
     };
     match (label, client_id, client_secret, query, schedule) {
-        (Some(label), Some(client_id), Some(secret), Some(query), Some(schedule)) if problems.is_empty() => {
+        (Some(label), Some(client_id), Some(secret), Some(queries), Some(schedule)) if problems.is_empty() => {
             Ok(OrgSettings {
                 label,
                 environment,
@@ -424,7 +430,7 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
                 login_url,
                 client_id,
                 client_secret: Secret::new(secret),
-                query: Arc::new(query),
+                queries,
                 schedule,
                 tick: Duration::from_secs(tick_seconds),
                 lease_ttl: Duration::from_secs(lease_seconds),

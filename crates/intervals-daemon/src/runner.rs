@@ -138,7 +138,7 @@ impl Daemon {
             let stats = Arc::new(OrgStats::new(org.label.clone()));
             let job = OrgJob {
                 org: org.label.clone(),
-                query: Arc::clone(&org.query),
+                queries: org.queries.clone(),
                 schedule: org.schedule,
                 lease_ttl: org.lease_ttl,
             };

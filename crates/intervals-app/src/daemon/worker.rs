@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
-use intervals_domain::{rfc3339, AggregateQuery, Plan, Schedule, TickWork, TimeWindow};
+use intervals_domain::{rfc3339, AggregateQuery, Plan, QuerySet, Schedule, TickWork, TimeWindow};
 use tracing::Instrument;
 
 use super::{OrgStats, Stop, Ticks};
@@ -23,8 +23,8 @@ use crate::ports::{
 pub struct OrgJob {
     /// The org label stored with every row (and the lease key).
     pub org: String,
-    /// What to read.
-    pub query: Arc<AggregateQuery>,
+    /// What to read: one query per metric family, each read for every window.
+    pub queries: QuerySet,
     /// When to read what.
     pub schedule: Schedule,
     /// Lease lifetime; renewed every third of it while held.
@@ -292,15 +292,21 @@ impl OrgWorker {
                 let lookup = TimeWindow::new(start, lookup_end)
                     .map_err(|e| TickError::Plan { range: range.to_string(), message: e.to_string() })?;
                 let plan = self.plan(lookup)?;
-                let (gaps, _) = self
-                    .ingestor
-                    .gaps(&self.job.org, &self.job.query, plan.range(), plan.windows())
-                    .await
-                    .map_err(TickError::Store)?;
-                let pending: Vec<TimeWindow> = gaps
-                    .into_iter()
-                    .filter_map(|gap| TimeWindow::new(gap.start(), gap.end().min(range.end())).ok())
-                    .collect();
+                let mut pending: Vec<(usize, Arc<AggregateQuery>, TimeWindow)> = Vec::new();
+                for (index, query) in self.job.queries.queries().iter().enumerate() {
+                    let (gaps, _) = self
+                        .ingestor
+                        .gaps(&self.job.org, query, plan.range(), plan.windows())
+                        .await
+                        .map_err(TickError::Store)?;
+                    pending.extend(gaps.into_iter().filter_map(|gap| {
+                        let clipped = TimeWindow::new(gap.start(), gap.end().min(range.end())).ok()?;
+                        Some((index, Arc::clone(query), clipped))
+                    }));
+                }
+                // Time first, so both queries advance together.
+                pending.sort_by_key(|(index, _, window)| (window.start(), *index));
+                let pending: Vec<_> = pending.into_iter().map(|(_, query, window)| (query, window)).collect();
                 if !pending.is_empty() {
                     tracing::info!(range = %range, windows = pending.len(), "backfill");
                 }
@@ -313,7 +319,12 @@ impl OrgWorker {
         }
         if let Some(range) = work.reread {
             if !report.interrupted {
-                let windows = self.plan(range)?.windows().to_vec();
+                let windows = self
+                    .plan(range)?
+                    .windows()
+                    .iter()
+                    .flat_map(|window| self.job.queries.queries().iter().map(|query| (Arc::clone(query), *window)))
+                    .collect();
                 let phase = if work.daily { "daily lookback" } else { "lookback" };
                 self.read_windows(phase, windows, stop, &mut report).await?;
             }
@@ -321,22 +332,23 @@ impl OrgWorker {
         Ok(report)
     }
 
-    /// Reads `windows` one at a time (each written with its checkpoint) until done or stopped.
+    /// Reads `windows` (each of one query) one at a time, each written with its checkpoint, until
+    /// done or stopped.
     async fn read_windows(
         &self,
         phase: &'static str,
-        windows: Vec<TimeWindow>,
+        windows: Vec<(Arc<AggregateQuery>, TimeWindow)>,
         stop: &Stop,
         report: &mut TickReport,
     ) -> Result<(), TickError> {
-        for window in windows {
+        for (query, window) in windows {
             if stop.is_requested() {
                 report.interrupted = true;
                 return Ok(());
             }
             // The window in flight may finish within the drain timeout after a stop; past it, its
             // uncommitted work is dropped (nothing half-written: a window commits with its checkpoint).
-            let fetch = self.ingestor.fetch_window(&self.job.org, &self.job.query, window);
+            let fetch = self.ingestor.fetch_window(&self.job.org, &query, window);
             let done = tokio::select! {
                 biased;
                 done = fetch => done.map_err(|e| match e {
@@ -344,7 +356,7 @@ impl OrgWorker {
                     IngestError::Sink(e) => TickError::Store(e),
                 })?,
                 () = stop.drained(self.drain_timeout) => {
-                    tracing::warn!(phase, window = %window, "stopped before the window was written");
+                    tracing::warn!(phase, window = %window, query = %query.family(), "stopped before the window was written");
                     report.interrupted = true;
                     return Ok(());
                 }
@@ -363,13 +375,21 @@ impl OrgWorker {
                 tracing::error!(
                     phase,
                     window = %f.window,
+                    query = %f.family,
                     error = %f.error,
                     context_id = f.error.context_id().unwrap_or(""),
                     "window failed; it is read again on a later tick"
                 );
             }
             if failed == 0 {
-                tracing::info!(phase, window = %window, rows = done.rows, deleted = done.deleted, "window written");
+                tracing::info!(
+                    phase,
+                    window = %window,
+                    query = %query.family(),
+                    rows = done.rows,
+                    deleted = done.deleted,
+                    "window written"
+                );
             }
         }
         Ok(())
@@ -474,7 +494,7 @@ fn log_fatal(e: &TickError) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use intervals_domain::{Filters, Granularity, MetricName, MetricRow, ScheduleRequest, Stats, TimeSpec, Tz};
+    use intervals_domain::{Filters, Granularity, MetricName, MetricRow, QuerySet, ScheduleRequest, Stats, TimeSpec, Tz};
     use std::collections::HashMap;
     use std::sync::Mutex;
     use tokio::sync::{watch, Notify};
@@ -629,8 +649,12 @@ mod tests {
                 daily_lookback_days: 1,
                 ..request("PT30M", "UTC")
             });
-            let job =
-                OrgJob { org: "emea".into(), query: Arc::new(query), schedule, lease_ttl: Duration::from_secs(60) };
+            let job = OrgJob {
+                org: "emea".into(),
+                queries: QuerySet::single(query),
+                schedule,
+                lease_ttl: Duration::from_secs(60),
+            };
             let ports = OrgPorts {
                 source: self.source.clone(),
                 sink: self.sink.clone(),

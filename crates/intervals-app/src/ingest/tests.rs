@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
 use intervals_domain::{
-    AggregateQuery, Filters, Granularity, MaxWindow, MetricFamily, MetricName, QuerySet, MetricRow, Plan, PlanRequest, Stats, TimeSpec,
-    TimeWindow, Tz,
+    AggregateQuery, Filters, Granularity, MaxWindow, MetricFamily, MetricName, MetricRow, Plan, PlanRequest, QuerySet,
+    Stats, TimeSpec, TimeWindow, Tz,
 };
 use mockall::Sequence;
 use tokio::sync::watch;
@@ -413,7 +413,11 @@ async fn a_window_that_keeps_failing_is_reported_and_the_others_are_written() {
         report.failed,
         vec![
             FailedWindow { window: windows[1], family: MetricFamily::Conversation, error: invalid("queue not found") },
-            FailedWindow { window: windows[3], family: MetricFamily::Conversation, error: transient("upstream timed out") },
+            FailedWindow {
+                window: windows[3],
+                family: MetricFamily::Conversation,
+                error: transient("upstream timed out")
+            },
         ],
         "each failed window with its own error, in time order"
     );
@@ -642,7 +646,8 @@ async fn fetch_window_remembers_sizes_across_calls_per_query() {
 
     // A new Ingestor (a new run) starts from nothing.
     let fresh = Arc::new(FakeSource::new().too_large_above(48));
-    let again = checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, &request.queries.layout(), second).await.unwrap();
+    let again =
+        checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, &request.queries.layout(), second).await.unwrap();
     assert_eq!((again.calls, again.split), (3 + 8, 3));
 }
 
@@ -793,4 +798,100 @@ async fn nothing_is_fetched_or_written_after_cancellation() {
         assert_eq!(report.windows_total, 5);
         assert_eq!((report.windows_written, report.source_calls), (0, 0));
     }
+}
+
+/// The conversation and user-status queries of one run (tHandle by user and media type, and routing
+/// status by user).
+fn mixed_queries() -> QuerySet {
+    QuerySet::new(
+        AggregateQuery::parse_metrics("tHandle,tAgentRoutingStatus").unwrap(),
+        AggregateQuery::parse_group_by("userId,mediaType").unwrap(),
+        Granularity::Pt30m,
+        Tz::UTC,
+        Filters::none(),
+    )
+    .unwrap()
+}
+
+fn mixed_days(days: u32) -> IngestRequest {
+    IngestRequest { queries: mixed_queries(), ..self::days(days, 1) }
+}
+
+/// Answers conversation windows with [`rows_for`] and user-status windows with `status` (rows, or
+/// an error), recording which family each call was for.
+struct FamilySource {
+    status: Result<(), SourceError>,
+    calls: Mutex<Vec<(MetricFamily, TimeWindow)>>,
+}
+
+impl FamilySource {
+    fn new(status: Result<(), SourceError>) -> Arc<Self> {
+        Arc::new(FamilySource { status, calls: Mutex::default() })
+    }
+}
+
+#[async_trait]
+impl MetricSource for FamilySource {
+    async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
+        self.calls.lock().unwrap().push((query.family(), window));
+        match query.family() {
+            MetricFamily::Conversation => Ok(rows_for(window)),
+            MetricFamily::UserStatus => self.status.clone().map(|()| {
+                let stats = Stats { sum: Some(1_800_000.0), ..Stats::default() };
+                let metric = MetricName::parse("tAgentRoutingStatus").unwrap();
+                buckets(window)
+                    .into_iter()
+                    .map(|b| MetricRow::new(vec![USERS[0].to_owned()], b, metric, Some("IDLE".into()), stats))
+                    .collect()
+            }),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_mixed_run_reads_each_window_once_per_query_and_checkpoints_each_apart() {
+    let source = FamilySource::new(Ok(()));
+    let sink = MemSink::new();
+    let ingestor = Ingestor::new(source.clone(), WindowTarget::Checkpointed(sink.clone()), Arc::new(NoProgress));
+    let report = ingestor.run(&mixed_days(3), pending()).await.unwrap();
+    assert_eq!((report.windows_total, report.windows_written, report.source_calls), (6, 6, 6));
+    let calls = source.calls.lock().unwrap().clone();
+    let families: Vec<MetricFamily> = calls.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        families,
+        [MetricFamily::Conversation, MetricFamily::UserStatus].repeat(3),
+        "time first, conversation before status within a window (one window at a time)"
+    );
+    let fingerprints: std::collections::BTreeSet<String> =
+        sink.writes.lock().unwrap().iter().map(|(k, _)| k.fingerprint().to_owned()).collect();
+    let want: std::collections::BTreeSet<String> = mixed_queries().queries().iter().map(|q| q.fingerprint()).collect();
+    assert_eq!(fingerprints, want, "each query's windows under its own fingerprint");
+
+    // Resume: nothing left; forget the status checkpoints and only the status windows are read.
+    let again = ingestor.run(&mixed_days(3), pending()).await.unwrap();
+    assert_eq!((again.windows_skipped, again.source_calls), (6, 0));
+    let status_fp = mixed_queries().of_family(MetricFamily::UserStatus).unwrap().fingerprint();
+    sink.writes.lock().unwrap().retain(|(k, _)| k.fingerprint() != status_fp);
+    source.calls.lock().unwrap().clear();
+    let resumed = ingestor.run(&mixed_days(3), pending()).await.unwrap();
+    assert_eq!((resumed.windows_skipped, resumed.windows_written), (3, 3));
+    assert!(source.calls.lock().unwrap().iter().all(|(f, _)| *f == MetricFamily::UserStatus));
+}
+
+#[tokio::test]
+async fn a_permission_missing_for_status_alone_stops_the_run_and_keeps_the_conversation_windows() {
+    let forbidden = SourceError::Forbidden {
+        permission: "analytics:userAggregate:view".into(),
+        message: "missing permission".into(),
+        context_id: None,
+    };
+    let source = FamilySource::new(Err(forbidden.clone()));
+    let sink = MemSink::new();
+    let ingestor = Ingestor::new(source.clone(), WindowTarget::Checkpointed(sink.clone()), Arc::new(NoProgress));
+    let err = ingestor.run(&mixed_days(3), pending()).await.unwrap_err();
+    assert!(matches!(err, IngestError::Source(ref e) if *e == forbidden), "{err:?}");
+    let written = sink.writes.lock().unwrap().clone();
+    assert_eq!(written.len(), 1, "the first window's conversation rows are written and checkpointed");
+    assert_eq!(written[0].0.query().family(), MetricFamily::Conversation);
+    assert_eq!(sink.finishes(), 0);
 }

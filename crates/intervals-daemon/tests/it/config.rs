@@ -35,13 +35,13 @@ fn defaults_are_those_of_the_design() {
     let org = &settings.orgs[0];
     assert_eq!(org.label, "emea");
     assert_eq!(org.client_id, "client-id", "client_id_env defaults to GENESYS_CLIENT_ID");
-    let metrics: Vec<&str> = org.query.metrics().iter().map(|m| m.as_str()).collect();
+    let metrics: Vec<&str> = org.queries.layout().metrics().iter().map(|m| m.as_str()).collect();
     assert_eq!(metrics, ["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected"]);
-    let group: Vec<&str> = org.query.group_by().iter().map(|d| d.as_str()).collect();
+    let group: Vec<&str> = org.queries.layout().group_by().iter().map(|d| d.as_str()).collect();
     assert_eq!(group, ["userId", "mediaType"]);
-    assert_eq!(org.query.granularity().as_iso(), "PT30M");
-    assert_eq!(org.query.time_zone().name(), "UTC");
-    assert!(org.query.filters().media_types().is_empty());
+    assert_eq!(org.queries.layout().granularity().as_iso(), "PT30M");
+    assert_eq!(org.queries.layout().time_zone().name(), "UTC");
+    assert!(org.queries.layout().filters().media_types().is_empty());
     assert_eq!(org.tick, Duration::from_secs(300));
     assert_eq!(org.lease_ttl, Duration::from_secs(60));
     assert_eq!(org.schedule.backfill_from(), t("2025-01-01T00:00:00Z"));
@@ -186,8 +186,8 @@ fn the_window_deadline_defaults_to_the_retry_policys_and_is_bounded() {
 fn comma_separated_lists_are_accepted_too() {
     let text = format!("{MINIMAL}metrics = \"tHandle, nConnected\"\nmedia_types = \"voice,chat\"\n");
     let settings = DaemonSettings::parse(&text, &env).unwrap();
-    assert_eq!(settings.orgs[0].query.metrics().len(), 2);
-    assert_eq!(settings.orgs[0].query.filters().media_types(), ["chat", "voice"]);
+    assert_eq!(settings.orgs[0].queries.layout().metrics().len(), 2);
+    assert_eq!(settings.orgs[0].queries.layout().filters().media_types(), ["chat", "voice"]);
 }
 
 #[test]

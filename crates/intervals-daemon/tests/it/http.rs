@@ -56,7 +56,7 @@ async fn a_failing_org_does_not_stop_the_others(pool: PgPool) {
         ("good", &good, "backfill_from = \"2025-03-11\""),
         ("denied", &denied, "backfill_from = \"2025-03-11\""),
     ]);
-    let query = settings(&text).orgs[0].query.clone();
+    let query = settings(&text).orgs[0].queries.layout().clone();
     let clock = ManualClock::at("2025-03-12T10:07:00Z");
     let mut daemon = Running::start(settings(&text), &pool, clock, "replica-a").await;
     daemon.tick().await;

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use intervals_domain::{
-    is_uuid, AggregateQuery, Dimension, DomainError, Filters, Granularity, MetricName, Tz, MEDIA_TYPES,
-    STORABLE_DIMENSIONS,
+    is_uuid, AggregateQuery, Dimension, DomainError, Filters, Granularity, MetricFamily, MetricName, QuerySet, Tz,
+    MEDIA_TYPES, METRICS, STORABLE_DIMENSIONS, USER_STATUS_METRICS, UTILIZATION_METRICS,
 };
 use proptest::prelude::*;
 
@@ -266,5 +266,117 @@ proptest! {
         let a = AggregateQuery::new(list, vec![Dimension::USER_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
         let b = AggregateQuery::new(shuffled, vec![Dimension::USER_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
         prop_assert_eq!(a.expect("valid").fingerprint(), b.expect("valid").fingerprint());
+    }
+}
+
+const USER_A: &str = "6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f";
+const USER_B: &str = "0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9";
+
+fn set(m: &str, g: &str, f: Filters) -> Result<QuerySet, DomainError> {
+    QuerySet::new(metrics(m), group(g), Granularity::Pt30m, Tz::UTC, f)
+}
+
+#[test]
+fn metrics_know_their_family() {
+    for m in METRICS {
+        assert_eq!(MetricName::parse(m).unwrap().family(), MetricFamily::Conversation, "{m}");
+    }
+    for m in USER_STATUS_METRICS {
+        assert_eq!(MetricName::parse(m).unwrap().family(), MetricFamily::UserStatus, "{m}");
+    }
+    assert_eq!(USER_STATUS_METRICS, ["tAgentRoutingStatus", "tOrganizationPresence", "tSystemPresence"]);
+    assert!(UTILIZATION_METRICS.iter().all(|m| USER_STATUS_METRICS.contains(m)));
+}
+
+#[test]
+fn a_query_set_makes_one_query_per_family() {
+    let f = filters(&["voice"], &[QUEUE_A]).with_user_ids(&strings(&[USER_B, USER_A])).unwrap();
+    let qs = set("tHandle,tAgentRoutingStatus,tAcw,tSystemPresence", "userId,mediaType", f.clone()).unwrap();
+    let [conversation, status] = qs.queries() else { panic!("two queries: {qs:?}") };
+    assert_eq!(conversation.family(), MetricFamily::Conversation);
+    assert_eq!(conversation.metrics(), metrics("tHandle,tAcw"), "request order kept");
+    assert_eq!(conversation.group_by(), group("userId,mediaType"));
+    assert_eq!(conversation.filters(), &f);
+    assert_eq!(status.family(), MetricFamily::UserStatus);
+    assert_eq!(status.metrics(), metrics("tAgentRoutingStatus,tSystemPresence"));
+    assert_eq!(status.group_by(), [Dimension::USER_ID], "status time is per agent");
+    assert_eq!(status.filters().user_ids(), [USER_B, USER_A], "the user filter applies to both");
+    assert!(status.filters().media_types().is_empty() && status.filters().queue_ids().is_empty(), "no media or queue");
+    assert_ne!(conversation.fingerprint(), status.fingerprint(), "each is checkpointed on its own");
+    assert_eq!(qs.layout(), conversation, "the conversation query names every column");
+    assert_eq!(qs.of_family(MetricFamily::UserStatus), Some(status));
+    assert_eq!(qs.metrics().count(), 4);
+
+    let only_status = set("tSystemPresence", "userId,mediaType", Filters::none()).unwrap();
+    assert_eq!(only_status.queries().len(), 1);
+    assert_eq!(only_status.layout().group_by(), [Dimension::USER_ID]);
+    assert_eq!(only_status.of_family(MetricFamily::Conversation), None);
+    let only_conversation = set("tHandle", "queueId", Filters::none()).unwrap();
+    assert_eq!(only_conversation.queries().len(), 1);
+}
+
+#[test]
+fn status_metrics_need_user_id_in_the_group_by() {
+    for g in ["queueId,mediaType", "mediaType", "queueId"] {
+        let err = set("tHandle,tAgentRoutingStatus", g, Filters::none()).expect_err(g);
+        let message = err.to_string();
+        assert!(matches!(err, DomainError::InvalidGroupBy { .. }), "{g}: {err:?}");
+        assert!(message.contains("groups by userId alone") && message.contains("must include userId"), "{message}");
+    }
+    // Built directly, a status query is grouped by userId alone and filtered by user only.
+    let direct =
+        |g: &str, f: Filters| AggregateQuery::new(metrics("tSystemPresence"), group(g), Granularity::Pt30m, Tz::UTC, f);
+    assert!(direct("userId", Filters::none()).is_ok());
+    assert!(matches!(direct("userId,mediaType", Filters::none()), Err(DomainError::InvalidGroupBy { .. })));
+    let err = direct("userId", filters(&["voice"], &[])).unwrap_err();
+    assert!(err.to_string().contains("filter them by user id only"), "{err}");
+    let err = AggregateQuery::new(
+        metrics("tHandle,tSystemPresence"),
+        group("userId"),
+        Granularity::Pt30m,
+        Tz::UTC,
+        Filters::none(),
+    )
+    .unwrap_err();
+    assert_eq!(err, DomainError::MixedFamilies { first: "tHandle".into(), other: "tSystemPresence".into() });
+    assert!(matches!(set("tHandle,tHandle", "userId", Filters::none()), Err(DomainError::Duplicate { .. })));
+    assert!(matches!(set("tSystemPresence", "userId,userId", Filters::none()), Err(DomainError::Duplicate { .. })));
+}
+
+#[test]
+fn user_id_filters_are_uuids_and_change_the_fingerprint_only_when_given() {
+    let with = |users: &[&str]| Filters::none().with_user_ids(&strings(users));
+    let f = with(&[&USER_A.to_ascii_uppercase(), USER_B, " ", USER_A]).unwrap();
+    assert_eq!(f.user_ids(), [USER_B, USER_A], "lower-cased, deduplicated, sorted");
+    assert_eq!(f.values_for(Dimension::USER_ID), f.user_ids());
+    assert!(f.accepts(Dimension::USER_ID, USER_A) && !f.accepts(Dimension::USER_ID, "someone-else"));
+    let err = with(&["alice"]).unwrap_err();
+    assert!(err.to_string().contains("user ids are UUIDs"), "{err}");
+    assert_eq!(with(&[]).unwrap(), Filters::none());
+    // Unfiltered fingerprints are those of earlier versions (checkpoints stay valid).
+    assert_eq!(
+        base().fingerprint(),
+        query("tHandle,tAcw,tHeldComplete", "userId,mediaType", Granularity::Pt30m, Tz::UTC, with(&[]).unwrap())
+            .fingerprint()
+    );
+    let filtered = query("tHandle,tAcw,tHeldComplete", "userId,mediaType", Granularity::Pt30m, Tz::UTC, f);
+    assert_ne!(filtered.fingerprint(), base().fingerprint());
+}
+
+#[test]
+fn status_names_people_guess_get_advice() {
+    // (what people write, what the advice says)
+    let table: &[(&str, &str)] = &[
+        ("tOnQueue", "tSystemPresence (qualifier ON_QUEUE) or tAgentRoutingStatus"),
+        ("tIdle", "tAgentRoutingStatus (qualifier IDLE)"),
+        ("tAvailable", "tSystemPresence (qualifier AVAILABLE)"),
+        ("tOccupancy", "occupancy is derived"),
+        ("tRoutingStatus", "use tAgentRoutingStatus"),
+        ("tagentroutingstatus", "names are case-sensitive: use tAgentRoutingStatus"),
+        ("tSystemPresense", "did you mean tSystemPresence"),
+    ];
+    for (input, advice) in table {
+        let message = MetricName::parse(input).unwrap_err().to_string();
+        assert!(message.contains(advice), "{input}: {message}");
     }
 }

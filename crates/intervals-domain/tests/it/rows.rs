@@ -357,3 +357,64 @@ fn buckets_must_be_buckets_of_the_grid_inside_the_requested_window() {
         }
     }
 }
+
+/// docs/genesys-api.md section 5, the users aggregates example response, as domain structs.
+fn status_response() -> AggregateResponse {
+    let status = |metric: &str, qualifier: &str, sum: f64| MetricData {
+        metric: metric.to_owned(),
+        qualifier: Some(qualifier.to_owned()),
+        stats: Stats { sum: Some(sum), ..Stats::default() },
+    };
+    AggregateResponse {
+        results: vec![GroupResult {
+            group: group(&[("userId", AGENT)]),
+            data: vec![BucketData {
+                interval: "2025-03-10T09:00:00.000Z/2025-03-10T09:30:00.000Z".to_owned(),
+                metrics: vec![
+                    status("tSystemPresence", "ON_QUEUE", 1_800_000.0),
+                    status("tAgentRoutingStatus", "IDLE", 420_000.0),
+                    status("tAgentRoutingStatus", "INTERACTING", 1_350_000.0),
+                    status("tAgentRoutingStatus", "NOT_RESPONDING", 30_000.0),
+                    status("tAgentRoutingStatus", "SOMETHING_NEW", 1.0),
+                ],
+            }],
+        }],
+    }
+}
+
+#[test]
+fn status_values_are_rows_keyed_by_metric_and_qualifier() {
+    let q = query("tAgentRoutingStatus,tSystemPresence", "userId");
+    let rows = status_response().into_rows_within(&q, win("2025-03-10T09:00:00Z", "2025-03-10T10:00:00Z")).unwrap();
+    let keys: Vec<(String, Option<f64>)> = rows.iter().map(|r| (r.metric_key(), r.stats().sum)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("tSystemPresence:ON_QUEUE".to_owned(), Some(1_800_000.0)),
+            ("tAgentRoutingStatus:IDLE".to_owned(), Some(420_000.0)),
+            ("tAgentRoutingStatus:INTERACTING".to_owned(), Some(1_350_000.0)),
+            ("tAgentRoutingStatus:NOT_RESPONDING".to_owned(), Some(30_000.0)),
+            ("tAgentRoutingStatus:SOMETHING_NEW".to_owned(), Some(1.0)),
+        ],
+        "unknown qualifiers are kept as they come"
+    );
+    assert!(rows.iter().all(|r| r.group() == [AGENT] && r.stats().count.is_none()));
+}
+
+#[test]
+fn a_row_moves_into_the_columns_of_another_query() {
+    let status = query("tSystemPresence", "userId");
+    let layout = query("tHandle", "mediaType,userId,queueId");
+    let row = MetricRow::new(
+        vec![AGENT.to_owned()],
+        win("2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z"),
+        MetricName::parse("tSystemPresence").unwrap(),
+        Some("ON_QUEUE".to_owned()),
+        Stats { sum: Some(5.0), ..Stats::default() },
+    );
+    let moved = row.clone().regrouped(status.group_by(), layout.group_by());
+    assert_eq!(moved.group(), ["", AGENT, ""], "empty in the dimensions a users query cannot group by");
+    assert_eq!((moved.metric_key(), moved.stats(), moved.bucket()), (row.metric_key(), row.stats(), row.bucket()));
+    assert_eq!(moved.clone().regrouped(layout.group_by(), status.group_by()), row, "and back");
+    assert_eq!(row.clone().regrouped(status.group_by(), status.group_by()), row);
+}
