@@ -45,6 +45,39 @@ async fn metric_thold() {
 }
 
 #[tokio::test]
+async fn status_metric_names_people_guess() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--metrics", "tHandle,tOnQueue"]);
+    rejected_before_any_request(&args, "use tSystemPresence (qualifier ON_QUEUE) or tAgentRoutingStatus").await;
+}
+
+#[tokio::test]
+async fn status_metrics_without_user_id_in_the_group_by() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--metrics", "tHandle,tAgentRoutingStatus", "--group-by", "queueId,mediaType"]);
+    rejected_before_any_request(&args, "--group-by must include userId").await;
+}
+
+#[tokio::test]
+async fn status_metrics_in_the_wide_layout() {
+    let sim = Sim::small().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("csv:{}", dir.path().join("x.csv").display());
+    let mut cmd = sim.cli(&["extract", "--out", &csv, "--format", "wide", "--metrics", "tHandle,tSystemPresence"]);
+    cmd.args(RANGE);
+    let stderr = expect_exit(&run(cmd).await, 2);
+    assert!(stderr.contains("use --format long"), "{stderr}");
+    assert_eq!(sim.requests(), 0);
+}
+
+#[tokio::test]
+async fn user_ids_that_are_not_uuids() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--user-id", "alice,bob"]);
+    rejected_before_any_request(&args, "user ids are UUIDs").await;
+}
+
+#[tokio::test]
 async fn dimension_agent_id() {
     let mut args = RANGE.to_vec();
     args.extend(["--group-by", "agentId"]);

@@ -464,7 +464,7 @@ impl WindowSizes {
 }
 
 /// The parts of `window` not covered by any of `done`.
-fn uncovered(window: TimeWindow, done: &[TimeWindow]) -> Vec<TimeWindow> {
+pub(crate) fn uncovered(window: TimeWindow, done: &[TimeWindow]) -> Vec<TimeWindow> {
     let mut inside: Vec<TimeWindow> =
         done.iter().copied().filter(|d| d.end() > window.start() && d.start() < window.end()).collect();
     inside.sort();

@@ -8,11 +8,13 @@ pub mod daemon;
 pub mod ingest;
 pub mod pacing;
 pub mod ports;
+pub mod report;
 pub mod retry;
 
 pub use ports::{
-    Cause, CheckpointStore, CheckpointedSink, Clock, DirectorySource, DirectoryWriter, LeaseError, MetricSource, Sink,
-    SinkError, SourceError, SystemClock, WindowKey, WindowTarget, WriteStats,
+    AgentSlot, Cause, CheckpointStore, CheckpointedSink, Clock, DirectorySource, DirectoryWriter, IntervalsReader,
+    LeaseError, MetricSource, Sink, SinkError, SourceError, StoredSeries, StoredWindow, SystemClock, WindowKey,
+    WindowTarget, WriteStats,
 };
 
 pub use ingest::{
@@ -21,4 +23,5 @@ pub use ingest::{
 };
 pub use pacing::{Pacer, RateLimitInfo};
 pub use ports::{LeaseGrant, LeaseStore};
+pub use report::{build_report, ReportError, ReportRequest};
 pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingDirectory, RetryingSource};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use intervals_domain::{AggregateQuery, MetricRow, Queue, TimeWindow, User};
+use intervals_domain::report::{AgentLine, VolumeBucket};
+use intervals_domain::{AggregateQuery, Granularity, MetricRow, Queue, TimeWindow, User};
 
 /// Where metrics come from (the Genesys analytics API or its simulator).
 ///
@@ -238,6 +239,81 @@ pub trait DirectoryWriter: Send + Sync {
     async fn finish(&self) -> Result<(), SinkError> {
         Ok(())
     }
+}
+
+/// Reads back what a store holds, aggregated in the store (the `report` command): every method
+/// returns sums over many rows, never the rows themselves, so a year of 1,000 agents stays small.
+#[async_trait]
+pub trait IntervalsReader: Send + Sync {
+    /// What is stored, per org and granularity. Empty for a store with no rows.
+    async fn inventory(&self) -> Result<Vec<StoredSeries>, SinkError>;
+    /// `org`'s checkpointed windows that overlap `range`, with what their query reads where the
+    /// store knows it.
+    async fn coverage(&self, org: &str, range: TimeWindow) -> Result<Vec<StoredWindow>, SinkError>;
+    /// Handled count and handle time (`tHandle`) per bucket and media type in `range`.
+    async fn volume(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<VolumeBucket>, SinkError>;
+    /// Per agent and UTC time of day of the bucket start, the sums over the buckets of `range` (which
+    /// the caller keeps within one UTC offset of its display zone).
+    async fn agent_slots(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<AgentSlot>, SinkError>;
+    /// Per agent, the totals over `range`, with the agent's name where the `users` table has it (in
+    /// no particular order).
+    async fn agents(&self, org: &str, granularity: Granularity, range: TimeWindow)
+        -> Result<Vec<AgentLine>, SinkError>;
+}
+
+/// The rows stored for one org at one granularity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSeries {
+    /// The org label.
+    pub org: String,
+    /// The bucket size.
+    pub granularity: Granularity,
+    /// The start of the first bucket and the end of the last.
+    pub span: TimeWindow,
+    /// Grains (rows of `agent_intervals`).
+    pub grains: u64,
+}
+
+/// One checkpointed window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWindow {
+    /// The query's fingerprint.
+    pub fingerprint: String,
+    /// What the query reads, for people, when the store recorded it.
+    pub description: Option<String>,
+    /// The query's granularity, when the store recorded it.
+    pub granularity: Option<Granularity>,
+    /// The window.
+    pub window: TimeWindow,
+    /// When it was read from the API.
+    pub fetched_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One agent's sums at one time of day ([`IntervalsReader::agent_slots`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSlot {
+    /// The agent.
+    pub user_id: String,
+    /// Minutes after UTC midnight of the buckets' start (0..1440).
+    pub utc_minute: u32,
+    /// Handled interactions.
+    pub handled: u64,
+    /// Handle time, ms.
+    pub handle_ms: f64,
+    /// Routing status INTERACTING, ms.
+    pub interacting_ms: f64,
+    /// Routing status INTERACTING + COMMUNICATING + IDLE, ms.
+    pub occupancy_base_ms: f64,
 }
 
 /// The error behind a port error, kept for its chain (`{:#}` with anyhow, `source()`).

@@ -12,6 +12,7 @@ mod granularity;
 mod names;
 mod plan;
 mod query;
+pub mod report;
 mod row;
 mod schedule;
 mod window;

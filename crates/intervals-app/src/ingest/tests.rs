@@ -621,10 +621,10 @@ async fn fetch_window_remembers_sizes_across_calls_per_query() {
     let sink = MemSink::new();
     let ingestor = checkpointed(&source, &sink);
 
-    let one = ingestor.fetch_window(ORG, &request.queries.layout(), first).await.unwrap();
+    let one = ingestor.fetch_window(ORG, request.queries.layout(), first).await.unwrap();
     assert_eq!((one.calls, one.split, one.cut, one.written), (3 + 8, 3, 2, 8));
 
-    let two = ingestor.fetch_window(ORG, &request.queries.layout(), second).await.unwrap();
+    let two = ingestor.fetch_window(ORG, request.queries.layout(), second).await.unwrap();
     assert_eq!((two.calls, two.split, two.cut, two.written), (8, 0, 1, 8), "no refusal: cut before asking");
     assert_eq!(source.too_large_calls(), 3);
     assert_every_bucket_written_once(&request, &sink);
@@ -647,7 +647,7 @@ async fn fetch_window_remembers_sizes_across_calls_per_query() {
     // A new Ingestor (a new run) starts from nothing.
     let fresh = Arc::new(FakeSource::new().too_large_above(48));
     let again =
-        checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, &request.queries.layout(), second).await.unwrap();
+        checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, request.queries.layout(), second).await.unwrap();
     assert_eq!((again.calls, again.split), (3 + 8, 3));
 }
 

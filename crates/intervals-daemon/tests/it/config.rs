@@ -198,3 +198,28 @@ fn secrets_stay_out_of_debug_output() {
     assert!(!debug.contains("db-password") && !debug.contains("s3cr3t-value"), "{debug}");
     assert!(debug.contains("emea"));
 }
+
+#[test]
+fn status_metrics_make_a_second_query_grouped_by_user() {
+    let text = format!(
+        "{MINIMAL}metrics = [\"tHandle\", \"tAgentRoutingStatus\", \"tSystemPresence\"]\nmedia_types = [\"voice\"]\n\
+         user_ids = [\"6F1E2D3C-4B5A-4968-8776-5A4B3C2D1E0F\"]\n"
+    );
+    let settings = DaemonSettings::parse(&text, &env).unwrap();
+    let queries = settings.orgs[0].queries.queries();
+    assert_eq!(queries.len(), 2);
+    let status = &queries[1];
+    let names: Vec<&str> = status.metrics().iter().map(|m| m.as_str()).collect();
+    assert_eq!(names, ["tAgentRoutingStatus", "tSystemPresence"]);
+    assert_eq!(status.group_by().len(), 1);
+    assert_eq!(status.filters().user_ids(), ["6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f"]);
+    assert!(status.filters().media_types().is_empty(), "status time has no media type");
+    assert_eq!(queries[0].filters().media_types(), ["voice"]);
+
+    let found = problems(&format!("{MINIMAL}metrics = [\"tSystemPresence\"]\ngroup_by = [\"mediaType\"]\n"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("org \"emea\": metrics/group_by: cannot group by \"mediaType\""), "{found:?}");
+    assert!(found[0].contains("must include userId"), "{found:?}");
+    let found = problems(&format!("{MINIMAL}user_ids = [\"alice\"]\n"));
+    assert!(found[0].starts_with("org \"emea\": user_ids: invalid filter value \"alice\""), "{found:?}");
+}
