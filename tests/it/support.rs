@@ -14,10 +14,14 @@ use intervals_sim::{RunningSim, SimConfig};
 pub(crate) const CLIENT_ID: &str = "e2e-client";
 pub(crate) const CLIENT_SECRET: &str = "e2e-secret-do-not-print";
 
-/// Path of a workspace binary, built once per test process (a no-op when up to date).
+/// Path of a workspace binary: in `GENESYS_INTERVALS_BIN_DIR` when set (`cargo xtask test` builds the
+/// binaries once and sets it), otherwise built once per test process (a no-op when up to date).
 pub(crate) fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("GENESYS_INTERVALS_BIN_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
             .args(["build", "--quiet", "--package", "intervals-cli", "--bin", "genesys-intervals"])

@@ -92,6 +92,14 @@ pub(crate) fn workspace_root() -> PathBuf {
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
 
+/// Where cargo builds: `CARGO_TARGET_DIR`, or `target/` in the workspace.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
 /// The cargo that runs us (`CARGO` is set by cargo for the processes it starts).
 pub(crate) fn cargo_bin() -> String {
     std::env::var("CARGO").ok().filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".to_owned())
@@ -190,6 +198,9 @@ fn run_tests(extra: &[String]) -> Result<(), StepError> {
         cmd.arg("--workspace");
     }
     cmd.args(extra);
+    // The end-to-end tests run the real binaries: built once here, instead of once per test process.
+    run_step("build binaries", &mut cargo(["build", "--package", "intervals-cli", "--bin", "genesys-intervals"]))?;
+    cmd.env("GENESYS_INTERVALS_BIN_DIR", target_dir().join("debug"));
     let db = database("tests", pg::Tuning::Test)?;
     cmd.env("DATABASE_URL", db.url());
     run_step("tests", &mut cmd)
