@@ -104,7 +104,11 @@ fn rows_from_view(extraction: &Extraction, records: Vec<ViewRecord>) -> Vec<Metr
             let bucket = TimeWindow::new(r.start, r.end).unwrap();
             let stats =
                 Stats { count: r.count.map(|c| c as u64), sum: r.sum, min: r.min, max: r.max, ..Stats::default() };
-            MetricRow::new(group, bucket, MetricName::parse(&r.metric).unwrap(), None, stats)
+            let (metric, qualifier) = match r.metric.split_once(':') {
+                Some((metric, qualifier)) => (metric, Some(qualifier.to_owned())),
+                None => (r.metric.as_str(), None),
+            };
+            MetricRow::new(group, bucket, MetricName::parse(metric).unwrap(), qualifier, stats)
         })
         .collect()
 }

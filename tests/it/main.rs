@@ -9,5 +9,7 @@ mod hostile;
 mod more_commands;
 mod parquet_output;
 mod postgres_smoke;
+mod report;
 mod resume;
 mod support;
+mod utilization;

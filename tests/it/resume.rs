@@ -20,11 +20,11 @@ pub(crate) async fn slow_sim() -> Sim {
     Sim::start(SimConfig { agents: 8, seed: 11, latency: Duration::from_millis(150), ..SimConfig::default() }).await
 }
 
-/// Starts the extraction, waits (by reading its log, not the clock) until `after` windows were
+/// Starts `extraction`, waits (by reading its log, not the clock) until `after` windows were
 /// committed, and kills it with SIGKILL.
-async fn extract_and_kill(sim: &Sim, out: &str, after: usize) {
+pub(crate) async fn extract_and_kill(sim: &Sim, extraction: &Extraction, out: &str, after: usize) {
     let mut cmd = sim.cli(&["extract", "--out", out, "--concurrency", "1", "--log-format", "json"]);
-    cmd.args(long_extraction().args()).env("RUST_LOG", "intervals_app=debug");
+    cmd.args(extraction.args()).env("RUST_LOG", "intervals_app=debug");
     let mut child = spawn_watching(cmd);
     let stderr = child.stderr.take().unwrap();
     let seen = tokio::task::spawn_blocking(move || {
@@ -51,7 +51,7 @@ async fn extract_and_kill(sim: &Sim, out: &str, after: usize) {
 /// Kills an extraction into `out` after five windows and runs it again to the end; returns the
 /// aggregate queries of the first and of the second run.
 pub(crate) async fn resume_after_kill(sim: &Sim, out: &str) -> (u64, u64) {
-    extract_and_kill(sim, out, 5).await;
+    extract_and_kill(sim, &long_extraction(), out, 5).await;
     let queries_first = sim.aggregate_queries();
     assert!(queries_first < WINDOWS, "killed before the end");
     let mut again = sim.cli(&["extract", "--out", out, "--concurrency", "1"]);

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use intervals_domain::{
-    AggregateQuery, Filters, Granularity, MaxWindow, MetricRow, Plan, PlanRequest, TimeSpec, TimeWindow,
+    AggregateQuery, Filters, Granularity, MaxWindow, MetricRow, Plan, PlanRequest, QuerySet, TimeSpec, TimeWindow,
 };
 use intervals_sim::{RunningSim, SimConfig};
 
@@ -89,6 +89,11 @@ impl Sim {
         self.running.stats().aggregate_queries
     }
 
+    /// Users aggregates queries (status metrics) answered so far.
+    pub(crate) fn user_aggregate_queries(&self) -> u64 {
+        self.running.stats().user_aggregate_queries
+    }
+
     pub(crate) fn requests(&self) -> u64 {
         self.running.stats().requests
     }
@@ -154,9 +159,10 @@ impl Extraction {
         .collect()
     }
 
-    pub(crate) fn query(&self) -> AggregateQuery {
+    /// The queries the CLI makes of these parameters: one per metric family.
+    pub(crate) fn queries(&self) -> QuerySet {
         let tz = intervals_domain::parse_time_zone(self.time_zone).unwrap();
-        AggregateQuery::new(
+        QuerySet::new(
             AggregateQuery::parse_metrics(self.metrics).unwrap(),
             AggregateQuery::parse_group_by(self.group_by).unwrap(),
             Granularity::parse(self.granularity).unwrap(),
@@ -164,6 +170,11 @@ impl Extraction {
             Filters::none(),
         )
         .unwrap()
+    }
+
+    /// The query whose columns the output has (the conversation one when there is one).
+    pub(crate) fn query(&self) -> AggregateQuery {
+        self.queries().layout().as_ref().clone()
     }
 
     pub(crate) fn range(&self) -> TimeWindow {
@@ -181,11 +192,12 @@ impl Extraction {
 
     /// The exact long CSV the simulator's data gives.
     pub(crate) fn truth_csv(&self, sim: &Sim) -> String {
-        intervals_sim::truth_csv(&sim.config, &self.query(), self.range())
+        intervals_sim::truth_csv(&sim.config, &self.queries(), self.range())
     }
 
+    /// The rows of every query, in the layout's columns, sorted.
     pub(crate) fn truth_rows(&self, sim: &Sim) -> Vec<MetricRow> {
-        intervals_sim::truth_rows(&sim.config, &self.query(), self.range())
+        intervals_sim::truth_set_rows(&sim.config, &self.queries(), self.range())
     }
 
     /// The truth in the wide layout.

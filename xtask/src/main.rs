@@ -6,10 +6,12 @@
 //! cargo xtask db up|down|url         persistent dev cluster (/tmp/genesys-intervals-dev-pg, port 55433)
 //! cargo xtask bench [NAME...] [-- ARGS...]   crates/*/examples/*_bench.rs in release, with PostgreSQL
 //! cargo xtask tidy                   workspace rules (dependency directions, internal crate edges, manifest fields)
+//! cargo xtask django                 the docs' Django models and queries against demo databases (by hand, not CI)
 //! ```
 //!
 //! Std only, on purpose: this binary is built before anything else in CI.
 
+mod django;
 mod pg;
 mod tidy;
 
@@ -31,6 +33,8 @@ commands:
                                NAMEs select benchmarks, ARGS go to every benchmark
   tidy                         check the workspace rules: dependency directions, edges between the
                                internal crates (none onto a binary crate), manifest fields
+  django                       run the Django models and queries of the docs against SQLite and PostgreSQL
+                               databases filled by the demo (needs python3 and PyPI; not part of ci)
 ";
 
 /// A failed step: which one, and why.
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         "db" => db(rest),
         "bench" => bench(rest),
         "tidy" => tidy_cmd(),
+        "django" => django::run().map_err(|e| vec![e]),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
@@ -128,7 +133,7 @@ pub(crate) fn display_cmd(cmd: &Command) -> String {
 }
 
 /// Runs one step: prints `==> step: command`, fails with the step name on a non-zero exit.
-fn run_step(step: &str, cmd: &mut Command) -> Result<(), StepError> {
+pub(crate) fn run_step(step: &str, cmd: &mut Command) -> Result<(), StepError> {
     println!("==> {step}: {}", display_cmd(cmd));
     let status =
         cmd.status().map_err(|e| StepError::new(step, format!("could not run `{}`: {e}", display_cmd(cmd))))?;

@@ -67,6 +67,8 @@ pub(crate) const INTERNAL_EDGE_RULES: &[(&str, &[DepKind], Internal)] = &[
     ("intervals-adapters", OUTSIDE_DEV, Internal::Not(&["intervals-sim"])),
     // What the two binaries share (config lists, logging, the shutdown signal) needs no other crate.
     ("intervals-runtime", ANY_SECTION, Internal::Only(&[])),
+    // The HTML report renderer draws the domain's `Report` values and nothing else.
+    ("intervals-report", ANY_SECTION, Internal::Only(&["intervals-domain"])),
 ];
 
 /// (crate, dependency table) that may name a binary crate: the end-to-end tests run the binaries.
@@ -435,11 +437,12 @@ chrono.workspace = true
         ),
         ("intervals-sim", "[dependencies]\nintervals-domain.workspace = true\n", false),
         ("intervals-runtime", "[dependencies]\ntokio.workspace = true\n", false),
+        ("intervals-report", "[dependencies]\nintervals-domain.workspace = true\nmaud.workspace = true\n", false),
         (
             "intervals-cli",
             "[[bin]]\nname = \"genesys-intervals\"\npath = \"src/main.rs\"\n\n[dependencies]\n\
              intervals-domain.workspace = true\nintervals-app.workspace = true\n\
-             intervals-adapters.workspace = true\nintervals-sim.workspace = true\n",
+             intervals-adapters.workspace = true\nintervals-report.workspace = true\nintervals-sim.workspace = true\n",
             false,
         ),
         (

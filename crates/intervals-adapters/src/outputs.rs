@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use intervals_app::{CheckpointedSink, DirectoryWriter, LeaseStore, SinkError, WindowTarget};
+use intervals_app::{CheckpointedSink, DirectoryWriter, IntervalsReader, LeaseStore, SinkError, WindowTarget};
 use intervals_domain::AggregateQuery;
 
 use crate::sinks::CsvLayout;
@@ -105,6 +105,12 @@ pub trait OutputConfig: Send + Sync + fmt::Debug {
     /// Opens the output as the daemon's store (only called when [`OutputSpec::store_refusal`] is `None`).
     async fn open_store(&self) -> Result<Store, SinkError> {
         Err(SinkError::unavailable(self.describe(), "this output keeps no checkpoints"))
+    }
+    /// Opens what the output stores for reading back (the report), or `None` when it cannot be read
+    /// back. Never creates anything: a store that does not exist is [`SinkError::Unavailable`], one
+    /// this tool did not create is [`SinkError::Schema`].
+    async fn open_reader(&self) -> Result<Option<Arc<dyn IntervalsReader>>, SinkError> {
+        Ok(None)
     }
 }
 

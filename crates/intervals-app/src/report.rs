@@ -16,9 +16,9 @@ use crate::ports::{IntervalsReader, SinkError, StoredSeries};
 pub struct ReportRequest {
     /// The org label; the only one stored when `None`.
     pub org: Option<String>,
-    /// Inclusive start; the first stored bucket when `None`.
+    /// Inclusive start; local midnight before the first stored bucket when `None`.
     pub from: Option<TimeSpec>,
-    /// Exclusive end; the end of the last stored bucket when `None`.
+    /// Exclusive end; local midnight after the last stored bucket when `None`.
     pub to: Option<TimeSpec>,
     /// The bucket size; PT30M, or the only one stored, when `None`.
     pub granularity: Option<Granularity>,
@@ -55,8 +55,10 @@ pub async fn build_report(
     }
     let series = choose(&inventory, source_name, request)?;
     let tz = request.time_zone;
-    let from = request.from.map_or(series.span.start(), |f| f.resolve(tz));
-    let to = request.to.map_or(series.span.end(), |t| t.resolve(tz));
+    // What is stored, widened to whole local days: the first and last buckets with data rarely start
+    // and end the days that were extracted.
+    let from = request.from.map_or(Granularity::P1d.floor(series.span.start(), tz), |f| f.resolve(tz));
+    let to = request.to.map_or(Granularity::P1d.ceil(series.span.end(), tz), |t| t.resolve(tz));
     let range =
         TimeWindow::new(from, to).map_err(|_| ReportError::EmptyRange { from: rfc3339(from), to: rfc3339(to) })?;
     if range.end() <= series.span.start() || range.start() >= series.span.end() {

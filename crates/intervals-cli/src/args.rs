@@ -25,9 +25,41 @@ pub(crate) enum Command {
     Users(DirectoryArgs),
     /// Sync the routing queues dimension.
     Queues(DirectoryArgs),
+    /// Write a self-contained HTML report of what a database holds (sends no request).
+    Report(ReportArgs),
     /// Run or query the built-in Genesys Cloud simulator.
     #[command(subcommand)]
     Sim(SimCommand),
+}
+
+/// `genesys-intervals report`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReportArgs {
+    /// The database to read: sqlite:PATH or postgres://... [default: sqlite:genesys-intervals.db].
+    #[arg(long, value_name = "URL")]
+    pub(crate) db: Option<String>,
+    /// Org label to show [default: the only one stored].
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) org: Option<String>,
+    /// Inclusive start: a date (midnight in --time-zone) or an RFC 3339 timestamp [default: the first
+    /// stored interval].
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) from: Option<String>,
+    /// Exclusive end [default: the end of the last stored interval].
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) to: Option<String>,
+    /// The range `extract --demo` reads: the last 7 full days (instead of --from/--to).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub(crate) demo_range: bool,
+    /// Bucket size to show: PT15M, PT30M, PT1H or P1D [default: PT30M, or the only one stored].
+    #[arg(long, value_name = "ISO8601")]
+    pub(crate) granularity: Option<String>,
+    /// IANA zone dates are read in and times are shown in.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub(crate) time_zone: String,
+    /// The HTML file to write (replaced whole, never left half-written).
+    #[arg(long, value_name = "PATH", default_value = "report.html")]
+    pub(crate) out: PathBuf,
 }
 
 /// How to reach Genesys Cloud (or the simulator). Credentials come from the environment or the
@@ -243,6 +275,9 @@ pub(crate) struct SimTruthArgs {
     /// Keep only these queue ids.
     #[arg(long)]
     pub(crate) queue_id: Option<String>,
+    /// Keep only these user ids (agents).
+    #[arg(long)]
+    pub(crate) user_id: Option<String>,
     #[command(flatten)]
     pub(crate) org: SimOrgArgs,
 }
@@ -269,7 +304,16 @@ mod tests {
         let mut cli = Cli::command();
         let extract = cli.find_subcommand_mut("extract").unwrap();
         let help = extract.render_help().to_string();
-        assert!(help.contains(&format!("[default: {}]", default_metrics())), "{help}");
+        let demo = crate::settings::demo_metrics();
+        assert!(demo.starts_with(default_metrics()) && demo.ends_with("tAgentRoutingStatus,tSystemPresence"));
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains(&format!(
+                "[default: {}; with --demo also tAgentRoutingStatus,tSystemPresence]",
+                default_metrics()
+            )),
+            "{help}"
+        );
 
         let cli = Cli::parse_from(["genesys-intervals", "sim", "truth", "--from", "2025-03-10", "--to", "2025-03-11"]);
         let Command::Sim(SimCommand::Truth(truth)) = cli.command else { panic!("not sim truth") };

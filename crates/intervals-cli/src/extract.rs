@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use intervals_adapters::genesys::MAX_USER_PREDICATES;
 use intervals_adapters::genesys::{ConfigError, Environment};
 use intervals_adapters::outputs::{redact_url, OutputSpec};
 use intervals_app::{IngestReport, IngestRequest, Ingestor, Pacer, ProgressObserver};
-use intervals_adapters::genesys::MAX_USER_PREDICATES;
 use intervals_domain::{rfc3339, AggregateQuery, Plan, QuerySet};
 
 use crate::args::ExtractArgs;
@@ -30,8 +30,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     // The source first: its configuration (environment, URLs) is checked without sending anything,
     // so a usage error leaves no output behind (a new database file, tables in PostgreSQL).
     let source = wiring::open_source(&settings.io, settings.use_jobs).await?;
-    let target =
-        wiring::open_metrics(&settings.io.out, Arc::clone(settings.queries.layout()), settings.format).await?;
+    let target = wiring::open_metrics(&settings.io.out, Arc::clone(settings.queries.layout()), settings.format).await?;
     let target = if settings.refetch { target.ignoring_checkpoints() } else { target };
     // Logged in before any window: a login service that refuses or never answers is exit 3.
     source.login().await?;
@@ -278,13 +277,7 @@ fn print_query(q: &AggregateQuery) {
     }
 }
 
-fn print_summary(
-    s: &ExtractSettings,
-    r: &IngestReport,
-    retries: u64,
-    rate_limited: u64,
-    names: Option<(u64, u64)>,
-) {
+fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limited: u64, names: Option<(u64, u64)>) {
     let q = &s.queries;
     let mut out = String::new();
     let complete = !r.interrupted && r.failed.is_empty();
@@ -342,6 +335,15 @@ fn print_summary(
     if complete {
         if let Some(hint) = s.io.out.config().look_hint() {
             out.push_str(&format!("  look:     {hint}\n"));
+        }
+        if names.is_some() {
+            // The demo into a database: the report reads it back.
+            let db = s.io.out.to_string();
+            let db = if db == crate::settings::DEFAULT_OUT { String::new() } else { format!(" --db {db}") };
+            out.push_str(&format!(
+                "  report:   genesys-intervals report{db} --time-zone {} --out report.html\n",
+                q.time_zone()
+            ));
         }
     } else {
         out.push_str(&format!("  next:     {}\n", rerun_advice(&s.io.out, r.interrupted)));

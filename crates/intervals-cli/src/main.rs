@@ -6,6 +6,7 @@ mod directory;
 mod exit;
 mod extract;
 mod progress;
+mod report;
 mod settings;
 mod sim_cmd;
 mod wiring;
@@ -44,6 +45,7 @@ async fn run(command: &Command) -> Result<(), CliError> {
         Command::Extract(args) => extract::run(args).await,
         Command::Users(args) => directory::run(args, directory::Which::Users).await,
         Command::Queues(args) => directory::run(args, directory::Which::Queues).await,
+        Command::Report(args) => report::run(args).await,
         Command::Sim(SimCommand::Serve(args)) => sim_cmd::serve(args).await,
         Command::Sim(SimCommand::Truth(args)) => sim_cmd::truth(args),
     }
@@ -53,7 +55,7 @@ fn init_logging(command: &Command) {
     let output: Option<&OutputArgs> = match command {
         Command::Extract(a) => Some(&a.output),
         Command::Users(a) | Command::Queues(a) => Some(&a.output),
-        Command::Sim(_) => None,
+        Command::Sim(_) | Command::Report(_) => None,
     };
     let format = output.map(|o| o.log_format).unwrap_or(LogFormat::Text);
     let bar = output.is_some_and(|o| {

@@ -267,7 +267,7 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
 }
 
 /// The last [`DEMO_DAYS`] full days before today in `tz`.
-fn demo_range(tz: Tz) -> (TimeSpec, TimeSpec) {
+pub(crate) fn demo_range(tz: Tz) -> (TimeSpec, TimeSpec) {
     let today = Utc::now().with_timezone(&tz).date_naive();
     (TimeSpec::Date(today - Days::new(DEMO_DAYS)), TimeSpec::Date(today))
 }

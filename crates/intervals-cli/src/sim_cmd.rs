@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use intervals_domain::{parse_time_zone, AggregateQuery, Filters, QuerySet, Granularity, MaxWindow, Plan, PlanRequest, TimeSpec};
+use intervals_domain::{
+    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, QuerySet, TimeSpec,
+};
 use intervals_runtime::shutdown_signal;
 use intervals_sim::SimConfig;
 
@@ -50,6 +52,7 @@ pub(crate) fn truth(args: &SimTruthArgs) -> Result<(), CliError> {
         &split(args.media_type.as_deref().unwrap_or_default()),
         &split(args.queue_id.as_deref().unwrap_or_default()),
     )
+    .and_then(|f| f.with_user_ids(&split(args.user_id.as_deref().unwrap_or_default())))
     .map_err(usage)?;
     let queries = QuerySet::new(
         AggregateQuery::parse_metrics(&args.metrics).map_err(usage)?,
@@ -67,7 +70,6 @@ pub(crate) fn truth(args: &SimTruthArgs) -> Result<(), CliError> {
         max_window: MaxWindow::DEFAULT,
     })
     .map_err(usage)?;
-    // TODO(sim helper): truth of every query of the set.
-    print!("{}", intervals_sim::truth_csv(&org_config(&args.org), queries.layout(), plan.range()));
+    print!("{}", intervals_sim::truth_csv(&org_config(&args.org), &queries, plan.range()));
     Ok(())
 }

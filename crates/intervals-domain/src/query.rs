@@ -221,6 +221,32 @@ impl AggregateQuery {
         &self.filters
     }
 
+    /// What this query reads, for people and for the store's record of queries:
+    /// `conversation: tHandle, tAcw by userId, mediaType; PT30M in UTC; media voice`.
+    pub fn describe(&self) -> String {
+        let names = |items: &mut dyn Iterator<Item = &str>| items.collect::<Vec<_>>().join(", ");
+        let mut out = format!(
+            "{}: {} by {}; {} in {}",
+            self.family,
+            names(&mut self.metrics.iter().map(|m| m.as_str())),
+            names(&mut self.group_by.iter().map(|d| d.as_str())),
+            self.granularity,
+            self.time_zone.name()
+        );
+        for (what, values) in [
+            ("media", &self.filters.media_types),
+            ("queues", &self.filters.queue_ids),
+            ("users", &self.filters.user_ids),
+        ] {
+            match values.len() {
+                0 => {}
+                1..=3 => out.push_str(&format!("; {what} {}", values.join(", "))),
+                n => out.push_str(&format!("; {n} {what}")),
+            }
+        }
+        out
+    }
+
     /// A stable identifier of what this query reads (not of when): two queries with the same
     /// fingerprint produce the same rows for the same window. Checkpoints are keyed on it.
     pub fn fingerprint(&self) -> String {

@@ -1,5 +1,6 @@
-//! Simulator speed: CPU per one-day PT30M query for 1,000 agents over real HTTP, and memory of a
-//! 30-day, 5,000-agent backfill served window by window.
+//! Simulator speed: CPU per one-day PT30M query for 1,000 agents over real HTTP (conversation
+//! aggregates, and user status aggregates), and memory of a 30-day, 5,000-agent backfill served
+//! window by window.
 //!
 //! `cargo xtask bench sim_bench` (release). Goals (issue: simulator): one query "well under a
 //! second of CPU"; backfill memory independent of the range.
@@ -7,7 +8,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use intervals_domain::{AggregateQuery, Dimension, Filters, Granularity, MetricName, TimeWindow, Tz};
+use intervals_domain::{
+    AggregateQuery, Dimension, Filters, Granularity, MetricFamily, MetricName, TimeWindow, Tz, USER_STATUS_METRICS,
+};
 use intervals_sim::{spawn, SimConfig};
 use serde_json::json;
 
@@ -31,13 +34,17 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn query() -> AggregateQuery {
+fn query(family: MetricFamily) -> AggregateQuery {
+    let (metrics, group_by): (&[&str], _) = match family {
+        MetricFamily::Conversation => (
+            &["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected", "tAnswered"],
+            vec![Dimension::USER_ID, Dimension::MEDIA_TYPE],
+        ),
+        MetricFamily::UserStatus => (USER_STATUS_METRICS, vec![Dimension::USER_ID]),
+    };
     AggregateQuery::new(
-        ["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected", "tAnswered"]
-            .iter()
-            .map(|m| MetricName::parse(m).unwrap())
-            .collect(),
-        vec![Dimension::USER_ID, Dimension::MEDIA_TYPE],
+        metrics.iter().map(|m| MetricName::parse(m).unwrap()).collect(),
+        group_by,
         Granularity::Pt30m,
         Tz::UTC,
         Filters::none(),
@@ -45,12 +52,19 @@ fn query() -> AggregateQuery {
     .unwrap()
 }
 
+fn path(family: MetricFamily) -> &'static str {
+    match family {
+        MetricFamily::Conversation => "/api/v2/analytics/conversations/aggregates/query",
+        MetricFamily::UserStatus => "/api/v2/analytics/users/aggregates/query",
+    }
+}
+
 fn day(d: NaiveDate) -> TimeWindow {
     let start = Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap());
     TimeWindow::new(start, start + chrono::Duration::days(1)).unwrap()
 }
 
-async fn serve_days(agents: usize, days: u32) -> (Duration, Duration, usize) {
+async fn serve_days(agents: usize, days: u32, family: MetricFamily) -> (Duration, Duration, usize) {
     let config = SimConfig { agents, rate_per_minute: 0, ..SimConfig::default() };
     let sim = spawn(config.clone(), 0).await.unwrap();
     let http = reqwest::Client::new();
@@ -66,7 +80,7 @@ async fn serve_days(agents: usize, days: u32) -> (Duration, Duration, usize) {
         .await
         .unwrap();
     let token = token["access_token"].as_str().unwrap().to_owned();
-    let q = query();
+    let q = query(family);
     let (cpu0, wall0) = (cpu_time(), Instant::now());
     let mut bytes = 0;
     let first = NaiveDate::from_ymd_opt(2025, 3, 3).unwrap();
@@ -76,11 +90,11 @@ async fn serve_days(agents: usize, days: u32) -> (Duration, Duration, usize) {
             "interval": w.to_iso_interval(),
             "granularity": "PT30M",
             "timeZone": "UTC",
-            "groupBy": ["userId", "mediaType"],
+            "groupBy": q.group_by().iter().map(|d| d.as_str()).collect::<Vec<_>>(),
             "metrics": q.metrics().iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         });
         let resp = http
-            .post(format!("{}/api/v2/analytics/conversations/aggregates/query", sim.base_url()))
+            .post(format!("{}{}", sim.base_url(), path(family)))
             .bearer_auth(&token)
             .json(&body)
             .send()
@@ -97,17 +111,23 @@ async fn serve_days(agents: usize, days: u32) -> (Duration, Duration, usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     println!("simulator benchmark on {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
-    let (cpu, wall, bytes) = serve_days(1_000, 1).await;
-    println!(
-        "one-day PT30M query, 1,000 agents: {:.0} ms CPU (client+server), {:.0} ms wall, {:.1} MB response  [goal: well under 1 s CPU]",
-        cpu.as_secs_f64() * 1e3,
-        wall.as_secs_f64() * 1e3,
-        bytes as f64 / 1e6
-    );
-    for days in [3, 30] {
-        let (cpu, wall, bytes) = serve_days(5_000, days).await;
+    for (family, what) in [(MetricFamily::Conversation, "conversation"), (MetricFamily::UserStatus, "user status")] {
+        let (cpu, wall, bytes) = serve_days(1_000, 1, family).await;
         println!(
-            "{days}-day backfill, 5,000 agents, day windows: {:.1} s CPU, {:.1} s wall, {:.0} MB served, peak RSS so far {:.0} MiB",
+            "one-day PT30M {what} query, 1,000 agents: {:.0} ms CPU (client+server), {:.0} ms wall, {:.1} MB response  [goal: well under 1 s CPU]",
+            cpu.as_secs_f64() * 1e3,
+            wall.as_secs_f64() * 1e3,
+            bytes as f64 / 1e6
+        );
+    }
+    for (days, family, what) in [
+        (3, MetricFamily::Conversation, "conversation"),
+        (30, MetricFamily::Conversation, "conversation"),
+        (30, MetricFamily::UserStatus, "user status"),
+    ] {
+        let (cpu, wall, bytes) = serve_days(5_000, days, family).await;
+        println!(
+            "{days}-day {what} backfill, 5,000 agents, day windows: {:.1} s CPU, {:.1} s wall, {:.0} MB served, peak RSS so far {:.0} MiB",
             cpu.as_secs_f64(),
             wall.as_secs_f64(),
             bytes as f64 / 1e6,

@@ -49,6 +49,9 @@ pub struct SimConfig {
     /// Whether the OAuth client's role holds `analytics:conversationAggregate:view`; when false the
     /// aggregate query and jobs endpoints answer 403 naming the permission.
     pub analytics_permission: bool,
+    /// Whether the OAuth client's role holds `analytics:userAggregate:view`; when false the users
+    /// aggregate query and jobs endpoints (only they) answer 403 naming the permission.
+    pub user_aggregate_permission: bool,
 }
 
 impl Default for SimConfig {
@@ -71,6 +74,7 @@ impl Default for SimConfig {
             non_acd_fraction: 0.0,
             job_delay: Duration::ZERO,
             analytics_permission: true,
+            user_aggregate_permission: true,
         }
     }
 }
@@ -95,6 +99,7 @@ impl fmt::Debug for SimConfig {
             .field("non_acd_fraction", &self.non_acd_fraction)
             .field("job_delay", &self.job_delay)
             .field("analytics_permission", &self.analytics_permission)
+            .field("user_aggregate_permission", &self.user_aggregate_permission)
             .finish()
     }
 }

@@ -1,10 +1,11 @@
 //! The aggregation engine shared by the HTTP API and the truth functions: generates agent-days
-//! on demand, filters interactions, and sums each metric event into its group and bucket.
+//! on demand, filters interactions, and sums each metric event into its group and bucket. User
+//! status queries are aggregated by `status.rs` with the same groups, buckets and output.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use intervals_domain::{AggregateQuery, Dimension, MetricName, MetricRow, Stats, TimeWindow};
+use intervals_domain::{AggregateQuery, Dimension, MetricFamily, MetricName, MetricRow, Stats, TimeWindow};
 
 use crate::generate::{day_plan, generate_day, Interaction, Kind, KINDS};
 use crate::org::{media_by_name, Org, MEDIA};
@@ -84,6 +85,8 @@ impl Expr {
 /// What to aggregate.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
+    /// The endpoint: conversation aggregates or user (status) aggregates.
+    pub(crate) family: MetricFamily,
     pub(crate) group_by: Vec<Dim>,
     /// Requested metrics, in request order, without duplicates.
     pub(crate) metrics: Vec<MetricName>,
@@ -107,8 +110,14 @@ impl Spec {
             let predicates = queues.iter().map(|q| Pred::Queue(org.queue_by_id(q))).collect();
             clauses.push(Expr { all: false, predicates, clauses: Vec::new() });
         }
+        let users = query.filters().user_ids();
+        if !users.is_empty() {
+            let predicates = users.iter().map(|u| Pred::User(org.agent_by_id(u))).collect();
+            clauses.push(Expr { all: false, predicates, clauses: Vec::new() });
+        }
         let filter = if clauses.is_empty() { None } else { Some(Expr { all: true, predicates: Vec::new(), clauses }) };
         Spec {
+            family: query.family(),
             group_by,
             metrics: query.metrics().to_vec(),
             buckets: range.buckets(query.granularity(), query.time_zone()),
@@ -116,7 +125,7 @@ impl Spec {
         }
     }
 
-    fn range(&self) -> (i64, i64) {
+    pub(crate) fn range(&self) -> (i64, i64) {
         let first = self.buckets.first().expect("at least one bucket");
         let last = self.buckets.last().expect("at least one bucket");
         (first.start().timestamp_millis(), last.end().timestamp_millis())
@@ -162,9 +171,17 @@ impl Acc {
         self.sum += value;
     }
 
-    /// The API's statistics: timers carry max, min, count and sum; counts only count.
+    /// The time of a status, in ms (`sum` alone).
+    pub(crate) fn status(sum: u64) -> Acc {
+        Acc { sum, ..Acc::default() }
+    }
+
+    /// The API's statistics: timers carry max, min, count and sum; counts only count; statuses
+    /// only sum.
     pub(crate) fn stats(&self, metric: MetricName) -> Stats {
-        if metric.is_timer() {
+        if metric.family() == MetricFamily::UserStatus {
+            Stats { sum: Some(self.sum as f64), ..Stats::default() }
+        } else if metric.is_timer() {
             Stats {
                 count: Some(self.count),
                 sum: Some(self.sum as f64),
@@ -178,14 +195,15 @@ impl Acc {
     }
 }
 
-const NOT_GROUPED: u32 = u32::MAX;
+pub(crate) const NOT_GROUPED: u32 = u32::MAX;
 const NO_QUEUE: u32 = u32::MAX - 1;
 
+/// A result group: the agent, media and queue indexes it is for, or [`NOT_GROUPED`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct GroupKey {
-    agent: u32,
-    media: u32,
-    queue: u32,
+pub(crate) struct GroupKey {
+    pub(crate) agent: u32,
+    pub(crate) media: u32,
+    pub(crate) queue: u32,
 }
 
 /// One result group: its dimension values (in groupBy order; `None` = the key is absent, as for
@@ -196,18 +214,43 @@ pub(crate) struct GroupOut {
     pub(crate) buckets: Vec<BucketOut>,
 }
 
-/// One non-empty bucket: the requested metrics that have data, in request order.
+/// One non-empty bucket: the requested metrics that have data, in request order (a status
+/// metric once per qualifier with time, in the order of its statuses).
 #[derive(Debug, Clone)]
 pub(crate) struct BucketOut {
     /// Index into the spec's buckets.
     pub(crate) index: u32,
     pub(crate) window: TimeWindow,
-    pub(crate) metrics: Vec<(MetricName, Acc)>,
+    pub(crate) metrics: Vec<MetricOut>,
+}
+
+/// One metric value of a bucket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetricOut {
+    pub(crate) metric: MetricName,
+    /// The status of a status metric.
+    pub(crate) qualifier: Option<&'static str>,
+    pub(crate) acc: Acc,
 }
 
 /// Aggregates `spec` over the org as seen by `view`. Memory grows with the result, never with
 /// the number of agent-days scanned.
 pub(crate) fn aggregate(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut> {
+    match spec.family {
+        MetricFamily::Conversation => aggregate_conversations(org, spec, view),
+        MetricFamily::UserStatus => crate::status::aggregate(org, spec, view),
+    }
+}
+
+/// The local dates of the shift zone whose agent-days can reach into `[range_start, range_end)`.
+pub(crate) fn days_of(org: &Org, range_start: i64, range_end: i64) -> (NaiveDate, NaiveDate) {
+    let tz = org.shift_tz;
+    let first_day = ms_to_utc(range_start).with_timezone(&tz).date_naive().pred_opt().expect("date in range");
+    let last_day = ms_to_utc(range_end - 1).with_timezone(&tz).date_naive();
+    (first_day, last_day)
+}
+
+fn aggregate_conversations(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut> {
     let n = spec.metrics.len();
     let mut slots: [Option<usize>; KINDS] = [None; KINDS];
     for (i, m) in spec.metrics.iter().enumerate() {
@@ -220,15 +263,11 @@ pub(crate) fn aggregate(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut> {
     }
     let (range_start, range_end) = spec.range();
     let starts: Vec<i64> = spec.buckets.iter().map(|b| b.start().timestamp_millis()).collect();
-    let tz = org.shift_tz;
-    let first_day = ms_to_utc(range_start).with_timezone(&tz).date_naive().pred_opt().expect("date in range");
-    let last_day = ms_to_utc(range_end - 1).with_timezone(&tz).date_naive();
+    let (first_day, last_day) = days_of(org, range_start, range_end);
     let grouped = |d: Dim| spec.group_by.contains(&d);
     let (by_user, by_media, by_queue) = (grouped(Dim::User), grouped(Dim::Media), grouped(Dim::Queue));
 
-    let mut group_index: HashMap<GroupKey, usize> = HashMap::new();
-    let mut groups: Vec<GroupAcc> = Vec::new();
-    let mut arena: Vec<Acc> = Vec::new();
+    let mut groups: Groups<Acc> = Groups::new(n);
     let agents = candidate_agents(org, spec.filter.as_ref());
     for agent in agents {
         let mut day = first_day;
@@ -267,20 +306,50 @@ pub(crate) fn aggregate(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut> {
                             continue;
                         }
                     }
-                    let g = *group.get_or_insert_with(|| {
-                        *group_index.entry(key).or_insert_with(|| {
-                            groups.push(GroupAcc { key, buckets: Vec::new() });
-                            groups.len() - 1
-                        })
-                    });
+                    let g = *group.get_or_insert_with(|| groups.group(key));
                     let bucket = (starts.partition_point(|s| *s <= event.at) - 1) as u32;
-                    let base = groups[g].slot(bucket, &mut arena, n);
-                    arena[base + slot].add(event.value);
+                    let base = groups.slot(g, bucket);
+                    groups.arena[base + slot].add(event.value);
                 }
             });
         }
     }
-    collect(org, spec, groups, &arena)
+    collect(org, spec, groups, |values| {
+        (0..spec.metrics.len())
+            .filter(|i| values[*i].count > 0)
+            .map(|i| MetricOut { metric: spec.metrics[i], qualifier: None, acc: values[i] })
+            .collect()
+    })
+}
+
+/// The groups of one aggregation and their accumulators: `width` of them per group and bucket,
+/// in one arena.
+#[derive(Debug)]
+pub(crate) struct Groups<T> {
+    index: HashMap<GroupKey, usize>,
+    groups: Vec<GroupAcc>,
+    pub(crate) arena: Vec<T>,
+    width: usize,
+}
+
+impl<T: Clone + Default> Groups<T> {
+    pub(crate) fn new(width: usize) -> Self {
+        Groups { index: HashMap::new(), groups: Vec::new(), arena: Vec::new(), width }
+    }
+
+    /// The index of the group of `key`, created when new.
+    pub(crate) fn group(&mut self, key: GroupKey) -> usize {
+        let groups = &mut self.groups;
+        *self.index.entry(key).or_insert_with(|| {
+            groups.push(GroupAcc { key, buckets: Vec::new() });
+            groups.len() - 1
+        })
+    }
+
+    /// The arena base of `bucket` of group `g`, created when new.
+    pub(crate) fn slot(&mut self, g: usize, bucket: u32) -> usize {
+        self.groups[g].slot(bucket, &mut self.arena, self.width)
+    }
 }
 
 /// The buckets of one group: (bucket index, base of its accumulators in the arena), sorted.
@@ -293,9 +362,9 @@ struct GroupAcc {
 impl GroupAcc {
     /// The arena base of `bucket`, created when new. Events mostly come in time order, so the
     /// last bucket is checked first.
-    fn slot(&mut self, bucket: u32, arena: &mut Vec<Acc>, n: usize) -> usize {
+    fn slot<T: Clone + Default>(&mut self, bucket: u32, arena: &mut Vec<T>, n: usize) -> usize {
         let mut fresh = || {
-            arena.extend(std::iter::repeat_n(Acc::default(), n));
+            arena.extend(std::iter::repeat_n(T::default(), n));
             arena.len() - n
         };
         match self.buckets.last() {
@@ -323,7 +392,7 @@ fn ms_to_utc(ms: i64) -> DateTime<Utc> {
 
 /// Agents that can pass the filter: when the filter is an `and` with a `userId` predicate (or a
 /// clause of only `userId` predicates), only those agents are generated.
-fn candidate_agents(org: &Org, filter: Option<&Expr>) -> Vec<u32> {
+pub(crate) fn candidate_agents(org: &Org, filter: Option<&Expr>) -> Vec<u32> {
     let all = || (0..org.agents.len() as u32).collect();
     let Some(filter) = filter else { return all() };
     let users_of = |e: &Expr| -> Option<Vec<u32>> {
@@ -372,7 +441,15 @@ fn candidate_agents(org: &Org, filter: Option<&Expr>) -> Vec<u32> {
     }
 }
 
-fn collect(org: &Org, spec: &Spec, groups: Vec<GroupAcc>, arena: &[Acc]) -> Vec<GroupOut> {
+/// The groups as output, sorted by their values; `metrics_of` turns the accumulators of one
+/// bucket (`width` of them) into its metric values.
+pub(crate) fn collect<T>(
+    org: &Org,
+    spec: &Spec,
+    groups: Groups<T>,
+    metrics_of: impl Fn(&[T]) -> Vec<MetricOut>,
+) -> Vec<GroupOut> {
+    let Groups { groups, arena, width, .. } = groups;
     let mut out: Vec<(Vec<String>, GroupOut)> = groups
         .into_iter()
         .map(|GroupAcc { key, buckets }| {
@@ -394,10 +471,7 @@ fn collect(org: &Org, spec: &Spec, groups: Vec<GroupAcc>, arena: &[Acc]) -> Vec<
                 .map(|(bucket, base)| BucketOut {
                     index: bucket,
                     window: spec.buckets[bucket as usize],
-                    metrics: (0..spec.metrics.len())
-                        .filter(|i| arena[base + i].count > 0)
-                        .map(|i| (spec.metrics[i], arena[base + i]))
-                        .collect(),
+                    metrics: metrics_of(&arena[base..base + width]),
                 })
                 .collect();
             (sort_key, GroupOut { values, buckets })
@@ -408,17 +482,18 @@ fn collect(org: &Org, spec: &Spec, groups: Vec<GroupAcc>, arena: &[Acc]) -> Vec<
 }
 
 /// The groups as domain rows, in the data contract's order ([`MetricRow::cmp_long`]): groups are
-/// sorted by their values, buckets by start, metrics by name.
+/// sorted by their values, buckets by start, metrics by key (`metric` or `metric:qualifier`).
 pub(crate) fn to_rows(groups: &[GroupOut]) -> Vec<MetricRow> {
     let mut rows = Vec::new();
     for g in groups {
         let values: Vec<String> = g.values.iter().map(|(_, v)| v.clone().unwrap_or_default()).collect();
         for b in &g.buckets {
-            let mut by_name = b.metrics.clone();
-            by_name.sort_by_key(|(m, _)| m.as_str());
-            for (metric, acc) in &by_name {
-                rows.push(MetricRow::new(values.clone(), b.window, *metric, None, acc.stats(*metric)));
+            let first = rows.len();
+            for m in &b.metrics {
+                let qualifier = m.qualifier.map(str::to_owned);
+                rows.push(MetricRow::new(values.clone(), b.window, m.metric, qualifier, m.acc.stats(m.metric)));
             }
+            rows[first..].sort_by_cached_key(MetricRow::metric_key);
         }
     }
     rows

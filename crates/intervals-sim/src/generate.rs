@@ -4,6 +4,13 @@
 //! `tAlert` and `tAnswered` at answer, `tTalk` at the end of each talk segment, `tHeld` at the end
 //! of each hold segment, `tTalkComplete` and `tHeldComplete` when the conversation ends, `tAcw` and
 //! `tHandle` (talk + hold + ACW) when after-call work ends. Durations are whole milliseconds.
+//!
+//! A working day also has two 15-minute breaks and a 30-minute meal ([`Pause`]): no interaction is
+//! offered during one (the meal moves the next offer to its end; an offer that falls in a break is
+//! not made, and the day goes on as if it had been, so the rest of the day is what it was before
+//! breaks existed), and an interaction that runs into a pause delays the pause's start (its end
+//! stays put), so pauses never overlap an interaction. The status model (`status.rs`) reads the
+//! same day.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use intervals_domain::Tz;
@@ -68,11 +75,33 @@ pub(crate) struct Interaction {
     pub(crate) queue: Option<u16>,
     /// Whether its figures arrive late.
     pub(crate) late: bool,
+    /// When it started alerting the agent, ms since the Unix epoch.
+    pub(crate) alerted: i64,
+    /// When its after-call work ended (as reported, so a reprocessed ACW moves it).
+    pub(crate) wrapped: i64,
+}
+
+/// What a pause of the agent's day is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PauseKind {
+    Break,
+    Meal,
+}
+
+/// A planned pause `[start, end)` of an agent-day: no interaction is offered during it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pause {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) kind: PauseKind,
 }
 
 const SEC: u64 = 1000;
 const MIN: u64 = 60 * SEC;
+const HOUR: i64 = 3600 * 1000;
 const SHIFT_MS: i64 = (8 * 60 + 30) * 60 * 1000;
+const BREAK_MS: i64 = 15 * 60 * 1000;
+const MEAL_MS: i64 = 30 * 60 * 1000;
 /// Every event of a day lies before the shift's end plus this (the longest interaction).
 pub(crate) const SPILL_MS: i64 = 3 * 3600 * 1000;
 
@@ -81,6 +110,8 @@ pub(crate) const SPILL_MS: i64 = 3 * 3600 * 1000;
 pub(crate) struct DayPlan {
     pub(crate) start: i64,
     pub(crate) end: i64,
+    /// A break, the meal and another break, in time order, all inside `[start, end)`.
+    pub(crate) pauses: [Pause; 3],
     rng: Rng,
 }
 
@@ -91,7 +122,7 @@ impl DayPlan {
     }
 }
 
-fn day_number(date: NaiveDate) -> u64 {
+pub(crate) fn day_number(date: NaiveDate) -> u64 {
     u64::from(date.num_days_from_ce().unsigned_abs())
 }
 
@@ -111,7 +142,19 @@ pub(crate) fn day_plan(org: &Org, agent: u32, date: NaiveDate) -> Option<DayPlan
     }
     let minutes = i64::from(profile.shift_start) + rng.range(0, 31) as i64 - 15;
     let start = local_to_utc_ms(org.shift_tz, date, minutes);
-    Some(DayPlan { start, end: start + SHIFT_MS, rng })
+    // The meal's moment is the day's next draw (as it always was); the breaks come from a hash of
+    // their own, so adding them changed no other draw.
+    let meal = start + 4 * HOUR + rng.range(0, 30 * MIN) as i64;
+    let h = hash(&[org.seed, tag::BREAK, u64::from(agent), day_number(date)]);
+    let jitter = |bits: u64| (bits % (30 * MIN)) as i64 - 15 * MIN as i64;
+    let first = start + 2 * HOUR + jitter(h);
+    let second = start + 6 * HOUR + 30 * MIN as i64 + jitter(h >> 32);
+    let pauses = [
+        Pause { start: first, end: first + BREAK_MS, kind: PauseKind::Break },
+        Pause { start: meal, end: meal + MEAL_MS, kind: PauseKind::Meal },
+        Pause { start: second, end: second + BREAK_MS, kind: PauseKind::Break },
+    ];
+    Some(DayPlan { start, end: start + SHIFT_MS, pauses, rng })
 }
 
 /// The instant of local `date` + `minutes` in `tz` (the earlier one when ambiguous, shifted past a
@@ -203,19 +246,18 @@ pub(crate) fn generate_day(
     mut sink: impl FnMut(&Interaction, &[Event]),
 ) {
     let profile = &org.agents[agent as usize];
-    let DayPlan { start, end, mut rng } = plan;
+    let DayPlan { start, end, pauses, mut rng } = plan;
     let day = day_number(date);
     let total_weight: u32 = profile.media_weights.iter().sum();
-    let lunch_start = start + 4 * 3600 * 1000 + rng.range(0, 30 * MIN) as i64;
-    let lunch_end = lunch_start + 30 * MIN as i64;
     let mut events: Vec<Event> = Vec::with_capacity(16);
     let mut t = start + rng.range(0, 5 * MIN) as i64;
     let mut index: u64 = 0;
     while t < end {
-        if t >= lunch_start && t < lunch_end {
-            t = lunch_end;
+        if let Some(meal) = pauses.iter().find(|p| p.kind == PauseKind::Meal && t >= p.start && t < p.end) {
+            t = meal.end;
             continue;
         }
+        let offered = !pauses.iter().any(|p| p.kind == PauseKind::Break && t >= p.start && t < p.end);
         let mut pick = rng.range(0, u64::from(total_weight)) as u32;
         let mut media = 0u8;
         for (m, w) in profile.media_weights.iter().enumerate() {
@@ -289,7 +331,9 @@ pub(crate) fn generate_day(
         events.push(Event { at: wrapped, kind: Kind::TAcw, value: reported_acw });
         events.push(Event { at: wrapped, kind: Kind::THandle, value: talk_total + hold_total + reported_acw });
 
-        sink(&Interaction { agent, media, queue, late }, &events);
+        if offered {
+            sink(&Interaction { agent, media, queue, late, alerted: t, wrapped }, &events);
+        }
 
         t = ended + acw as i64 + rng.range(p.gap.0, p.gap.1) as i64;
         index += 1;

@@ -1,6 +1,8 @@
-//! Async aggregate jobs (docs/genesys-api.md section 4): submit, status, results with cursor paging,
-//! cancel. A job sees the data as of its submission.
+//! Async aggregate jobs (docs/genesys-api.md sections 4 and 5): submit, status, results with cursor
+//! paging, cancel, the same for both aggregates APIs (the route's [`Endpoint`]). A job sees the data
+//! as of its submission, and is known only to the API it was submitted to.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -14,9 +16,12 @@ use tokio::time::Instant;
 
 use crate::engine::aggregate;
 use crate::rng::{tag, uuid_of};
-use crate::server::{bad_request, iso, json_ok, not_found_error, query_pairs, raw_json, reject_non_json, Correlation};
+use crate::server::{
+    bad_request, iso, json_ok, missing_permission, not_found_error, query_pairs, raw_json, reject_non_json,
+    Correlation, Endpoint,
+};
 use crate::state::{bump, lock, Job, Shared};
-use crate::wire::{interval_strings, parse_query, write_result, AsyncQueryResponse, AsyncQueryStatus};
+use crate::wire::{interval_strings, parse_query, response_head, write_result, AsyncQueryResponse, AsyncQueryStatus};
 
 const DEFAULT_PAGE_SIZE: usize = 100;
 const RETENTION_HOURS: i64 = 24;
@@ -38,15 +43,14 @@ fn state_of(job: &Job, delay: std::time::Duration, now: Instant) -> &'static str
 pub(crate) async fn submit(
     State(s): State<Arc<Shared>>,
     Extension(corr): Extension<Correlation>,
+    Extension(endpoint): Extension<Endpoint>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(resp) =
-        reject_non_json(&headers, &corr).or_else(|| crate::server::missing_analytics_permission(&s, &corr))
-    {
+    if let Some(resp) = reject_non_json(&headers, &corr).or_else(|| missing_permission(&s, endpoint, &corr)) {
         return resp;
     }
-    let parsed = match parse_query(&body, &s.org, true) {
+    let parsed = match parse_query(&body, &s.org, endpoint.0, true) {
         Ok(p) => p,
         Err(message) => return bad_request(&message, &corr),
     };
@@ -78,14 +82,23 @@ fn unknown(id: &str, corr: &Correlation) -> Response {
     not_found_error(&format!("Unable to find a job with id {id}"), corr)
 }
 
+/// The job `id` of `endpoint`'s API, if there is one.
+fn job_of<'a>(jobs: &'a HashMap<String, Job>, id: &str, endpoint: Endpoint) -> Option<&'a Job> {
+    jobs.get(id).filter(|j| j.query.spec.family == endpoint.0)
+}
+
 pub(crate) async fn status(
     State(s): State<Arc<Shared>>,
     Extension(corr): Extension<Correlation>,
+    Extension(endpoint): Extension<Endpoint>,
     Path(id): Path<String>,
 ) -> Response {
     bump(&s.counters.job_requests);
+    if let Some(resp) = missing_permission(&s, endpoint, &corr) {
+        return resp;
+    }
     let jobs = lock(&s.jobs);
-    let Some(job) = jobs.get(&id) else { return unknown(&id, &corr) };
+    let Some(job) = job_of(&jobs, &id, endpoint) else { return unknown(&id, &corr) };
     let delay = s.config.job_delay;
     let state = state_of(job, delay, Instant::now());
     let completion = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
@@ -102,11 +115,17 @@ pub(crate) async fn status(
 pub(crate) async fn cancel(
     State(s): State<Arc<Shared>>,
     Extension(corr): Extension<Correlation>,
+    Extension(endpoint): Extension<Endpoint>,
     Path(id): Path<String>,
 ) -> Response {
     bump(&s.counters.job_requests);
+    if let Some(resp) = missing_permission(&s, endpoint, &corr) {
+        return resp;
+    }
     let mut jobs = lock(&s.jobs);
-    let Some(job) = jobs.get_mut(&id) else { return unknown(&id, &corr) };
+    let Some(job) = jobs.get_mut(&id).filter(|j| j.query.spec.family == endpoint.0) else {
+        return unknown(&id, &corr);
+    };
     job.cancelled = true;
     job.pages = None;
     StatusCode::NO_CONTENT.into_response()
@@ -129,10 +148,14 @@ fn page_of(id: &str, cursor: &str) -> Option<usize> {
 pub(crate) async fn results(
     State(s): State<Arc<Shared>>,
     Extension(corr): Extension<Correlation>,
+    Extension(endpoint): Extension<Endpoint>,
     Path(id): Path<String>,
     uri: Uri,
 ) -> Response {
     bump(&s.counters.job_requests);
+    if let Some(resp) = missing_permission(&s, endpoint, &corr) {
+        return resp;
+    }
     let pairs = query_pairs(&uri);
     let page = match pairs.iter().find(|(k, _)| k == "cursor") {
         None => 0,
@@ -143,7 +166,7 @@ pub(crate) async fn results(
     };
     let (query, view, page_size, pages) = {
         let jobs = lock(&s.jobs);
-        let Some(job) = jobs.get(&id) else { return unknown(&id, &corr) };
+        let Some(job) = job_of(&jobs, &id, endpoint) else { return unknown(&id, &corr) };
         let state = state_of(job, s.config.job_delay, Instant::now());
         if state != "FULFILLED" {
             return bad_request(
@@ -186,14 +209,19 @@ pub(crate) async fn results(
             computed
         }
     };
+    let mut out = response_head(endpoint.0);
     if pages.is_empty() && page == 0 {
-        return raw_json(StatusCode::OK, b"{}".to_vec());
+        out.push('}');
+        return raw_json(StatusCode::OK, out.into_bytes());
     }
     let Some(body) = pages.get(page) else {
         return bad_request(&format!("invalid cursor for job {id}: there is no page {}", page + 1), &corr);
     };
-    let mut out = String::with_capacity(body.len() + 64);
-    out.push_str("{\"results\":[");
+    out.reserve(body.len() + 64);
+    if out.len() > 1 {
+        out.push(',');
+    }
+    out.push_str("\"results\":[");
     out.push_str(body);
     out.push(']');
     if page + 1 < pages.len() {

@@ -1,13 +1,17 @@
 //! A faithful simulator of the parts of the Genesys Cloud Platform API that genesys-intervals
-//! speaks (see `docs/genesys-api.md` sections 1-4, 6, 7): OAuth client credentials, conversation
-//! aggregate queries and jobs, users and queues, per-token rate limits, seeded faults, late data
-//! and reprocessing, over a deterministic synthetic org.
+//! speaks (see `docs/genesys-api.md` sections 1-7): OAuth client credentials, conversation and
+//! user (status) aggregate queries and jobs, users and queues, per-token rate limits, seeded
+//! faults, late data and reprocessing, over a deterministic synthetic org.
 //!
 //! * [`spawn`] starts it in-process on `127.0.0.1`; [`RunningSim`] stops it when dropped or
 //!   [`RunningSim::shutdown`]. Login and API URL are both [`RunningSim::base_url`].
-//! * [`truth_rows`] / [`truth_csv`] give the exact rows any query must return for any range,
-//!   whatever windowing a client uses (everything visible, nothing reprocessed);
-//!   [`RunningSim::truth`] does the same as of the running sim's clock and reprocessing.
+//! * [`truth_rows`] / [`truth_set_rows`] / [`truth_csv`] give the exact rows any query (or set of
+//!   queries) must return for any range, whatever windowing a client uses (everything visible,
+//!   nothing reprocessed); [`RunningSim::truth`] and [`RunningSim::truth_set`] do the same as of the
+//!   running sim's clock and reprocessing.
+//! * Status time (`tAgentRoutingStatus`, `tSystemPresence`, `tOrganizationPresence`) comes from the
+//!   same agent-days as the interactions: on queue through the shift but for two breaks and a meal,
+//!   interacting from each alert to the end of its after-call work (see `status.rs`).
 //!
 //! Data is generated per agent-day from a hash of (seed, agent, day) on every request, never
 //! precomputed: memory does not grow with the range queried.
@@ -23,12 +27,13 @@ mod org;
 mod rng;
 mod server;
 mod state;
+mod status;
 mod wire;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use intervals_domain::{long_header, long_record, AggregateQuery, MetricRow, Queue, TimeWindow, User};
+use intervals_domain::{long_header, long_record, AggregateQuery, MetricRow, QuerySet, Queue, TimeWindow, User};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -42,10 +47,25 @@ use state::{ClockMode, Shared};
 /// Media types the simulated agents handle.
 pub const SIM_MEDIA_TYPES: [&str; 4] = org::MEDIA;
 
-/// Metrics the simulator produces data for; every other valid metric name is accepted and
-/// returns no data.
+/// Conversation metrics the simulator produces data for; every other conversation metric name is
+/// accepted and returns no data.
 pub const SIM_METRICS: [&str; 9] =
     ["nConnected", "tAlert", "tAnswered", "tTalk", "tTalkComplete", "tHeld", "tHeldComplete", "tAcw", "tHandle"];
+
+/// Status metrics of the users aggregates API, all of which the simulator produces.
+pub const SIM_STATUS_METRICS: [&str; 3] = ["tAgentRoutingStatus", "tOrganizationPresence", "tSystemPresence"];
+
+/// The simulator's org presence definitions: (system presence, org presence id), as the users
+/// aggregates API maps them in `systemToOrganizationMappings` (the same ids in every simulated org).
+pub const ORG_PRESENCES: [(&str, &str); 10] = {
+    let mut out = [("", ""); 10];
+    let mut i = 0;
+    while i < 10 {
+        out[i] = (status::PRESENCE[i], status::ORG_PRESENCE[i]);
+        i += 1;
+    }
+    out
+};
 
 /// A simulator serving on `127.0.0.1`. Dropping it stops the server (without waiting);
 /// [`RunningSim::shutdown`] stops it and waits.
@@ -124,11 +144,15 @@ impl RunningSim {
         tracing::info!(%day, revision, "day reprocessed");
     }
 
-    /// The exact rows `query` returns for `range` as of the sim's clock and reprocessing, sorted
-    /// with [`MetricRow::cmp_long`].
+    /// The exact rows `query` (of either family) returns for `range` as of the sim's clock and
+    /// reprocessing, sorted with [`MetricRow::cmp_long`].
     pub fn truth(&self, query: &AggregateQuery, range: TimeWindow) -> Vec<MetricRow> {
-        let spec = Spec::from_query(&self.shared.org, query, range);
-        to_rows(&aggregate(&self.shared.org, &spec, &self.shared.view()))
+        rows_of(&self.shared.org, query, range, &self.shared.view())
+    }
+
+    /// [`RunningSim::truth`] of every query of `queries`, as [`truth_set_rows`] joins them.
+    pub fn truth_set(&self, queries: &QuerySet, range: TimeWindow) -> Vec<MetricRow> {
+        set_rows(&self.shared.org, queries, range, &self.shared.view())
     }
 
     /// Stops the server and waits until it has stopped.
@@ -150,18 +174,41 @@ impl Drop for RunningSim {
     }
 }
 
-/// The exact rows `query` returns for `range` from a simulator with `config` whose clock is past
-/// all data and that reprocessed nothing, sorted with [`MetricRow::cmp_long`]. Independent of how
-/// a client windows `range`, as long as the windows split it at bucket boundaries.
+/// The exact rows `query` (conversation or user status) returns for `range` from a simulator with
+/// `config` whose clock is past all data and that reprocessed nothing, sorted with
+/// [`MetricRow::cmp_long`]. Independent of how a client windows `range`, as long as the windows
+/// split it at bucket boundaries.
 pub fn truth_rows(config: &SimConfig, query: &AggregateQuery, range: TimeWindow) -> Vec<MetricRow> {
-    let org = Org::new(config);
-    let spec = Spec::from_query(&org, query, range);
-    to_rows(&aggregate(&org, &spec, &View::default()))
+    rows_of(&Org::new(config), query, range, &View::default())
 }
 
-/// [`truth_rows`] as the long CSV the CLI writes: header and one line per row, `\n` line ends.
-pub fn truth_csv(config: &SimConfig, query: &AggregateQuery, range: TimeWindow) -> String {
-    long_csv(query, &truth_rows(config, query, range))
+/// The rows of every query of `queries` ([`truth_rows`] each), in the columns of
+/// [`QuerySet::layout`] ([`MetricRow::regrouped`]: a status row's mediaType is `""`), all sorted with
+/// [`MetricRow::cmp_long`]: what an extraction of the set stores.
+pub fn truth_set_rows(config: &SimConfig, queries: &QuerySet, range: TimeWindow) -> Vec<MetricRow> {
+    set_rows(&Org::new(config), queries, range, &View::default())
+}
+
+/// [`truth_set_rows`] as the long CSV the CLI writes for `queries`: `long_header` of the layout
+/// query and one line per row, `\n` line ends. For one query, pass `&QuerySet::single(query)`.
+pub fn truth_csv(config: &SimConfig, queries: &QuerySet, range: TimeWindow) -> String {
+    long_csv(queries.layout(), &truth_set_rows(config, queries, range))
+}
+
+fn rows_of(org: &Org, query: &AggregateQuery, range: TimeWindow, view: &View) -> Vec<MetricRow> {
+    let spec = Spec::from_query(org, query, range);
+    to_rows(&aggregate(org, &spec, view))
+}
+
+fn set_rows(org: &Org, queries: &QuerySet, range: TimeWindow, view: &View) -> Vec<MetricRow> {
+    let layout = queries.layout().group_by();
+    let mut rows: Vec<MetricRow> = Vec::new();
+    for query in queries.queries() {
+        let from = query.group_by();
+        rows.extend(rows_of(org, query, range, view).into_iter().map(|r| r.regrouped(from, layout)));
+    }
+    rows.sort_by(MetricRow::cmp_long);
+    rows
 }
 
 /// Long CSV of `rows` for `query`: `long_header` then `long_record` per row, joined by `,`, each

@@ -15,6 +15,8 @@ pub(crate) mod tag {
     pub(crate) const FAULT_TRUNCATE: u64 = 10;
     pub(crate) const JOB: u64 = 11;
     pub(crate) const PROFILE: u64 = 12;
+    pub(crate) const BREAK: u64 = 13;
+    pub(crate) const MISSED: u64 = 14;
 }
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;

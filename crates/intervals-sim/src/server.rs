@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use intervals_domain::MetricFamily;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -44,12 +45,43 @@ struct RateInfo {
     reset_secs: u64,
 }
 
+/// Which aggregates API a route belongs to (an extension of its routes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Endpoint(pub(crate) MetricFamily);
+
+impl Endpoint {
+    /// The API's path prefix.
+    fn prefix(self) -> &'static str {
+        match self.0 {
+            MetricFamily::Conversation => "/api/v2/analytics/conversations/aggregates",
+            MetricFamily::UserStatus => "/api/v2/analytics/users/aggregates",
+        }
+    }
+
+    /// The permission the role needs for it.
+    fn permission(self) -> &'static str {
+        match self.0 {
+            MetricFamily::Conversation => "analytics:conversationAggregate:view",
+            MetricFamily::UserStatus => "analytics:userAggregate:view",
+        }
+    }
+}
+
+/// The query and job routes of one aggregates API.
+fn aggregate_routes(endpoint: Endpoint) -> Router<Arc<Shared>> {
+    let prefix = endpoint.prefix();
+    Router::new()
+        .route(&format!("{prefix}/query"), post(query))
+        .route(&format!("{prefix}/jobs"), post(jobs::submit))
+        .route(&format!("{prefix}/jobs/{{id}}"), get(jobs::status).delete(jobs::cancel))
+        .route(&format!("{prefix}/jobs/{{id}}/results"), get(jobs::results))
+        .layer(Extension(endpoint))
+}
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
-        .route("/api/v2/analytics/conversations/aggregates/query", post(query))
-        .route("/api/v2/analytics/conversations/aggregates/jobs", post(jobs::submit))
-        .route("/api/v2/analytics/conversations/aggregates/jobs/{id}", get(jobs::status).delete(jobs::cancel))
-        .route("/api/v2/analytics/conversations/aggregates/jobs/{id}/results", get(jobs::results))
+        .merge(aggregate_routes(Endpoint(MetricFamily::Conversation)))
+        .merge(aggregate_routes(Endpoint(MetricFamily::UserStatus)))
         .route("/api/v2/users", get(users))
         .route("/api/v2/routing/queues", get(queues))
         .route_layer(middleware::from_fn_with_state(shared.clone(), api_guard));
@@ -298,30 +330,36 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
 // ---------------------------------------------------------------------------------------------
 // Aggregates
 
-/// The 403 a client whose role lacks the aggregate permission gets.
-pub(crate) fn missing_analytics_permission(s: &Shared, corr: &Correlation) -> Option<Response> {
-    (!s.config.analytics_permission).then(|| {
-        error(
-            StatusCode::FORBIDDEN,
-            "missing.any.permissions",
-            "Unable to perform the requested action. You are missing the following permission(s): \
-             [analytics:conversationAggregate:view]",
-            corr,
-        )
+/// The 403 a client whose role lacks the permission of `endpoint` gets.
+pub(crate) fn missing_permission(s: &Shared, endpoint: Endpoint, corr: &Correlation) -> Option<Response> {
+    let granted = match endpoint.0 {
+        MetricFamily::Conversation => s.config.analytics_permission,
+        MetricFamily::UserStatus => s.config.user_aggregate_permission,
+    };
+    (!granted).then(|| {
+        let message = format!(
+            "Unable to perform the requested action. You are missing the following permission(s): [{}]",
+            endpoint.permission()
+        );
+        error(StatusCode::FORBIDDEN, "missing.any.permissions", &message, corr)
     })
 }
 
 async fn query(
     State(s): State<Arc<Shared>>,
     Extension(corr): Extension<Correlation>,
+    Extension(endpoint): Extension<Endpoint>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    bump(&s.counters.aggregate_queries);
-    if let Some(resp) = reject_non_json(&headers, &corr).or_else(|| missing_analytics_permission(&s, &corr)) {
+    match endpoint.0 {
+        MetricFamily::Conversation => bump(&s.counters.aggregate_queries),
+        MetricFamily::UserStatus => bump(&s.counters.user_aggregate_queries),
+    }
+    if let Some(resp) = reject_non_json(&headers, &corr).or_else(|| missing_permission(&s, endpoint, &corr)) {
         return resp;
     }
-    let parsed = match parse_query(&body, &s.org, false) {
+    let parsed = match parse_query(&body, &s.org, endpoint.0, false) {
         Ok(p) => p,
         Err(message) => return bad_request(&message, &corr),
     };

@@ -20,10 +20,12 @@ pub struct SimStats {
     pub requests: u64,
     /// `POST /oauth/token` requests.
     pub token_requests: u64,
-    /// Synchronous aggregate queries that reached the handler (past auth, rate limit and injected
-    /// 503s), valid or not.
+    /// Synchronous conversation aggregate queries that reached the handler (past auth, rate limit
+    /// and injected 503s), valid or not.
     pub aggregate_queries: u64,
-    /// Aggregate jobs submitted (accepted).
+    /// Synchronous user (status) aggregate queries that reached the handler, valid or not.
+    pub user_aggregate_queries: u64,
+    /// Aggregate jobs submitted (accepted), of both APIs.
     pub jobs: u64,
     /// Job status, results and cancel requests.
     pub job_requests: u64,
@@ -46,6 +48,7 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
     pub(crate) token_requests: AtomicU64,
     pub(crate) aggregate_queries: AtomicU64,
+    pub(crate) user_aggregate_queries: AtomicU64,
     pub(crate) jobs: AtomicU64,
     pub(crate) job_requests: AtomicU64,
     pub(crate) directory_requests: AtomicU64,
@@ -67,6 +70,7 @@ impl Counters {
             requests: get(&self.requests),
             token_requests: get(&self.token_requests),
             aggregate_queries: get(&self.aggregate_queries),
+            user_aggregate_queries: get(&self.user_aggregate_queries),
             jobs: get(&self.jobs),
             job_requests: get(&self.job_requests),
             directory_requests: get(&self.directory_requests),

@@ -1,14 +1,18 @@
-//! Wire formats (serde): the aggregate query request and its validation into a [`Spec`], the
-//! response, `ErrorBody`, token, job and entity-listing bodies (docs/genesys-api.md sections 1-4, 6, 7).
+//! Wire formats (serde): the aggregate query requests (conversation and user) and their validation
+//! into a [`Spec`], the responses, `ErrorBody`, token, job and entity-listing bodies
+//! (docs/genesys-api.md sections 1-7).
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use intervals_domain::{parse_time_zone, Dimension, Granularity, MetricName, TimeWindow, Tz};
+use intervals_domain::{
+    parse_time_zone, Dimension, Granularity, MetricFamily, MetricName, TimeWindow, Tz, USER_STATUS_METRICS,
+};
 
 use crate::engine::{Acc, Dim, Expr, GroupOut, Pred, Spec};
 use crate::org::{media_by_name, Org};
+use crate::status::{ORG_PRESENCE, PRESENCE};
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -73,12 +77,28 @@ pub(crate) struct ParsedQuery {
 /// Largest `pageSize` of an aggregate job.
 pub(crate) const MAX_JOB_PAGE_SIZE: i64 = 10_000;
 
-/// Parses and validates a `ConversationAggregationQuery` (plus `pageSize` when `job`). The error
-/// is the 400 message.
-pub(crate) fn parse_query(body: &[u8], org: &Org, job: bool) -> Result<ParsedQuery, String> {
+/// Most `userId` predicates one user aggregation query may carry.
+pub(crate) const MAX_USER_PREDICATES: usize = 100;
+
+/// Parses and validates a `ConversationAggregationQuery` (`family` = conversation) or a
+/// `UserAggregationQuery` (user status), plus `pageSize` when `job`. The error is the 400 message.
+pub(crate) fn parse_query(body: &[u8], org: &Org, family: MetricFamily, job: bool) -> Result<ParsedQuery, String> {
     let request: QueryRequest = serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
     if request.page_size.is_some() && !job {
         return Err("Invalid request body: unknown field `pageSize` (it belongs to aggregate jobs only)".to_owned());
+    }
+    if family == MetricFamily::UserStatus {
+        let conversation_only = [
+            ("queryType", request.query_type.is_some()),
+            ("sortMetric", request.sort_metric.is_some()),
+            ("limit", request.limit.is_some()),
+        ];
+        if let Some((field, _)) = conversation_only.iter().find(|(_, present)| *present) {
+            return Err(format!(
+                "Invalid request body: unknown field `{field}` (a user aggregation query has no queryType, \
+                 sortMetric or limit)"
+            ));
+        }
     }
     let interval_text = request.interval.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
         "interval is required: an ISO-8601 interval such as 2025-03-10T00:00:00.000Z/2025-03-11T00:00:00.000Z"
@@ -105,6 +125,9 @@ pub(crate) fn parse_query(body: &[u8], org: &Org, job: bool) -> Result<ParsedQue
     let mut metrics: Vec<MetricName> = Vec::new();
     for name in request.metrics.as_deref().unwrap_or_default() {
         let m = MetricName::parse(name).map_err(|e| e.to_string())?;
+        if m.family() != family {
+            return Err(wrong_family(m, family));
+        }
         if !metrics.contains(&m) {
             metrics.push(m);
         }
@@ -116,6 +139,11 @@ pub(crate) fn parse_query(body: &[u8], org: &Org, job: bool) -> Result<ParsedQue
     let mut group_by: Vec<Dim> = Vec::new();
     for name in request.group_by.as_deref().unwrap_or_default() {
         let d = Dimension::parse(name).map_err(|e| format!("groupBy: {e}"))?;
+        if family == MetricFamily::UserStatus && d != Dimension::USER_ID {
+            return Err(format!(
+                "groupBy dimension {d} is not valid for a user aggregation query: the only dimension is userId"
+            ));
+        }
         let dim = Dim::from_dimension(d).ok_or_else(|| {
             format!(
                 "groupBy dimension {d} is not supported by the simulator: it groups by any of userId, mediaType, \
@@ -129,7 +157,7 @@ pub(crate) fn parse_query(body: &[u8], org: &Org, job: bool) -> Result<ParsedQue
 
     let filter = match request.filter {
         None => None,
-        Some(f) => Some(compile_filter(f, org)?),
+        Some(f) => Some(compile_filter(f, org, family)?),
     };
 
     if request.views.as_ref().is_some_and(|v| !v.is_empty()) {
@@ -157,7 +185,22 @@ pub(crate) fn parse_query(body: &[u8], org: &Org, job: bool) -> Result<ParsedQue
         Some(n) if (1..=MAX_JOB_PAGE_SIZE).contains(&n) => Some(n as usize),
         Some(n) => return Err(format!("pageSize must be between 1 and {MAX_JOB_PAGE_SIZE}, got {n}")),
     };
-    Ok(ParsedQuery { spec: Spec { group_by, metrics, buckets, filter }, interval, page_size })
+    Ok(ParsedQuery { spec: Spec { family, group_by, metrics, buckets, filter }, interval, page_size })
+}
+
+/// The 400 message for a valid metric sent to the other family's endpoint.
+fn wrong_family(m: MetricName, family: MetricFamily) -> String {
+    match family {
+        MetricFamily::Conversation => format!(
+            "invalid metric {m} for a conversation aggregation query: it is a user status metric, queried with \
+             POST /api/v2/analytics/users/aggregates/query"
+        ),
+        MetricFamily::UserStatus => format!(
+            "invalid metric {m} for a user aggregation query: use {} (conversation metrics are queried with POST \
+             /api/v2/analytics/conversations/aggregates/query)",
+            USER_STATUS_METRICS.join(", ")
+        ),
+    }
 }
 
 /// Whether `s` has the shape of an ISO-8601 duration (`P1M`, `PT5M`, `P1DT12H`, ...).
@@ -194,14 +237,24 @@ fn junction(kind: Option<&str>, what: &str) -> Result<bool, String> {
     }
 }
 
-fn compile_filter(f: FilterDto, org: &Org) -> Result<Expr, String> {
+fn compile_filter(f: FilterDto, org: &Org, family: MetricFamily) -> Result<Expr, String> {
     let all = junction(f.kind.as_deref(), "filter")?;
     let predicates = f.predicates.unwrap_or_default();
     let clauses = f.clauses.unwrap_or_default();
     if predicates.is_empty() && clauses.is_empty() {
         return Err("filter needs at least one predicate or clause".to_owned());
     }
-    let predicates = predicates.into_iter().map(|p| compile_predicate(p, org)).collect::<Result<Vec<_>, _>>()?;
+    if family == MetricFamily::UserStatus {
+        let count = predicates.len() + clauses.iter().map(|c| c.predicates.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        if count > MAX_USER_PREDICATES {
+            return Err(format!(
+                "the filter has {count} predicates, more than the {MAX_USER_PREDICATES} a user aggregation query \
+                 allows: query at most {MAX_USER_PREDICATES} users at a time"
+            ));
+        }
+    }
+    let compile = |p: PredicateDto| compile_predicate(p, org, family);
+    let predicates = predicates.into_iter().map(compile).collect::<Result<Vec<_>, _>>()?;
     let clauses = clauses
         .into_iter()
         .map(|c| {
@@ -210,15 +263,14 @@ fn compile_filter(f: FilterDto, org: &Org) -> Result<Expr, String> {
             if predicates.is_empty() {
                 return Err("a filter clause needs at least one predicate".to_owned());
             }
-            let predicates =
-                predicates.into_iter().map(|p| compile_predicate(p, org)).collect::<Result<Vec<_>, _>>()?;
+            let predicates = predicates.into_iter().map(compile).collect::<Result<Vec<_>, _>>()?;
             Ok(Expr { all, predicates, clauses: Vec::new() })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Expr { all, predicates, clauses })
 }
 
-fn compile_predicate(p: PredicateDto, org: &Org) -> Result<Pred, String> {
+fn compile_predicate(p: PredicateDto, org: &Org, family: MetricFamily) -> Result<Pred, String> {
     match p.kind.as_deref() {
         None | Some("dimension") => {}
         Some(k @ ("property" | "metric")) => {
@@ -234,6 +286,11 @@ fn compile_predicate(p: PredicateDto, org: &Org) -> Result<Pred, String> {
     }
     let name = p.dimension.as_deref().ok_or("a dimension predicate needs a dimension")?;
     let dimension = Dimension::parse(name).map_err(|e| format!("filter: {e}"))?;
+    if family == MetricFamily::UserStatus && dimension != Dimension::USER_ID {
+        return Err(format!(
+            "filtering on {dimension} is not valid for a user aggregation query: its predicates may only use userId"
+        ));
+    }
     let operator = p.operator.as_deref().unwrap_or("matches");
     let value = p.value.as_deref();
     let exists = match operator {
@@ -300,15 +357,17 @@ fn push_json_string(out: &mut String, s: &str) {
 }
 
 fn push_stats(out: &mut String, metric: MetricName, acc: &Acc) {
-    if metric.is_timer() {
+    if metric.family() == MetricFamily::UserStatus {
+        let _ = write!(out, "{{\"sum\":{}}}", acc.sum);
+    } else if metric.is_timer() {
         let _ = write!(out, "{{\"max\":{},\"min\":{},\"count\":{},\"sum\":{}}}", acc.max, acc.min, acc.count, acc.sum);
     } else {
         let _ = write!(out, "{{\"count\":{}}}", acc.count);
     }
 }
 
-/// One `ConversationAggregateDataContainer` as JSON: `{"group": {...}, "data": [...]}`, `group`
-/// left out when no dimension has a value.
+/// One `ConversationAggregateDataContainer` (or `UserAggregateDataContainer`) as JSON:
+/// `{"group": {...}, "data": [...]}`, `group` left out when no dimension has a value.
 pub(crate) fn write_result(out: &mut String, g: &GroupOut, intervals: &[String]) {
     out.push('{');
     if g.values.iter().any(|(_, v)| v.is_some()) {
@@ -335,14 +394,20 @@ pub(crate) fn write_result(out: &mut String, g: &GroupOut, intervals: &[String])
         out.push_str("{\"interval\":\"");
         out.push_str(&intervals[b.index as usize]);
         out.push_str("\",\"metrics\":[");
-        for (j, (metric, acc)) in b.metrics.iter().enumerate() {
+        for (j, m) in b.metrics.iter().enumerate() {
             if j > 0 {
                 out.push(',');
             }
             out.push_str("{\"metric\":\"");
-            out.push_str(metric.as_str());
-            out.push_str("\",\"stats\":");
-            push_stats(out, *metric, acc);
+            out.push_str(m.metric.as_str());
+            if let Some(q) = m.qualifier {
+                out.push_str("\",\"qualifier\":");
+                push_json_string(out, q);
+                out.push_str(",\"stats\":");
+            } else {
+                out.push_str("\",\"stats\":");
+            }
+            push_stats(out, m.metric, &m.acc);
             out.push('}');
         }
         out.push_str("]}");
@@ -350,14 +415,37 @@ pub(crate) fn write_result(out: &mut String, g: &GroupOut, intervals: &[String])
     out.push_str("]}");
 }
 
-/// The `ConversationAggregateQueryResponse` body; `results` is left out when nothing matched.
+/// The start of a response body of `family`, up to where `results` would begin: `{` for
+/// conversations, `{"systemToOrganizationMappings":{...}` for users (no trailing comma).
+pub(crate) fn response_head(family: MetricFamily) -> String {
+    let mut out = String::from("{");
+    if family == MetricFamily::UserStatus {
+        out.push_str("\"systemToOrganizationMappings\":{");
+        for (i, (system, org)) in PRESENCE.iter().zip(ORG_PRESENCE).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "\"{system}\":[\"{org}\"]");
+        }
+        out.push('}');
+    }
+    out
+}
+
+/// The `ConversationAggregateQueryResponse` / `UserAggregateQueryResponse` body; `results` is left
+/// out when nothing matched.
 pub(crate) fn response_body(spec: &Spec, groups: &[GroupOut]) -> Vec<u8> {
+    let mut out = response_head(spec.family);
     if groups.is_empty() {
-        return b"{}".to_vec();
+        out.push('}');
+        return out.into_bytes();
     }
     let intervals = interval_strings(spec);
-    let mut out = String::with_capacity(64 + groups.len() * 512);
-    out.push_str("{\"results\":[");
+    out.reserve(64 + groups.len() * 512);
+    if spec.family == MetricFamily::UserStatus {
+        out.push(',');
+    }
+    out.push_str("\"results\":[");
     for (i, g) in groups.iter().enumerate() {
         if i > 0 {
             out.push(',');

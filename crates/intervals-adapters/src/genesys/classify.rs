@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use intervals_app::{RateLimitInfo, SourceError};
+use intervals_domain::MetricFamily;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
@@ -28,15 +29,92 @@ pub(crate) struct Endpoint {
 }
 
 pub(crate) const AGGREGATES_PERMISSION: &str = "analytics:conversationAggregate:view";
+pub(crate) const USER_AGGREGATES_PERMISSION: &str = "analytics:userAggregate:view";
 pub(crate) const QUEUES_PERMISSION: &str = "routing:queue:view";
 pub(crate) const USERS_PERMISSION: &str =
     "to list users (GET /api/v2/users documents no permission: check the role's divisions)";
 
-impl Endpoint {
-    pub(crate) fn aggregates(what: &'static str, buckets: usize) -> Self {
-        Endpoint { what, permission: AGGREGATES_PERMISSION, buckets }
+/// The aggregate endpoints of one metric family (docs/genesys-api.md sections 2, 4 and 5): the
+/// synchronous query and the async jobs, their paths, the names messages give them, and the
+/// permission a 403 names. The conversation and users APIs differ only in these, so one client
+/// code path serves both, picking the table with [`AggregateApi::of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AggregateApi {
+    /// `.../aggregates/query`.
+    pub(crate) query_path: &'static str,
+    /// `.../aggregates/jobs` (a job is `{jobs_path}/{jobId}`, its results `.../results`).
+    pub(crate) jobs_path: &'static str,
+    query: &'static str,
+    job_submit: &'static str,
+    job_status: &'static str,
+    job_results: &'static str,
+    job_cancel: &'static str,
+    permission: &'static str,
+}
+
+/// An [`AggregateApi`] from the base path of its endpoints (a literal, for `concat!`).
+macro_rules! aggregate_api {
+    ($base:literal, $permission:expr) => {
+        AggregateApi {
+            query_path: concat!($base, "/query"),
+            jobs_path: concat!($base, "/jobs"),
+            query: concat!("POST ", $base, "/query"),
+            job_submit: concat!("POST ", $base, "/jobs"),
+            job_status: concat!("GET ", $base, "/jobs/{jobId}"),
+            job_results: concat!("GET ", $base, "/jobs/{jobId}/results"),
+            job_cancel: concat!("DELETE ", $base, "/jobs/{jobId}"),
+            permission: $permission,
+        }
+    };
+}
+
+/// `/api/v2/analytics/conversations/aggregates/...` (handling metrics).
+pub(crate) const CONVERSATION_AGGREGATES: AggregateApi =
+    aggregate_api!("/api/v2/analytics/conversations/aggregates", AGGREGATES_PERMISSION);
+/// `/api/v2/analytics/users/aggregates/...` (presence and routing status).
+pub(crate) const USER_AGGREGATES: AggregateApi =
+    aggregate_api!("/api/v2/analytics/users/aggregates", USER_AGGREGATES_PERMISSION);
+
+impl AggregateApi {
+    /// The endpoints of `family`.
+    pub(crate) fn of(family: MetricFamily) -> &'static AggregateApi {
+        match family {
+            MetricFamily::Conversation => &CONVERSATION_AGGREGATES,
+            MetricFamily::UserStatus => &USER_AGGREGATES,
+        }
     }
 
+    /// The synchronous query of a window of `buckets` buckets (a 400 on more than one is `TooLarge`).
+    pub(crate) fn query(&self, buckets: usize) -> Endpoint {
+        self.endpoint(self.query, buckets)
+    }
+
+    /// A job's submission for a window of `buckets` buckets (a 400 on more than one is `TooLarge`).
+    pub(crate) fn job_submit(&self, buckets: usize) -> Endpoint {
+        self.endpoint(self.job_submit, buckets)
+    }
+
+    /// A job's status.
+    pub(crate) fn job_status(&self) -> Endpoint {
+        self.endpoint(self.job_status, 0)
+    }
+
+    /// A page of a job's results.
+    pub(crate) fn job_results(&self) -> Endpoint {
+        self.endpoint(self.job_results, 0)
+    }
+
+    /// A job's cancellation.
+    pub(crate) fn job_cancel(&self) -> Endpoint {
+        self.endpoint(self.job_cancel, 0)
+    }
+
+    fn endpoint(&self, what: &'static str, buckets: usize) -> Endpoint {
+        Endpoint { what, permission: self.permission, buckets }
+    }
+}
+
+impl Endpoint {
     pub(crate) fn users() -> Self {
         Endpoint { what: "GET /api/v2/users", permission: USERS_PERMISSION, buckets: 0 }
     }
@@ -319,6 +397,55 @@ mod tests {
         assert_eq!(e.context_id(), Some("c403"));
         let e = classify(&Endpoint::queues(), 403, &HeaderMap::new(), "");
         assert!(e.to_string().contains("routing:queue:view"), "{e}");
+        for endpoint in [
+            USER_AGGREGATES.query(48),
+            USER_AGGREGATES.job_submit(48),
+            USER_AGGREGATES.job_status(),
+            USER_AGGREGATES.job_results(),
+            USER_AGGREGATES.job_cancel(),
+        ] {
+            let e = classify(&endpoint, 403, &HeaderMap::new(), "");
+            assert!(
+                matches!(&e, SourceError::Forbidden { permission, .. } if permission == "analytics:userAggregate:view"),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_family_has_its_own_endpoints() {
+        assert_eq!(AggregateApi::of(MetricFamily::Conversation), &CONVERSATION_AGGREGATES);
+        assert_eq!(AggregateApi::of(MetricFamily::UserStatus), &USER_AGGREGATES);
+        assert_eq!(CONVERSATION_AGGREGATES.query(48), AGG);
+        assert_eq!(CONVERSATION_AGGREGATES.jobs_path, "/api/v2/analytics/conversations/aggregates/jobs");
+        assert_eq!(USER_AGGREGATES.query_path, "/api/v2/analytics/users/aggregates/query");
+        assert_eq!(USER_AGGREGATES.jobs_path, "/api/v2/analytics/users/aggregates/jobs");
+        let whats = [
+            USER_AGGREGATES.query(1).what,
+            USER_AGGREGATES.job_submit(1).what,
+            USER_AGGREGATES.job_status().what,
+            USER_AGGREGATES.job_results().what,
+            USER_AGGREGATES.job_cancel().what,
+        ];
+        assert_eq!(
+            whats,
+            [
+                "POST /api/v2/analytics/users/aggregates/query",
+                "POST /api/v2/analytics/users/aggregates/jobs",
+                "GET /api/v2/analytics/users/aggregates/jobs/{jobId}",
+                "GET /api/v2/analytics/users/aggregates/jobs/{jobId}/results",
+                "DELETE /api/v2/analytics/users/aggregates/jobs/{jobId}",
+            ]
+        );
+        // A 400 on a multi-bucket window is TooLarge on the users query and job submission too.
+        let body = r#"{"message":"interval too long"}"#;
+        for endpoint in [USER_AGGREGATES.query(2), USER_AGGREGATES.job_submit(2)] {
+            assert!(matches!(classify(&endpoint, 400, &HeaderMap::new(), body), SourceError::TooLarge { .. }));
+        }
+        assert!(matches!(
+            classify(&USER_AGGREGATES.query(1), 400, &HeaderMap::new(), body),
+            SourceError::Invalid { status: Some(400), .. }
+        ));
     }
 
     #[test]

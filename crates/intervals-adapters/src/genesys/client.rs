@@ -1,7 +1,7 @@
 //! The Genesys Cloud HTTP client: OAuth client credentials, pacing, concurrency limit, one attempt
 //! per call (plus one token renewal on a 401), and the `MetricSource` port.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use intervals_app::{with_retry, DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
-use intervals_domain::{AggregateQuery, AggregateResponse, DomainError, MetricRow, Queue, TimeWindow, User};
+use intervals_domain::{
+    AggregateQuery, AggregateResponse, DomainError, MetricFamily, MetricRow, Queue, TimeWindow, User,
+};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -17,18 +19,17 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::classify::{
-    classify_status, classify_transport, correlation_id, rate_limit_info, retry_after, unparsable, Endpoint,
-    DEFAULT_RETRY_AFTER,
+    classify_status, classify_transport, correlation_id, rate_limit_info, retry_after, unparsable, AggregateApi,
+    Endpoint, DEFAULT_RETRY_AFTER,
 };
 use super::dto::{
-    AggregateResponseDto, AggregationQueryDto, ContractError, EntityListingDto, ErrorBodyDto, QueueDto,
-    TokenResponseDto, UserDto,
+    AggregatePage, AggregateResponseDto, AggregationQueryDto, ContractError, EntityListingDto, ErrorBodyDto, QueueDto,
+    TokenResponseDto, UserAggregateResponseDto, UserDto,
 };
 use super::environment::Environment;
 use super::error::ConfigError;
 use super::secret::{scrub, Secret};
 
-pub(crate) const AGGREGATES_QUERY_PATH: &str = "/api/v2/analytics/conversations/aggregates/query";
 const USERS_PATH: &str = "/api/v2/users";
 const QUEUES_PATH: &str = "/api/v2/routing/queues";
 /// Fraction of `expires_in` after which a token is renewed.
@@ -198,7 +199,8 @@ pub(crate) struct Inner {
     page_size: u32,
     max_body_bytes: usize,
     pub(crate) jobs: JobSettings,
-    pub(crate) active_jobs: Mutex<HashSet<String>>,
+    /// Jobs submitted and not yet read or cancelled, with the family whose endpoints they are on.
+    pub(crate) active_jobs: Mutex<HashMap<String, MetricFamily>>,
     tokens_issued: AtomicU64,
 }
 
@@ -270,7 +272,7 @@ impl GenesysClient {
                 page_size: config.page_size,
                 max_body_bytes: config.max_body_bytes,
                 jobs: config.jobs,
-                active_jobs: Mutex::new(HashSet::new()),
+                active_jobs: Mutex::new(HashMap::new()),
                 tokens_issued: AtomicU64::new(0),
             }),
         })
@@ -498,6 +500,38 @@ impl HasId for Queue {
     }
 }
 
+impl GenesysClient {
+    /// The rows of one aggregates reply to `query` for `window` (a synchronous answer or a page of
+    /// a job's results, in the response shape of the query's family), and the cursor of the next
+    /// page, if any. A body that is not JSON is transient, one that breaks the contract invalid,
+    /// a bucket outside the window transient ([`rows_within`]).
+    pub(crate) fn rows_of(
+        &self,
+        endpoint: &Endpoint,
+        reply: &Reply,
+        query: &AggregateQuery,
+        window: TimeWindow,
+    ) -> Result<(Vec<MetricRow>, Option<String>), SourceError> {
+        let (response, cursor) = match query.family() {
+            MetricFamily::Conversation => self.page_of::<AggregateResponseDto>(endpoint, reply)?,
+            MetricFamily::UserStatus => self.page_of::<UserAggregateResponseDto>(endpoint, reply)?,
+        };
+        let rows = rows_within(endpoint, response, query, window, reply.context_id.clone())?;
+        Ok((rows, cursor.filter(|c| !c.is_empty())))
+    }
+
+    fn page_of<P: AggregatePage>(
+        &self,
+        endpoint: &Endpoint,
+        reply: &Reply,
+    ) -> Result<(AggregateResponse, Option<String>), SourceError> {
+        let mut page: P = self.parse(endpoint, reply)?;
+        let cursor = page.take_cursor();
+        let response = page.try_into().map_err(|e| contract(endpoint, &e, reply.context_id.clone()))?;
+        Ok((response, cursor))
+    }
+}
+
 /// The rows of `response` to `query` for `window`. A bucket outside the window (or off the query's
 /// grid) rejects the whole response as a transient failure, retried like a truncated body: the
 /// answer belongs to another request (a proxy or cache mix-up), and asking again can help. Nothing
@@ -641,18 +675,40 @@ impl Inner {
     }
 }
 
+/// The synchronous aggregates query of `query`'s family: `POST
+/// /api/v2/analytics/conversations/aggregates/query` for conversation metrics, `POST
+/// /api/v2/analytics/users/aggregates/query` for status metrics (the status in each row's
+/// qualifier). Both go through the same send path (concurrency limit, pacing, token and its
+/// renewal on a 401, body cap) and are classified alike, except that a 403 names the family's
+/// permission.
+///
+/// A query filtered by more than [`MAX_USER_PREDICATES`](super::MAX_USER_PREDICATES) user ids is
+/// sent as `ceil(n / 100)` requests of at most 100 ids each, one after the other, whose rows are
+/// joined (the batches are disjoint sets of users, so the join is exact). The call is still one
+/// attempt: the first batch that fails fails the call, with that batch's error and without the
+/// rows of the others, and the caller's retry loop (`RetryingSource`) retries the whole call,
+/// every batch again.
 #[async_trait]
 impl MetricSource for GenesysClient {
     async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
-        let buckets = window.bucket_count(query.granularity(), query.time_zone());
-        let endpoint = Endpoint::aggregates("POST /api/v2/analytics/conversations/aggregates/query", buckets);
-        let body = serde_json::to_vec(&AggregationQueryDto::new(query, window)).expect("the request serialises");
-        let reply = self.execute(&endpoint, Method::POST, &self.api_url(AGGREGATES_QUERY_PATH), Some(&body)).await?;
-        let dto: AggregateResponseDto = self.parse(&endpoint, &reply)?;
-        let response =
-            AggregateResponse::try_from(dto).map_err(|e| contract(&endpoint, &e, reply.context_id.clone()))?;
-        let rows = rows_within(&endpoint, response, query, window, reply.context_id.clone())?;
-        tracing::debug!(window = %window, rows = rows.len(), "aggregates read");
+        let api = AggregateApi::of(query.family());
+        let endpoint = api.query(window.bucket_count(query.granularity(), query.time_zone()));
+        let url = self.api_url(api.query_path);
+        let batches = AggregationQueryDto::batches(query, window);
+        let mut rows = Vec::new();
+        for request in &batches {
+            let body = serde_json::to_vec(request).expect("the request serialises");
+            let reply = self.execute(&endpoint, Method::POST, &url, Some(&body)).await?;
+            let (batch_rows, _) = self.rows_of(&endpoint, &reply, query, window)?;
+            rows.extend(batch_rows);
+        }
+        tracing::debug!(
+            family = %query.family(),
+            window = %window,
+            requests = batches.len(),
+            rows = rows.len(),
+            "aggregates read"
+        );
         Ok(rows)
     }
 }

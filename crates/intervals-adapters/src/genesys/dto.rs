@@ -5,16 +5,23 @@
 use std::collections::BTreeMap;
 
 use intervals_domain::{
-    AggregateQuery, AggregateResponse, BucketData, GroupResult, MetricData, Queue, Stats, TimeWindow, User,
+    AggregateQuery, AggregateResponse, BucketData, Dimension, GroupResult, MetricData, Queue, Stats, TimeWindow, User,
     STORABLE_DIMENSIONS,
 };
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::MAX_USER_PREDICATES;
 
 // ---------------------------------------------------------------------------------------------
 // Requests
 
 /// `ConversationAggregationQuery` (section 2.1), plus `pageSize` for the async job variant
-/// (`ConversationAsyncAggregationQuery`, section 4).
+/// (`ConversationAsyncAggregationQuery`, section 4); also `UserAggregationQuery` and
+/// `UserAsyncAggregationQuery` (section 5), the same fields less `queryType`, `sortMetric` and
+/// `limit`, which [`AggregationQueryDto::batches`] never sets (nor `flattenMultivaluedDimensions`,
+/// `views` or `alternateTimeDimension`), so a query of either family serialises to what its
+/// endpoint accepts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AggregationQueryDto {
@@ -109,13 +116,29 @@ pub(crate) struct SortMetricDto {
 }
 
 impl AggregationQueryDto {
-    /// The request for `query` over `window`: interval, granularity, timeZone, groupBy, the filter
+    /// The requests for `query` over `window`: interval, granularity, timeZone, groupBy, the filter
     /// (an and-filter with one or-clause of `matches` predicates per filtered dimension), metrics.
-    pub(crate) fn new(query: &AggregateQuery, window: TimeWindow) -> Self {
+    ///
+    /// One request, or, when the query keeps more than [`MAX_USER_PREDICATES`] user ids, one per
+    /// batch of at most that many (in the filter's order: `ceil(n / 100)` requests), each filtered
+    /// by its batch of user ids and by the query's other filters. The batches are disjoint sets of
+    /// users, so their rows joined are exactly the rows of the whole query.
+    pub(crate) fn batches(query: &AggregateQuery, window: TimeWindow) -> Vec<AggregationQueryDto> {
+        let users = query.filters().user_ids();
+        if users.is_empty() {
+            return vec![AggregationQueryDto::for_users(query, window, users)];
+        }
+        users.chunks(MAX_USER_PREDICATES).map(|batch| AggregationQueryDto::for_users(query, window, batch)).collect()
+    }
+
+    /// The request for `query` over `window` with `users` (a batch of the query's user ids) in
+    /// place of its user-id filter.
+    fn for_users(query: &AggregateQuery, window: TimeWindow, users: &[String]) -> Self {
         let clauses: Vec<ClauseDto> = STORABLE_DIMENSIONS
             .iter()
             .filter_map(|dimension| {
-                let values = query.filters().values_for(*dimension);
+                let values =
+                    if *dimension == Dimension::USER_ID { users } else { query.filters().values_for(*dimension) };
                 (!values.is_empty()).then(|| ClauseDto {
                     kind: "or",
                     predicates: values
@@ -159,6 +182,14 @@ impl AggregationQueryDto {
 // ---------------------------------------------------------------------------------------------
 // Responses: aggregates
 
+/// An aggregates response of either family (a synchronous answer or a page of a job's results):
+/// what the client reads rows and the next page's cursor from.
+pub(crate) trait AggregatePage: DeserializeOwned + TryInto<AggregateResponse, Error = ContractError> {
+    /// The cursor of the next page of a job's results; `None` on the last page and on a
+    /// synchronous answer.
+    fn take_cursor(&mut self) -> Option<String>;
+}
+
 /// `ConversationAggregateQueryResponse` and `ConversationAsyncAggregateQueryResponse` (the latter
 /// adds `cursor`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -168,7 +199,44 @@ pub(crate) struct AggregateResponseDto {
     pub(crate) cursor: Option<String>,
 }
 
-/// `ConversationAggregateDataContainer`.
+impl AggregatePage for AggregateResponseDto {
+    fn take_cursor(&mut self) -> Option<String> {
+        self.cursor.take()
+    }
+}
+
+/// `UserAggregateQueryResponse` and `UserAsyncAggregateQueryResponse` (the latter adds `cursor`),
+/// section 5: the results of the conversation response (grouped by `userId`, the status in each
+/// value's `qualifier`, kept as it comes, known or not), plus `systemToOrganizationMappings`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct UserAggregateResponseDto {
+    /// System presence (`ON_QUEUE`) -> the org presence ids behind it (what a
+    /// `tOrganizationPresence` qualifier is). Not needed for rows: read leniently, so that a
+    /// mapping of another shape never costs the rows.
+    #[serde(deserialize_with = "lenient")]
+    pub(crate) system_to_organization_mappings: Option<BTreeMap<String, Vec<String>>>,
+    pub(crate) results: Option<Vec<DataContainerDto>>,
+    pub(crate) cursor: Option<String>,
+}
+
+impl AggregatePage for UserAggregateResponseDto {
+    fn take_cursor(&mut self) -> Option<String> {
+        self.cursor.take()
+    }
+}
+
+/// `T`, or `None` when the value (valid JSON: anything else still fails the parse) has another shape.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// `ConversationAggregateDataContainer` and `UserAggregateDataContainer`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct DataContainerDto {
@@ -216,10 +284,22 @@ impl TryFrom<AggregateResponseDto> for AggregateResponse {
     type Error = ContractError;
 
     fn try_from(dto: AggregateResponseDto) -> Result<Self, Self::Error> {
-        let results =
-            dto.results.unwrap_or_default().into_iter().map(GroupResult::try_from).collect::<Result<_, _>>()?;
-        Ok(AggregateResponse { results })
+        response_of(dto.results)
     }
+}
+
+impl TryFrom<UserAggregateResponseDto> for AggregateResponse {
+    type Error = ContractError;
+
+    fn try_from(dto: UserAggregateResponseDto) -> Result<Self, Self::Error> {
+        response_of(dto.results)
+    }
+}
+
+/// The `results` of an aggregates response of either family (absent: nothing matched).
+fn response_of(results: Option<Vec<DataContainerDto>>) -> Result<AggregateResponse, ContractError> {
+    let results = results.unwrap_or_default().into_iter().map(GroupResult::try_from).collect::<Result<_, _>>()?;
+    Ok(AggregateResponse { results })
 }
 
 impl TryFrom<DataContainerDto> for GroupResult {
@@ -449,9 +529,35 @@ mod tests {
         .unwrap()
     }
 
+    fn status_query(filters: Filters) -> AggregateQuery {
+        AggregateQuery::new(
+            AggregateQuery::parse_metrics("tAgentRoutingStatus,tSystemPresence").unwrap(),
+            vec![Dimension::USER_ID],
+            Granularity::Pt30m,
+            "Europe/Dublin".parse::<Tz>().unwrap(),
+            filters,
+        )
+        .unwrap()
+    }
+
+    /// The one request of a query with at most 100 user ids.
+    fn only(mut batches: Vec<AggregationQueryDto>) -> AggregationQueryDto {
+        assert_eq!(batches.len(), 1);
+        batches.remove(0)
+    }
+
+    /// `n` distinct user ids, sorted as `Filters` keeps them.
+    fn user_ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("6f1e2d3c-4b5a-4968-8776-{i:012x}")).collect()
+    }
+
+    fn predicate(dimension: &str, value: &str) -> serde_json::Value {
+        json!({"type": "dimension", "dimension": dimension, "operator": "matches", "value": value})
+    }
+
     #[test]
     fn request_without_filters_omits_absent_optionals() {
-        let body = serde_json::to_value(AggregationQueryDto::new(&query(Filters::none()), window())).unwrap();
+        let body = serde_json::to_value(only(AggregationQueryDto::batches(&query(Filters::none()), window()))).unwrap();
         assert_eq!(
             body,
             json!({
@@ -472,8 +578,8 @@ mod tests {
         )
         .unwrap();
         let body =
-            serde_json::to_value(AggregationQueryDto::new(&query(filters), window()).with_page_size(500)).unwrap();
-        let predicate = |dimension: &str, value: &str| json!({"type": "dimension", "dimension": dimension, "operator": "matches", "value": value});
+            serde_json::to_value(only(AggregationQueryDto::batches(&query(filters), window())).with_page_size(500))
+                .unwrap();
         assert_eq!(
             body["filter"],
             json!({
@@ -485,6 +591,135 @@ mod tests {
             })
         );
         assert_eq!(body["pageSize"], json!(500));
+    }
+
+    #[test]
+    fn user_ids_are_one_more_or_clause_beside_the_other_dimensions() {
+        let filters = Filters::new(&["voice".to_owned()], &["2F6C1B1E-3C39-4B5E-9B61-0A8A7D6C2B11".to_owned()])
+            .unwrap()
+            .with_user_ids(&user_ids(2))
+            .unwrap();
+        let body = serde_json::to_value(only(AggregationQueryDto::batches(&query(filters), window()))).unwrap();
+        assert_eq!(
+            body["filter"],
+            json!({
+                "type": "and",
+                "clauses": [
+                    {"type": "or", "predicates": [
+                        predicate("userId", "6f1e2d3c-4b5a-4968-8776-000000000000"),
+                        predicate("userId", "6f1e2d3c-4b5a-4968-8776-000000000001")
+                    ]},
+                    {"type": "or", "predicates": [predicate("mediaType", "voice")]},
+                    {"type": "or", "predicates": [predicate("queueId", "2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11")]}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn a_status_query_is_grouped_by_user_alone_with_no_conversation_only_field() {
+        let filters = Filters::none().with_user_ids(&user_ids(1)).unwrap();
+        let body = serde_json::to_value(only(AggregationQueryDto::batches(&status_query(filters), window()))).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "interval": "2025-03-10T00:00:00.000Z/2025-03-11T00:00:00.000Z",
+                "granularity": "PT30M",
+                "timeZone": "Europe/Dublin",
+                "groupBy": ["userId"],
+                "filter": {"type": "and", "clauses": [
+                    {"type": "or", "predicates": [predicate("userId", "6f1e2d3c-4b5a-4968-8776-000000000000")]}
+                ]},
+                "metrics": ["tAgentRoutingStatus", "tSystemPresence"]
+            })
+        );
+        let unfiltered = only(AggregationQueryDto::batches(&status_query(Filters::none()), window()));
+        assert_eq!(unfiltered.filter, None);
+    }
+
+    #[test]
+    fn more_than_100_user_ids_are_sent_in_batches_of_at_most_100() {
+        let ids = user_ids(250);
+        for q in [
+            query(Filters::new(&["chat".to_owned()], &[]).unwrap().with_user_ids(&ids).unwrap()),
+            status_query(Filters::none().with_user_ids(&ids).unwrap()),
+        ] {
+            let batches = AggregationQueryDto::batches(&q, window());
+            let users: Vec<Vec<String>> = batches
+                .iter()
+                .map(|b| {
+                    let clauses = &b.filter.as_ref().unwrap().clauses;
+                    assert_eq!(clauses[0].predicates[0].dimension.as_deref(), Some("userId"));
+                    clauses[0].predicates.iter().map(|p| p.value.clone().unwrap()).collect()
+                })
+                .collect();
+            assert_eq!(users.iter().map(Vec::len).collect::<Vec<_>>(), [100, 100, 50]);
+            assert_eq!(users.concat(), ids, "disjoint batches, every id once, in order");
+            for b in &batches {
+                let mut rest = b.clone();
+                rest.filter.as_mut().unwrap().clauses.remove(0);
+                let mut first = batches[0].clone();
+                first.filter.as_mut().unwrap().clauses.remove(0);
+                assert_eq!(rest, first, "the batches differ only in their user ids");
+            }
+        }
+        let exactly_100 = status_query(Filters::none().with_user_ids(&user_ids(100)).unwrap());
+        assert_eq!(AggregationQueryDto::batches(&exactly_100, window()).len(), 1);
+        let exactly_101 = status_query(Filters::none().with_user_ids(&user_ids(101)).unwrap());
+        assert_eq!(AggregationQueryDto::batches(&exactly_101, window()).len(), 2);
+    }
+
+    #[test]
+    fn a_users_response_converts_into_qualified_rows_leniently() {
+        let body = json!({
+            "systemToOrganizationMappings": {"ON_QUEUE": ["e08eaf1b-ee47-4fa9-a231-1200e284798f"], "BREAK": []},
+            "someFutureField": {"x": 1},
+            "results": [{
+                "group": {"userId": "6d9f1a2e-0000-4000-8000-000000000001"},
+                "data": [{
+                    "interval": "2025-03-10T09:00:00.000Z/2025-03-10T09:30:00.000Z",
+                    "metrics": [
+                        {"metric": "tAgentRoutingStatus", "qualifier": "IDLE", "stats": {"sum": 600000, "count": 2}},
+                        {"metric": "tAgentRoutingStatus", "qualifier": "INTERACTING",
+                         "stats": {"sum": 1200000, "p95": 7, "median": 3.5}},
+                        {"metric": "tSystemPresence", "qualifier": "SOMETHING_NEW", "stats": {"sum": 1800000}},
+                        {"metric": "tSystemPresence", "qualifier": "AWAY", "stats": {}}
+                    ]
+                }]
+            }]
+        });
+        let dto: UserAggregateResponseDto = serde_json::from_value(body).unwrap();
+        assert_eq!(
+            dto.system_to_organization_mappings.as_ref().unwrap()["ON_QUEUE"],
+            ["e08eaf1b-ee47-4fa9-a231-1200e284798f"]
+        );
+        let q = status_query(Filters::none());
+        let rows = AggregateResponse::try_from(dto).unwrap().into_rows_within(&q, window()).unwrap();
+        let keys: Vec<(String, Option<f64>)> = rows.iter().map(|r| (r.metric_key(), r.stats().sum)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("tAgentRoutingStatus:IDLE".to_owned(), Some(600_000.0)),
+                ("tAgentRoutingStatus:INTERACTING".to_owned(), Some(1_200_000.0)),
+                ("tSystemPresence:SOMETHING_NEW".to_owned(), Some(1_800_000.0)),
+            ],
+            "an unknown qualifier is kept as it comes; empty stats give no row"
+        );
+        assert_eq!(rows[0].group(), ["6d9f1a2e-0000-4000-8000-000000000001"]);
+        assert_eq!(rows[0].stats().count, Some(2));
+
+        // No results, a mapping of another shape, a cursor: an empty page.
+        let mut dto: UserAggregateResponseDto =
+            serde_json::from_value(json!({"systemToOrganizationMappings": {"ON_QUEUE": "x"}, "cursor": "c2"})).unwrap();
+        assert!(dto.system_to_organization_mappings.is_none());
+        assert_eq!(dto.take_cursor().as_deref(), Some("c2"));
+        assert!(AggregateResponse::try_from(dto).unwrap().results.is_empty());
+        let dto: UserAggregateResponseDto = serde_json::from_str("{}").unwrap();
+        assert!(AggregateResponse::try_from(dto).unwrap().results.is_empty());
+        // What breaks the contract for conversations breaks it for users.
+        let dto: UserAggregateResponseDto =
+            serde_json::from_value(json!({"results": [{"group": {}, "data": [{"metrics": []}]}]})).unwrap();
+        assert!(AggregateResponse::try_from(dto).unwrap_err().0.contains("no interval"));
     }
 
     #[test]

@@ -1,18 +1,16 @@
-//! Async aggregate jobs (docs/genesys-api.md section 4): submit with `pageSize`, poll the status with
-//! backoff, read the results page by page with the cursor, cancel when abandoned.
+//! Async aggregate jobs (docs/genesys-api.md section 4), of either family: conversation aggregates
+//! (`/api/v2/analytics/conversations/aggregates/jobs`) or users aggregates
+//! (`/api/v2/analytics/users/aggregates/jobs`). Submit with `pageSize`, poll the status with backoff,
+//! read the results page by page with the cursor, cancel when abandoned.
 
 use intervals_app::{with_retry, SourceError};
-use intervals_domain::{AggregateQuery, AggregateResponse, MetricRow, TimeWindow};
+use intervals_domain::{AggregateQuery, MetricFamily, MetricRow, TimeWindow};
 use reqwest::Method;
 use tokio::time::Instant;
 
-use super::classify::Endpoint;
-use super::client::{contract, rows_within, GenesysClient, Reply};
-use super::dto::{
-    AggregateResponseDto, AggregationQueryDto, AsyncQueryResponseDto, AsyncQueryStatusDto, ContractError,
-};
-
-const JOBS_PATH: &str = "/api/v2/analytics/conversations/aggregates/jobs";
+use super::classify::{AggregateApi, Endpoint};
+use super::client::{contract, GenesysClient, Reply};
+use super::dto::{AggregationQueryDto, AsyncQueryResponseDto, AsyncQueryStatusDto, ContractError};
 
 /// The states of `AsyncQueryStatus.state`.
 const FULFILLED: &str = "FULFILLED";
@@ -21,7 +19,8 @@ const CANCELLED: &str = "CANCELLED";
 const EXPIRED: &str = "EXPIRED";
 
 impl GenesysClient {
-    /// The rows of `query` for `window` through an async aggregate job, for large backfills.
+    /// The rows of `query` for `window` through an async aggregate job of the query's family (the
+    /// conversation or the users aggregates jobs), for large backfills.
     ///
     /// Submits the job with the configured `pageSize`, polls its status (backoff from
     /// `jobs.poll_initial` to `jobs.poll_max`), then reads every result page by cursor. Unlike the
@@ -29,45 +28,57 @@ impl GenesysClient {
     /// whole call would resubmit the job). A 400 on submission of a multi-bucket window is
     /// `TooLarge`, as for the synchronous query. The job is cancelled when it fails to finish
     /// within `jobs.timeout`, when a step fails, or when the returned future is dropped.
+    ///
+    /// A query filtered by more than [`MAX_USER_PREDICATES`](super::MAX_USER_PREDICATES) user ids
+    /// runs one job per batch of at most that many, one after the other, and joins their rows;
+    /// the first job that fails fails the call.
     pub async fn query_via_job(
         &self,
         query: &AggregateQuery,
         window: TimeWindow,
     ) -> Result<Vec<MetricRow>, SourceError> {
-        let settings = &self.inner.jobs;
-        let buckets = window.bucket_count(query.granularity(), query.time_zone());
-        let submit = Endpoint::aggregates("POST /api/v2/analytics/conversations/aggregates/jobs", buckets);
-        let body = serde_json::to_vec(&AggregationQueryDto::new(query, window).with_page_size(settings.page_size))
-            .expect("the request serialises");
-        let url = self.api_url(JOBS_PATH);
-        let reply = self.step(&submit, Method::POST, &url, Some(&body)).await?;
+        let mut rows = Vec::new();
+        for request in AggregationQueryDto::batches(query, window) {
+            rows.extend(self.run_job(request.with_page_size(self.inner.jobs.page_size), query, window).await?);
+        }
+        Ok(rows)
+    }
+
+    /// One job: `request` (one batch of `query`) submitted, waited for, read and forgotten.
+    async fn run_job(
+        &self,
+        request: AggregationQueryDto,
+        query: &AggregateQuery,
+        window: TimeWindow,
+    ) -> Result<Vec<MetricRow>, SourceError> {
+        let family = query.family();
+        let api = AggregateApi::of(family);
+        let submit = api.job_submit(window.bucket_count(query.granularity(), query.time_zone()));
+        let body = serde_json::to_vec(&request).expect("the request serialises");
+        let reply = self.step(&submit, Method::POST, &self.api_url(api.jobs_path), Some(&body)).await?;
         let submitted: AsyncQueryResponseDto = self.parse(&submit, &reply)?;
         let job_id = submitted
             .job_id
             .filter(|id| !id.is_empty())
             .ok_or_else(|| contract(&submit, &ContractError("no jobId".into()), reply.context_id.clone()))?;
-        let mut guard = JobGuard::new(self.clone(), job_id.clone());
-        tracing::info!(job_id = %job_id, window = %window, "aggregate job submitted");
+        let mut guard = JobGuard::new(self.clone(), family, job_id.clone());
+        tracing::info!(job_id = %job_id, family = %family, window = %window, "aggregate job submitted");
 
-        self.wait_for_job(&job_id).await?;
+        self.wait_for_job(api, &job_id).await?;
 
-        let results = Endpoint::aggregates("GET /api/v2/analytics/conversations/aggregates/jobs/{jobId}/results", 0);
+        let results = api.job_results();
+        let results_url = format!("{}/results", job_url(self, api, &job_id));
         let mut rows = Vec::new();
         let mut cursor: Option<String> = None;
         let mut pages = 0u32;
         loop {
-            let mut page_url = format!("{url}/{}/results", encode(&job_id));
-            if let Some(c) = &cursor {
-                page_url.push_str("?cursor=");
-                page_url.push_str(&encode(c));
-            }
+            let page_url = match &cursor {
+                Some(c) => format!("{results_url}?cursor={}", encode(c)),
+                None => results_url.clone(),
+            };
             let reply = self.step(&results, Method::GET, &page_url, None).await?;
-            let mut dto: AggregateResponseDto = self.parse(&results, &reply)?;
+            let (page_rows, next) = self.rows_of(&results, &reply, query, window)?;
             pages += 1;
-            let next = dto.cursor.take().filter(|c| !c.is_empty());
-            let page =
-                AggregateResponse::try_from(dto).map_err(|e| contract(&results, &e, reply.context_id.clone()))?;
-            let page_rows = rows_within(&results, page, query, window, reply.context_id.clone())?;
             rows.extend(page_rows);
             match next {
                 Some(c) if cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
@@ -75,17 +86,17 @@ impl GenesysClient {
             }
         }
         guard.disarm();
-        tracing::info!(job_id = %job_id, pages, rows = rows.len(), "aggregate job read");
+        tracing::info!(job_id = %job_id, family = %family, pages, rows = rows.len(), "aggregate job read");
         Ok(rows)
     }
 
-    /// Cancels (deletes) an aggregate job; a job that is already gone counts as cancelled.
-    pub async fn cancel_job(&self, job_id: &str) -> Result<(), SourceError> {
-        let endpoint = Endpoint::aggregates("DELETE /api/v2/analytics/conversations/aggregates/jobs/{jobId}", 0);
-        let url = format!("{}/{}", self.api_url(JOBS_PATH), encode(job_id));
-        match self.step(&endpoint, Method::DELETE, &url, None).await {
+    /// Cancels (deletes) an aggregate job of `family`; a job that is already gone counts as
+    /// cancelled.
+    pub async fn cancel_job(&self, family: MetricFamily, job_id: &str) -> Result<(), SourceError> {
+        let api = AggregateApi::of(family);
+        match self.step(&api.job_cancel(), Method::DELETE, &job_url(self, api, job_id), None).await {
             Ok(_) => {
-                tracing::info!(job_id, "aggregate job cancelled");
+                tracing::info!(job_id, family = %family, "aggregate job cancelled");
                 Ok(())
             }
             Err(SourceError::Invalid { status: Some(404), .. }) => Ok(()),
@@ -96,16 +107,26 @@ impl GenesysClient {
     /// Jobs submitted by this client and not yet read or cancelled.
     pub fn active_jobs(&self) -> Vec<String> {
         let mut jobs: Vec<String> =
-            self.inner.active_jobs.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+            self.inner.active_jobs.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
         jobs.sort();
         jobs
     }
 
-    /// Cancels every active job (for shutdown); returns how many cancels succeeded.
+    /// Cancels every active job, each on its family's endpoint (for shutdown); returns how many
+    /// cancels succeeded.
     pub async fn cancel_active_jobs(&self) -> usize {
+        let mut active: Vec<(String, MetricFamily)> = self
+            .inner
+            .active_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, family)| (id.clone(), *family))
+            .collect();
+        active.sort();
         let mut cancelled = 0;
-        for job_id in self.active_jobs() {
-            match self.cancel_job(&job_id).await {
+        for (job_id, family) in active {
+            match self.cancel_job(family, &job_id).await {
                 Ok(()) => {
                     self.inner.active_jobs.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
                     cancelled += 1;
@@ -116,10 +137,10 @@ impl GenesysClient {
         cancelled
     }
 
-    async fn wait_for_job(&self, job_id: &str) -> Result<(), SourceError> {
+    async fn wait_for_job(&self, api: &AggregateApi, job_id: &str) -> Result<(), SourceError> {
         let settings = &self.inner.jobs;
-        let endpoint = Endpoint::aggregates("GET /api/v2/analytics/conversations/aggregates/jobs/{jobId}", 0);
-        let url = format!("{}/{}", self.api_url(JOBS_PATH), encode(job_id));
+        let endpoint = api.job_status();
+        let url = job_url(self, api, job_id);
         let deadline = Instant::now() + settings.timeout;
         let mut wait = settings.poll_initial;
         loop {
@@ -171,17 +192,23 @@ impl GenesysClient {
     }
 }
 
+/// `{jobs_path}/{jobId}` on the API.
+fn job_url(client: &GenesysClient, api: &AggregateApi, job_id: &str) -> String {
+    format!("{}/{}", client.api_url(api.jobs_path), encode(job_id))
+}
+
 /// Cancels its job when dropped armed (failure, timeout, or the caller's future dropped).
 struct JobGuard {
     client: GenesysClient,
+    family: MetricFamily,
     job_id: String,
     armed: bool,
 }
 
 impl JobGuard {
-    fn new(client: GenesysClient, job_id: String) -> Self {
-        client.inner.active_jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone());
-        JobGuard { client, job_id, armed: true }
+    fn new(client: GenesysClient, family: MetricFamily, job_id: String) -> Self {
+        client.inner.active_jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), family);
+        JobGuard { client, family, job_id, armed: true }
     }
 
     fn disarm(&mut self) {
@@ -199,10 +226,10 @@ impl Drop for JobGuard {
             tracing::warn!(job_id = %self.job_id, "cannot cancel an abandoned aggregate job: no runtime");
             return;
         };
-        let client = self.client.clone();
+        let (client, family) = (self.client.clone(), self.family);
         let job_id = std::mem::take(&mut self.job_id);
         runtime.spawn(async move {
-            if let Err(e) = client.cancel_job(&job_id).await {
+            if let Err(e) = client.cancel_job(family, &job_id).await {
                 tracing::warn!(job_id = %job_id, error = %e, "could not cancel an abandoned aggregate job");
             }
         });
@@ -232,9 +259,10 @@ mod tests {
 }
 
 /// A [`MetricSource`](intervals_app::MetricSource) that reads aggregates through async jobs
-/// ([`GenesysClient::query_via_job`]) instead of the synchronous query: for very large backfills
-/// whose synchronous responses would be too large or too slow. The directory (users, queues) is not
-/// read through jobs: use the client itself as the `DirectorySource`.
+/// ([`GenesysClient::query_via_job`], conversation or users jobs by the query's family) instead of
+/// the synchronous query: for very large backfills whose synchronous responses would be too large
+/// or too slow. The directory (users, queues) is not read through jobs: use the client itself as
+/// the `DirectorySource`.
 ///
 /// Job steps retry on their own (`JobSettings::retry`, through the one retry loop `with_retry`), so
 /// this source is not meant to be wrapped in `RetryingSource`: a retry there would resubmit a whole job.

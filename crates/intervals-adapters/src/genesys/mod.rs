@@ -6,6 +6,15 @@
 //!   once more on a 401), pacing through a shared [`intervals_app::Pacer`], a concurrency limit,
 //!   the synchronous aggregates query, users (`state=any`) and queues with paging, and async
 //!   aggregate jobs ([`GenesysClient::query_via_job`]).
+//! - Two aggregate APIs, picked by the query's `MetricFamily`: conversation metrics from
+//!   `/api/v2/analytics/conversations/aggregates/{query,jobs}` (permission
+//!   `analytics:conversationAggregate:view`), status metrics (`tAgentRoutingStatus`,
+//!   `tSystemPresence`, `tOrganizationPresence`, grouped by `userId`, the status in each row's
+//!   qualifier) from `/api/v2/analytics/users/aggregates/{query,jobs}` (permission
+//!   `analytics:userAggregate:view`). Both go through the same send path, classification, response
+//!   conversion and jobs code; only the endpoint table and the response DTO differ.
+//! - A query filtered by more than [`MAX_USER_PREDICATES`] user ids is sent as several requests (or
+//!   jobs) of at most that many, whose rows are joined.
 //! - Every `MetricSource` call is one attempt, classified into `SourceError`; retrying is the job
 //!   of `intervals_app::retry::RetryingSource`.
 //! - The client secret and tokens live in [`Secret`] and never reach logs, errors or `Debug`.

@@ -43,7 +43,9 @@ pub enum CsvLayout {
     Wide,
 }
 
-/// Writes the rows of one query as CSV.
+/// Writes the rows of one query as CSV. In the long layout, also the rows of the run's other
+/// query (status metrics, grouped by userId alone), in this query's columns: `""` where that query
+/// has no dimension.
 #[derive(Debug)]
 pub struct CsvSink {
     query: Arc<AggregateQuery>,
@@ -55,7 +57,7 @@ impl CsvSink {
     /// A CSV of `query`'s rows in `layout`. For a file, the temporary file beside it is created
     /// now, so an unwritable folder fails here.
     pub fn create(target: CsvTarget, query: Arc<AggregateQuery>, layout: CsvLayout) -> Result<CsvSink, SinkError> {
-        let file = SortedFile::create(destination(&target), describe(&target), query.fingerprint())?;
+        let file = SortedFile::create(destination(&target), describe(&target), Arc::clone(&query))?;
         Ok(CsvSink { query, layout, file })
     }
 }
@@ -223,6 +225,17 @@ impl Sink for CsvSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
         let query = &self.query;
         let layout = self.layout;
+        if layout == CsvLayout::Wide && key.fingerprint() != query.fingerprint() {
+            // Its columns are this query's metrics: another query's rows have none.
+            return Err(SinkError::write(
+                self.file.describe().to_owned(),
+                format!(
+                    "the wide layout holds the metrics of the query {} only, not those of {}",
+                    query.fingerprint(),
+                    key.fingerprint()
+                ),
+            ));
+        }
         self.file
             .write_window(key, rows, |rows, run| match layout {
                 CsvLayout::Long => long_records(rows, run),

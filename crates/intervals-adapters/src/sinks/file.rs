@@ -2,13 +2,19 @@
 //! spill them as a sorted run, merge the runs at `finish` and write the result through a
 //! temporary file renamed over the target. A sink only supplies the header and how a window's rows
 //! become records.
+//!
+//! A file has one set of columns, those of its layout query (the one the output was opened for).
+//! A run reading two queries (conversation metrics grouped by userId,mediaType and status metrics,
+//! grouped by userId alone) writes both into it: [`in_layout`] puts the other query's rows in the
+//! layout's columns, empty in the dimensions that query lacks.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use intervals_app::{SinkError, WindowKey, WriteStats};
-use intervals_domain::MetricRow;
+use intervals_domain::{AggregateQuery, MetricRow};
 
 use super::output::{Destination, Output};
 use super::spill::{RunBuilder, Runs};
@@ -17,22 +23,22 @@ use super::spill::{RunBuilder, Runs};
 #[derive(Debug)]
 pub(crate) struct SortedFile {
     describe: String,
-    fingerprint: String,
+    layout: Arc<AggregateQuery>,
     runs: Runs,
     output: Mutex<Option<Output>>,
     finished: AtomicBool,
 }
 
 impl SortedFile {
-    /// Prepares `dest` for the rows of the query with `fingerprint`. Creates the temporary file and the runs folder now, so that an unwritable target
-    /// fails before any request is made.
-    pub(crate) fn create(dest: Destination, describe: String, fingerprint: String) -> Result<Self, SinkError> {
+    /// Prepares `dest` for rows in the columns of `layout` ([`in_layout`]). Creates the temporary
+    /// file and the runs folder now, so that an unwritable target fails before any request is made.
+    pub(crate) fn create(dest: Destination, describe: String, layout: Arc<AggregateQuery>) -> Result<Self, SinkError> {
         let unavailable = |e: io::Error| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e);
         let output = Output::create(dest).map_err(unavailable)?;
         let runs = Runs::new_in(&output.scratch_folder()).map_err(unavailable)?;
         Ok(SortedFile {
             describe: describe.clone(),
-            fingerprint,
+            layout,
             runs,
             output: Mutex::new(Some(output)),
             finished: AtomicBool::new(false),
@@ -44,8 +50,9 @@ impl SortedFile {
         &self.describe
     }
 
-    /// Formats the window's rows into records with `format` and spills them as one sorted run
-    /// (replacing an earlier run of the same window).
+    /// Formats the window's rows, in the layout's columns, into records with `format` and spills
+    /// them as one sorted run (replacing an earlier run of the same window and query; the runs of
+    /// another query of the same window stay).
     pub(crate) async fn write_window(
         &self,
         key: &WindowKey,
@@ -55,21 +62,13 @@ impl SortedFile {
         if self.finished.load(Ordering::SeqCst) {
             return Err(self.write_error("the output is already finished"));
         }
-        if self.fingerprint != key.fingerprint() {
-            return Err(self.write_error(&format!(
-                "this output was opened for another query (fingerprint {}), not {}",
-                self.fingerprint,
-                key.fingerprint()
-            )));
-        }
-        if !rows.is_empty() {
-            blocking(|| {
-                let mut run = RunBuilder::with_capacity(rows.len());
-                format(rows, &mut run)?;
-                self.runs.add(key.window(), run)
-            })
-            .map_err(|e| self.io_error(e))?;
-        }
+        let rows = in_layout(&self.layout, key, rows).map_err(|message| self.write_error(&message))?;
+        blocking(|| {
+            let mut run = RunBuilder::with_capacity(rows.len());
+            format(&rows, &mut run)?;
+            self.runs.add(key.fingerprint(), key.window(), run)
+        })
+        .map_err(|e| self.io_error(e))?;
         Ok(WriteStats::default())
     }
 
@@ -99,6 +98,43 @@ impl SortedFile {
     fn write_error(&self, message: &str) -> SinkError {
         SinkError::write(self.describe.clone(), message.to_owned())
     }
+}
+
+/// The rows of `key` in the columns of `layout`: as they are for the layout query itself; for
+/// another query of the same granularity and time zone whose group-by is within the layout's
+/// (the status query of a run, grouped by userId alone), regrouped with `''` in the dimensions it
+/// lacks. Any other query is refused: its rows have no place in the file's columns.
+pub(crate) fn in_layout<'a>(
+    layout: &AggregateQuery,
+    key: &WindowKey,
+    rows: &'a [MetricRow],
+) -> Result<Cow<'a, [MetricRow]>, String> {
+    let query = key.query();
+    if key.fingerprint() == layout.fingerprint() {
+        return Ok(Cow::Borrowed(rows));
+    }
+    let fits = query.granularity() == layout.granularity()
+        && query.time_zone() == layout.time_zone()
+        && query.group_by().iter().all(|d| layout.group_by().contains(d));
+    if !fits {
+        let names = |q: &AggregateQuery| q.group_by().iter().map(|d| d.as_str()).collect::<Vec<_>>().join(",");
+        return Err(format!(
+            "this output was opened for the query {} ({} by {}, {}); the query {} ({} by {}, {}) has no place in \
+             its columns",
+            layout.fingerprint(),
+            layout.granularity().as_iso(),
+            names(layout),
+            layout.time_zone().name(),
+            key.fingerprint(),
+            query.granularity().as_iso(),
+            names(query),
+            query.time_zone().name(),
+        ));
+    }
+    if query.group_by() == layout.group_by() {
+        return Ok(Cow::Borrowed(rows));
+    }
+    Ok(Cow::Owned(rows.iter().map(|r| r.clone().regrouped(query.group_by(), layout.group_by())).collect()))
 }
 
 /// A file written whole by each call, all or nothing (the users or queues of a file output).

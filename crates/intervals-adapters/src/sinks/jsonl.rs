@@ -24,7 +24,8 @@ use super::spill::{push_sort_key, RunBuilder};
 use crate::outputs::{file_path, Capabilities, Leases, MetricsContext, OutputConfig, OutputKind};
 use intervals_app::WindowTarget;
 
-/// Writes the rows of one query as JSON Lines.
+/// Writes the rows of one query as JSON Lines, and those of the run's other query (status
+/// metrics, grouped by userId alone) with the same keys: `""` where that query has no dimension.
 #[derive(Debug)]
 pub struct JsonlSink {
     query: Arc<AggregateQuery>,
@@ -37,7 +38,7 @@ impl JsonlSink {
     pub fn create(path: impl Into<PathBuf>, query: Arc<AggregateQuery>) -> Result<JsonlSink, SinkError> {
         let path = path.into();
         let describe = format!("jsonl:{}", path.display());
-        let file = SortedFile::create(Destination::File(path), describe, query.fingerprint())?;
+        let file = SortedFile::create(Destination::File(path), describe, Arc::clone(&query))?;
         Ok(JsonlSink { query, file })
     }
 }

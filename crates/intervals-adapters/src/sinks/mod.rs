@@ -17,7 +17,8 @@
 //! temporary file that is then renamed over the target (`output`, `file`). Database sinks store one
 //! row per grain (`agent_intervals`, metrics as JSON) and apply the data contract's window replace
 //! (`grain`) in one transaction with the window's checkpoint. Parquet writes one file per window by
-//! rename, and the file is the checkpoint.
+//! rename, and the file is the checkpoint. The database outputs can also be read back for the report
+//! (`sqlite_reader`, `postgres_reader`, sharing `reading`): every answer is summed in the database.
 
 use std::sync::Arc;
 
@@ -30,8 +31,11 @@ mod jsonl;
 mod output;
 mod parquet;
 mod postgres;
+mod postgres_reader;
+mod reading;
 mod spill;
 mod sqlite;
+mod sqlite_reader;
 
 pub use self::csv::{CsvDirectory, CsvLayout, CsvSink, CsvTarget};
 pub use self::jsonl::{JsonlDirectory, JsonlSink};

@@ -30,7 +30,11 @@
 //! One row group per file, Snappy-compressed; the key-value metadata names the org, the window
 //! and the query's fingerprint and time zone. Several queries may share `DIR` (their files differ
 //! by fingerprint), but a reader that takes the folder as one table expects one schema: keep one
-//! group-by per `DIR`.
+//! group-by per `DIR`. A run reading two queries (conversation metrics and status metrics, the
+//! latter grouped by userId alone) writes one file per window and query, the status files in the
+//! columns of the run's layout query ([`ParquetSink::with_layout`]), `""` in the dimensions status
+//! has not, so the folder keeps one schema. A window replace touches the files of its own
+//! fingerprint only, so re-reading one query never removes the other's file of the same window.
 //!
 //! # Guarantees
 //!
@@ -53,6 +57,7 @@
 //! - Memory is bounded by one window; file work runs on tokio's blocking threads.
 //! - Windows written concurrently must not overlap (the ingest plan's never do).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -62,7 +67,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use intervals_app::{CheckpointStore, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{AggregateQuery, MetricRow, TimeWindow};
+use intervals_domain::{AggregateQuery, Dimension, MetricRow, TimeWindow};
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType, Int64Type};
 use parquet::errors::ParquetError;
@@ -74,6 +79,7 @@ use parquet::record::RowAccessor;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
 
+use super::file::in_layout;
 use crate::outputs::{Capabilities, Leases, MetricsContext, OutputConfig, OutputKind};
 use intervals_app::WindowTarget;
 
@@ -90,6 +96,7 @@ const MESSAGE: &str = "interval_metrics";
 pub struct ParquetSink {
     dir: PathBuf,
     describe: String,
+    layout: Option<Arc<AggregateQuery>>,
 }
 
 impl ParquetSink {
@@ -109,7 +116,16 @@ impl ParquetSink {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| unavailable("cannot write in the folder", e))?;
-        Ok(ParquetSink { dir, describe })
+        Ok(ParquetSink { dir, describe, layout: None })
+    }
+
+    /// Writes every window in the columns of `layout`: the rows of another query whose group-by
+    /// is within the layout's (the status query of a run, grouped by userId alone) get `""` in the
+    /// dimensions it lacks; a query that does not fit is refused. Without a layout, each window's
+    /// file has its own query's columns.
+    pub fn with_layout(mut self, layout: Arc<AggregateQuery>) -> ParquetSink {
+        self.layout = Some(layout);
+        self
     }
 
     /// `DIR/org=<org>`.
@@ -121,8 +137,12 @@ impl ParquetSink {
 #[async_trait]
 impl Sink for ParquetSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
-        let columns =
-            Columns::new(key.query(), rows).map_err(|message| SinkError::write(self.describe.clone(), message))?;
+        let write_error = |message| SinkError::write(self.describe.clone(), message);
+        let (group_by, rows) = match &self.layout {
+            Some(layout) => (layout.group_by(), in_layout(layout, key, rows).map_err(write_error)?),
+            None => (key.query().group_by(), Cow::Borrowed(rows)),
+        };
+        let columns = Columns::new(group_by, &rows).map_err(write_error)?;
         let window = key.window();
         let local_start = window.start().with_timezone(&key.query().time_zone());
         let org_dir = self.org_dir(key.org());
@@ -309,9 +329,10 @@ struct Columns {
 }
 
 impl Columns {
-    /// Sorts `rows` and splits them into columns. Equal consecutive group values share one buffer.
-    fn new(query: &AggregateQuery, rows: &[MetricRow]) -> Result<Columns, String> {
-        let group_names: Vec<String> = query.group_by().iter().map(|d| d.column_name()).collect();
+    /// Sorts `rows` (grouped by `group_by`) and splits them into columns. Equal consecutive group
+    /// values share one buffer.
+    fn new(group_by: &[Dimension], rows: &[MetricRow]) -> Result<Columns, String> {
+        let group_names: Vec<String> = group_by.iter().map(|d| d.column_name()).collect();
         if let Some(row) = rows.iter().find(|r| r.group().len() != group_names.len()) {
             return Err(format!(
                 "a row has {} group values, but the query groups by {} dimensions",
@@ -614,8 +635,9 @@ impl OutputConfig for ParquetConfig {
             self.dir.display()
         ))
     }
-    async fn open_metrics(&self, _: &MetricsContext) -> Result<WindowTarget, SinkError> {
-        Ok(WindowTarget::Checkpointed(Arc::new(ParquetSink::create(&self.dir)?)))
+    async fn open_metrics(&self, cx: &MetricsContext) -> Result<WindowTarget, SinkError> {
+        let sink = ParquetSink::create(&self.dir)?.with_layout(Arc::clone(&cx.query));
+        Ok(WindowTarget::Checkpointed(Arc::new(sink)))
     }
 }
 

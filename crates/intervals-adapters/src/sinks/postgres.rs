@@ -45,12 +45,14 @@ pub(crate) const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 const OWN_OBJECTS: &[&str] = &[
     "agent_intervals",
     "ingest_windows",
+    "ingest_queries",
     "qualified_metric_keys",
     "ingest_leases",
     "users",
     "queues",
     "interval_metrics",
     "agent_interval_summary",
+    "agent_utilization",
 ];
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -478,6 +480,21 @@ impl Sink for PostgresSink {
             }
         }
 
+        let query = key.query();
+        sqlx::query(
+            "INSERT INTO ingest_queries (org, fingerprint, family, granularity, time_zone, description, first_seen) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org, fingerprint) DO NOTHING",
+        )
+        .bind(key.org())
+        .bind(key.fingerprint())
+        .bind(query.family().describe())
+        .bind(query.granularity().as_iso())
+        .bind(query.time_zone().name())
+        .bind(query.describe())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.write_error(e))?;
         sqlx::query(
             "INSERT INTO ingest_windows (org, fingerprint, window_start, window_end, rows, fetched_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -646,6 +663,9 @@ impl OutputConfig for PostgresConfig {
     }
     async fn open_directory(&self) -> Result<Arc<dyn DirectoryWriter>, SinkError> {
         Ok(Arc::new(self.connect().await?))
+    }
+    async fn open_reader(&self) -> Result<Option<Arc<dyn intervals_app::IntervalsReader>>, SinkError> {
+        Ok(Some(Arc::new(super::postgres_reader::PostgresReader::open(&self.url).await?)))
     }
     async fn open_store(&self) -> Result<Store, SinkError> {
         let sink = self.connect().await?;

@@ -4,8 +4,9 @@
 //! A file sink formats each window's rows into records (a sort key and the output bytes, e.g. one
 //! CSV line) in a [`RunBuilder`]; [`Runs::add`] sorts them by key and writes them as one run file
 //! in a private temporary folder. [`Runs::merge`] streams the output bytes of all runs back in one
-//! global key order, so `finish` only copies bytes. Writing a window again replaces its run. The
-//! folder and its runs are removed when [`Runs`] is dropped.
+//! global key order, so `finish` only copies bytes. Writing a window of a query again replaces its
+//! run (each query of a window has its own). The folder and its runs are removed when [`Runs`] is
+//! dropped.
 //!
 //! Sort keys ([`push_sort_key`]) are bytes whose plain byte order is the data contract's order:
 //! group columns, then `interval_start`, then metric.
@@ -96,7 +97,8 @@ impl RunBuilder {
 #[derive(Debug)]
 pub(crate) struct Runs {
     dir: tempfile::TempDir,
-    runs: Mutex<BTreeMap<TimeWindow, PathBuf>>,
+    /// By query fingerprint and window.
+    runs: Mutex<BTreeMap<(String, TimeWindow), PathBuf>>,
     next: AtomicU64,
 }
 
@@ -108,8 +110,16 @@ impl Runs {
     }
 
     /// Sorts the records by key (stable: equal keys keep their order) and writes them as the run
-    /// of `window`, replacing an earlier run of the same window. Blocking.
-    pub(crate) fn add(&self, window: TimeWindow, mut run: RunBuilder) -> io::Result<()> {
+    /// of `window` of the query with `fingerprint`, replacing an earlier run of the same window and
+    /// query (an empty run only removes it). Blocking.
+    pub(crate) fn add(&self, fingerprint: &str, window: TimeWindow, mut run: RunBuilder) -> io::Result<()> {
+        let id = (fingerprint.to_owned(), window);
+        if run.index.is_empty() {
+            if let Some(old) = self.lock().remove(&id) {
+                let _ = std::fs::remove_file(old);
+            }
+            return Ok(());
+        }
         let keys = &run.keys;
         run.index.sort_by(|a, b| keys[a.0.clone()].cmp(&keys[b.0.clone()]));
         let path = self.new_path();
@@ -124,7 +134,7 @@ impl Runs {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
-        let old = self.lock().insert(window, path);
+        let old = self.lock().insert(id, path);
         if let Some(old) = old {
             let _ = std::fs::remove_file(old);
         }
@@ -157,7 +167,7 @@ impl Runs {
         self.dir.path().join(format!("run-{n:06}.bin"))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<TimeWindow, PathBuf>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, TimeWindow), PathBuf>> {
         self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

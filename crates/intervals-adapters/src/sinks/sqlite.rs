@@ -33,8 +33,16 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Tables and views the migrations create; finding one without our migration history means the
 /// database belongs to someone else.
-const OWN_OBJECTS: &[&str] =
-    &["agent_intervals", "ingest_windows", "users", "queues", "interval_metrics", "agent_interval_summary"];
+const OWN_OBJECTS: &[&str] = &[
+    "agent_intervals",
+    "ingest_windows",
+    "ingest_queries",
+    "users",
+    "queues",
+    "interval_metrics",
+    "agent_interval_summary",
+    "agent_utilization",
+];
 
 /// Writes rows, checkpoints, users and queues into a SQLite file.
 #[derive(Debug, Clone)]
@@ -306,6 +314,21 @@ impl Sink for SqliteSink {
             .await
             .map_err(|e| self.write_error(e))?;
         }
+        let query = key.query();
+        sqlx::query(
+            "INSERT INTO ingest_queries (org, fingerprint, family, granularity, time_zone, description, first_seen) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (org, fingerprint) DO NOTHING",
+        )
+        .bind(key.org())
+        .bind(key.fingerprint())
+        .bind(query.family().describe())
+        .bind(query.granularity().as_iso())
+        .bind(query.time_zone().name())
+        .bind(query.describe())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.write_error(e))?;
         sqlx::query(
             "INSERT INTO ingest_windows (org, fingerprint, window_start, window_end, rows, fetched_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
@@ -516,6 +539,9 @@ impl OutputConfig for SqliteConfig {
     }
     async fn open_directory(&self) -> Result<Arc<dyn DirectoryWriter>, SinkError> {
         Ok(Arc::new(SqliteSink::open(&self.path).await?))
+    }
+    async fn open_reader(&self) -> Result<Option<Arc<dyn intervals_app::IntervalsReader>>, SinkError> {
+        Ok(Some(Arc::new(super::sqlite_reader::SqliteReader::open(&self.path).await?)))
     }
     async fn open_store(&self) -> Result<Store, SinkError> {
         let sink = SqliteSink::open(&self.path).await?;

@@ -155,13 +155,18 @@ async fn the_stored_range_is_shown_when_none_is_given_and_agents_are_sorted_by_h
         ..FakeReader::default()
     };
     let report = build_report(&reader, "sqlite:x.db", &request(None)).await.unwrap();
-    assert_eq!((report.org.as_str(), report.range, report.granularity), ("emea", march(), Granularity::Pt30m));
+    // Widened to whole days in Dublin, where 2025-04-03T00:00Z is 01:00 in the morning.
+    let shown = w("2025-03-27T00:00:00Z", "2025-04-03T23:00:00Z");
+    assert_eq!((report.org.as_str(), report.range, report.granularity), ("emea", shown, Granularity::Pt30m));
     let users: Vec<&str> = report.agents.iter().map(|a| a.user_id.as_str()).collect();
     assert_eq!(users, ["b", "c", "a"], "most handled first, then by id");
     assert_eq!(report.coverage.len(), 1, "a query of another granularity is not this report's");
     let line = &report.coverage[0];
     assert_eq!((line.windows, line.last_fetched), (2, Some(fetched)));
-    assert_eq!(line.gaps, [w("2025-03-28T00:00:00Z", "2025-03-29T00:00:00Z")]);
+    assert_eq!(
+        line.gaps,
+        [w("2025-03-28T00:00:00Z", "2025-03-29T00:00:00Z"), w("2025-04-03T00:00:00Z", "2025-04-03T23:00:00Z")]
+    );
     let media: Vec<&str> = report.volume.iter().map(|v| v.media_type.as_str()).collect();
     assert_eq!(media, ["chat", "voice"], "time, then media type");
 }
@@ -172,7 +177,7 @@ async fn times_of_day_follow_the_display_zone_across_a_change_of_offset() {
     let report = build_report(&reader, "x", &request(None)).await.unwrap();
     assert_eq!(
         *reader.slot_parts.lock().unwrap(),
-        [w("2025-03-27T00:00:00Z", "2025-03-30T01:00:00Z"), w("2025-03-30T01:00:00Z", "2025-04-03T00:00:00Z")],
+        [w("2025-03-27T00:00:00Z", "2025-03-30T01:00:00Z"), w("2025-03-30T01:00:00Z", "2025-04-03T23:00:00Z")],
         "read in two parts, cut where Dublin moves to UTC+1"
     );
     let map = &report.heat_map;

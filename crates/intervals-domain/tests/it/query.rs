@@ -380,3 +380,18 @@ fn status_names_people_guess_get_advice() {
         assert!(message.contains(advice), "{input}: {message}");
     }
 }
+
+#[test]
+fn a_query_describes_itself_for_people() {
+    assert_eq!(base().describe(), "conversation: tHandle, tAcw, tHeldComplete by userId, mediaType; PT30M in UTC");
+    let f = filters(&["voice"], &[QUEUE_A, QUEUE_B]).with_user_ids(&strings(&[USER_A])).unwrap();
+    let qs = set("tAgentRoutingStatus,tHandle", "userId,queueId", f).unwrap();
+    assert_eq!(
+        qs.queries()[0].describe(),
+        format!("conversation: tHandle by userId, queueId; PT30M in UTC; media voice; queues {QUEUE_B}, {QUEUE_A}; users {USER_A}")
+    );
+    assert_eq!(
+        qs.queries()[1].describe(),
+        format!("user status: tAgentRoutingStatus by userId; PT30M in UTC; users {USER_A}")
+    );
+}

@@ -3,12 +3,21 @@
 use chrono::{DateTime, TimeZone, Utc};
 use intervals_domain::{
     AggregateQuery, AggregateResponse, BucketData, Dimension, Filters, Granularity, GroupResult, MetricData,
-    MetricName, MetricRow, Stats, TimeWindow, Tz,
+    MetricFamily, MetricName, MetricRow, Stats, TimeWindow, Tz,
 };
 use intervals_sim::{spawn, RunningSim, SimConfig};
 use serde_json::{json, Value};
 
 pub(crate) const QUERY_PATH: &str = "/api/v2/analytics/conversations/aggregates/query";
+pub(crate) const USERS_QUERY_PATH: &str = "/api/v2/analytics/users/aggregates/query";
+
+/// The synchronous query path of `query`'s family.
+pub(crate) fn query_path(query: &AggregateQuery) -> &'static str {
+    match query.family() {
+        MetricFamily::Conversation => QUERY_PATH,
+        MetricFamily::UserStatus => USERS_QUERY_PATH,
+    }
+}
 
 /// A running simulator, an HTTP client and a valid token.
 pub(crate) struct Harness {
@@ -65,22 +74,32 @@ impl Harness {
 
     /// POSTs an aggregate query body; asserts 200 and returns the JSON.
     pub(crate) async fn query_ok(&self, body: &Value) -> Value {
-        let resp = self.post(QUERY_PATH, body).await;
+        self.query_ok_at(QUERY_PATH, body).await
+    }
+
+    /// POSTs a query body to `path`; asserts 200 and returns the JSON.
+    pub(crate) async fn query_ok_at(&self, path: &str, body: &Value) -> Value {
+        let resp = self.post(path, body).await;
         let status = resp.status();
         let text = resp.text().await.expect("body");
         assert_eq!(status, 200, "query failed: {text}");
         serde_json::from_str(&text).expect("json body")
     }
 
-    /// The rows the simulator serves for `query` over `window`.
+    /// The rows the simulator serves for `query` over `window` (from the endpoint of its family).
     pub(crate) async fn rows(&self, query: &AggregateQuery, window: TimeWindow) -> Vec<MetricRow> {
-        let body = self.query_ok(&body_for(query, window)).await;
+        let body = self.query_ok_at(query_path(query), &body_for(query, window)).await;
         rows_of(query, &body)
     }
 
     /// POSTs an invalid body; asserts a 400 ErrorBody whose message contains `needle`.
     pub(crate) async fn expect_400(&self, body: &Value, needle: &str) -> Value {
-        let resp = self.post(QUERY_PATH, body).await;
+        self.expect_400_at(QUERY_PATH, body, needle).await
+    }
+
+    /// POSTs an invalid body to `path`; asserts a 400 ErrorBody whose message contains `needle`.
+    pub(crate) async fn expect_400_at(&self, path: &str, body: &Value, needle: &str) -> Value {
+        let resp = self.post(path, body).await;
         assert_eq!(resp.status(), 400, "expected 400 for {body}");
         let corr = resp.headers()["inin-correlation-id"].to_str().unwrap().to_owned();
         let err: Value = resp.json().await.expect("ErrorBody json");
@@ -153,7 +172,7 @@ pub(crate) fn body_for(query: &AggregateQuery, window: TimeWindow) -> Value {
     });
     let f = query.filters();
     let mut clauses = Vec::new();
-    for (dim, values) in [("mediaType", f.media_types()), ("queueId", f.queue_ids())] {
+    for (dim, values) in [("mediaType", f.media_types()), ("queueId", f.queue_ids()), ("userId", f.user_ids())] {
         if !values.is_empty() {
             let predicates: Vec<Value> = values
                 .iter()

@@ -173,6 +173,7 @@ async fn stats_count_what_was_served() {
     let stats: Value = http.get(format!("{base}/sim/stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["token_requests"], 1);
     assert_eq!(stats["aggregate_queries"], 2);
+    assert_eq!(stats["user_aggregate_queries"], 0);
     assert_eq!(stats["unauthorized"], 1);
     assert_eq!(stats["requests"], 5);
     let mut keys: Vec<&str> = stats.as_object().unwrap().keys().map(String::as_str).collect();
@@ -190,7 +191,8 @@ async fn stats_count_what_was_served() {
             "service_unavailable",
             "token_requests",
             "truncated",
-            "unauthorized"
+            "unauthorized",
+            "user_aggregate_queries"
         ]
     );
     let snapshot = sim.stats();

@@ -8,5 +8,6 @@ mod filters;
 mod jobs;
 mod late;
 mod limits;
+mod status;
 mod truth;
 mod validation;

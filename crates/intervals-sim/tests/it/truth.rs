@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use chrono::Duration;
-use intervals_domain::{Granularity, MetricRow, TimeWindow, Tz};
+use intervals_domain::{Granularity, MetricRow, QuerySet, TimeWindow, Tz};
 use intervals_sim::{agent_ids, truth_csv, truth_rows, SimConfig};
 use proptest::prelude::*;
 
@@ -132,7 +132,7 @@ fn truth_csv_is_the_long_contract() {
     let config = small_config();
     let q = query(&["tHandle", "nConnected"], &["userId", "mediaType"], Granularity::Pt30m, Tz::UTC);
     let w: TimeWindow = window(utc(2025, 3, 10, 0, 0), utc(2025, 3, 11, 0, 0));
-    let csv = truth_csv(&config, &q, w);
+    let csv = truth_csv(&config, &QuerySet::single(q.clone()), w);
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("user_id,media_type,interval_start,interval_end,metric,count,sum,min,max"));
     assert!(csv.ends_with('\n') && !csv.contains('\r'));
@@ -161,7 +161,8 @@ fn the_org_and_its_data_are_deterministic() {
     assert_eq!(agent_ids(&SimConfig { agents: 5, ..config.clone() }), ids[..5], "agents are a prefix");
     let q = query(&ALL_METRICS, &["userId", "mediaType"], Granularity::Pt30m, Tz::UTC);
     let w = window(utc(2025, 3, 10, 0, 0), utc(2025, 3, 12, 0, 0));
-    assert_eq!(truth_csv(&config, &q, w), truth_csv(&config, &q, w));
+    let set = QuerySet::single(q.clone());
+    assert_eq!(truth_csv(&config, &set, w), truth_csv(&config, &set, w));
     assert_ne!(truth_rows(&config, &q, w), truth_rows(&SimConfig { seed: 43, ..config }, &q, w));
 }
 

@@ -9,3 +9,4 @@ mod listing;
 mod pacing;
 mod secrets;
 mod support;
+mod users;

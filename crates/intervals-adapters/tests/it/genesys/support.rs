@@ -186,6 +186,7 @@ impl Drop for Fake {
 }
 
 pub(crate) const AGGREGATES: &str = "/api/v2/analytics/conversations/aggregates/query";
+pub(crate) const USER_AGGREGATES: &str = "/api/v2/analytics/users/aggregates/query";
 pub(crate) const TOKEN: &str = "/oauth/token";
 
 /// An empty aggregates response.

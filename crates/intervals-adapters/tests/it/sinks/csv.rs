@@ -7,7 +7,10 @@ use intervals_adapters::sinks::{CsvDirectory, CsvLayout, CsvSink, CsvTarget};
 use intervals_app::{DirectoryWriter, Sink, SinkError};
 use intervals_domain::{long_header, long_record, MetricRow, Queue, User};
 
-use super::support::{files_in, golden, golden_query, golden_windows, key, query, row, AGENT_A, AGENT_B, ORG, QUEUE_1};
+use super::support::{
+    files_in, golden, golden_query, golden_windows, key, query, row, status_query, status_row, AGENT_A, AGENT_B, DAY,
+    ORG, QUEUE_1,
+};
 
 /// Writes the golden windows concurrently (the second day first).
 async fn write_golden(sink: &CsvSink) {
@@ -94,6 +97,56 @@ async fn many_windows_merge_in_several_passes_into_the_contract_order() {
     assert_eq!(files_in(dir.path()), vec!["many.csv"]);
 }
 
+/// A run reading conversation metrics (by userId, mediaType) and status metrics (by userId alone):
+/// one header, the status rows with an empty media_type, in the contract's order; writing one
+/// query's window again replaces that query's rows only.
+#[tokio::test]
+async fn a_mixed_run_has_one_header_and_status_rows_with_an_empty_media_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("mixed.csv");
+    let conversation = query("tHandle", "userId,mediaType", &[]);
+    let status = status_query();
+    let sink = CsvSink::create(CsvTarget::Path(target.clone()), conversation.clone(), CsvLayout::Long).unwrap();
+    let nine = "2025-03-10T09:00:00Z";
+    let status_rows = |idle: f64| {
+        vec![
+            status_row(AGENT_B, nine, "tAgentRoutingStatus", "OFF_QUEUE", 1_800_000.0),
+            status_row(AGENT_A, nine, "tSystemPresence", "ON_QUEUE", 1_500_000.0),
+            status_row(AGENT_A, nine, "tAgentRoutingStatus", "IDLE", idle),
+        ]
+    };
+    let conversation_rows = |handle: f64| {
+        vec![row(&[AGENT_A, "voice"], nine, "tHandle", 2, handle), row(&[AGENT_B, "chat"], nine, "tHandle", 1, 5.0)]
+    };
+    let (status_key, conversation_key) = (key(&status, DAY.0, DAY.1), key(&conversation, DAY.0, DAY.1));
+    sink.write_window(&status_key, &status_rows(1.0)).await.unwrap();
+    sink.write_window(&conversation_key, &conversation_rows(1.0)).await.unwrap();
+    sink.write_window(&status_key, &status_rows(300_000.0)).await.unwrap();
+    sink.write_window(&conversation_key, &conversation_rows(600_000.0)).await.unwrap();
+    sink.finish().await.unwrap();
+    let bucket = "2025-03-10T09:00:00Z,2025-03-10T09:30:00Z";
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        format!(
+            "user_id,media_type,interval_start,interval_end,metric,count,sum,min,max\n\
+             {AGENT_A},,{bucket},tAgentRoutingStatus:IDLE,,300000,,\n\
+             {AGENT_A},,{bucket},tSystemPresence:ON_QUEUE,,1500000,,\n\
+             {AGENT_A},voice,{bucket},tHandle,2,600000,,\n\
+             {AGENT_B},,{bucket},tAgentRoutingStatus:OFF_QUEUE,,1800000,,\n\
+             {AGENT_B},chat,{bucket},tHandle,1,5,,\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_wide_layout_refuses_the_status_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = CsvSink::create(CsvTarget::Path(dir.path().join("wide.csv")), golden_query(), CsvLayout::Wide).unwrap();
+    let status = [status_row(AGENT_A, "2025-03-10T09:00:00Z", "tSystemPresence", "ON_QUEUE", 1.0)];
+    let err = sink.write_window(&key(&status_query(), DAY.0, DAY.1), &status).await.unwrap_err();
+    assert!(matches!(&err, SinkError::Write { message, .. } if message.contains("wide layout")), "{err}");
+}
+
 #[tokio::test]
 async fn no_rows_give_the_header_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,7 +206,8 @@ async fn an_unwritable_target_fails_before_any_work_and_a_failed_rename_leaves_n
 async fn rows_of_another_query_and_writes_after_finish_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let sink = CsvSink::create(CsvTarget::Path(dir.path().join("out.csv")), golden_query(), CsvLayout::Long).unwrap();
-    let other = query("tTalk", "userId", &[]);
+    // Grouped by queueId, which the file has no column for.
+    let other = query("tTalk", "userId,queueId", &[]);
     let err = sink.write_window(&key(&other, "2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z"), &[]).await.unwrap_err();
     assert!(matches!(err, SinkError::Write { .. }), "{err}");
     sink.finish().await.unwrap();

@@ -5,7 +5,10 @@ use intervals_adapters::sinks::{JsonlDirectory, JsonlSink};
 use intervals_app::{DirectoryWriter, Sink, SinkError};
 use intervals_domain::{Queue, User};
 
-use super::support::{files_in, golden, golden_query, golden_windows, AGENT_A, ORG, QUEUE_1};
+use super::support::{
+    files_in, golden, golden_query, golden_windows, key, query, row, status_query, status_row, AGENT_A, AGENT_B, DAY,
+    ORG, QUEUE_1,
+};
 
 async fn write_golden(sink: &JsonlSink) {
     let w = golden_windows();
@@ -48,6 +51,40 @@ async fn every_line_is_an_object_with_the_long_fields_in_order() {
         assert!(object["count"].is_u64(), "{line}");
     }
     assert_eq!(content.lines().count(), 6);
+}
+
+/// A run reading conversation metrics (by userId, mediaType) and status metrics (by userId alone):
+/// every line has the same keys, status lines an empty media_type; writing one query's window again
+/// replaces that query's lines only.
+#[tokio::test]
+async fn a_mixed_run_has_the_same_keys_on_every_line_and_an_empty_media_type_for_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("mixed.jsonl");
+    let conversation = query("tHandle", "userId,mediaType", &[]);
+    let sink = JsonlSink::create(&target, conversation.clone()).unwrap();
+    let nine = "2025-03-10T09:00:00Z";
+    let (status_key, conversation_key) = (key(&status_query(), DAY.0, DAY.1), key(&conversation, DAY.0, DAY.1));
+    sink.write_window(&status_key, &[status_row(AGENT_B, nine, "tSystemPresence", "AWAY", 1.0)]).await.unwrap();
+    sink.write_window(&conversation_key, &[row(&[AGENT_A, "voice"], nine, "tHandle", 2, 600_000.0)]).await.unwrap();
+    sink.write_window(&status_key, &[status_row(AGENT_A, nine, "tAgentRoutingStatus", "IDLE", 300_000.0)])
+        .await
+        .unwrap();
+    sink.finish().await.unwrap();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&target).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let line = |user: &str, media: &str, metric: &str, count: serde_json::Value, sum: u64| {
+        serde_json::json!({"user_id": user, "media_type": media, "interval_start": nine,
+            "interval_end": "2025-03-10T09:30:00Z", "metric": metric, "count": count, "sum": sum,
+            "min": null, "max": null})
+    };
+    assert_eq!(
+        lines,
+        vec![
+            line(AGENT_A, "", "tAgentRoutingStatus:IDLE", serde_json::Value::Null, 300_000),
+            line(AGENT_A, "voice", "tHandle", 2.into(), 600_000),
+        ]
+    );
+    assert!(!lines.iter().any(|l| l["user_id"] == AGENT_B), "the status window's first write was replaced");
 }
 
 #[tokio::test]

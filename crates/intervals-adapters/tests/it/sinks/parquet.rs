@@ -13,7 +13,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
 use super::support::{
-    files_in, golden_query, golden_windows, key, query, row, window, AGENT_A, AGENT_B, DAY, NEXT_DAY, ORG,
+    files_in, golden_query, golden_windows, key, query, row, status_query, status_row, window, AGENT_A, AGENT_B, DAY,
+    NEXT_DAY, ORG,
 };
 
 /// `DIR/org=emea/interval_date=<date>`.
@@ -294,8 +295,65 @@ async fn the_registry_resolves_parquet_urls_to_a_checkpointed_output() {
     let cx = MetricsContext { query: golden_query(), layout: CsvLayout::Long };
     let target = spec.config().open_metrics(&cx).await.unwrap();
     assert!(target.checkpoints().is_some(), "a window's file is its checkpoint");
+    // Opened with the run's layout: a status window gets its columns.
+    let status = [status_row(AGENT_A, "2025-03-10T09:00:00Z", "tSystemPresence", "ON_QUEUE", 1.0)];
+    target.sink().write_window(&key(&status_query(), DAY.0, DAY.1), &status).await.unwrap();
+    let name = file_name("20250310T000000Z", "20250311T000000Z", &status_query().fingerprint());
+    let written = read_rows(&partition(&dir.path().join("lake"), "2025-03-10").join(name));
+    assert_eq!(written[0][1], ("media_type".to_owned(), Field::Str(String::new())));
     let file = dir.path().join("x.parquet");
     std::fs::write(&file, b"").unwrap();
     let err = Registry::builtin().parse(&format!("parquet:{}", file.display())).unwrap_err();
     assert!(err.contains("not a folder"), "{err}");
+}
+
+/// A run reading conversation metrics (by userId, mediaType) and status metrics (by userId alone)
+/// into one folder: one file per window and query (the names differ by fingerprint), both with the
+/// layout's columns, status rows with an empty media_type; rewriting one query's window leaves the
+/// other's file as it was.
+#[tokio::test]
+async fn a_mixed_run_writes_one_file_per_query_with_the_layouts_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let conversation = query("tHandle", "userId,mediaType", &[]);
+    let status = status_query();
+    let sink = ParquetSink::create(dir.path()).unwrap().with_layout(conversation.clone());
+    let nine = "2025-03-10T09:00:00Z";
+    let status_rows = |idle: f64| {
+        vec![
+            status_row(AGENT_A, nine, "tAgentRoutingStatus", "IDLE", idle),
+            status_row(AGENT_B, nine, "tSystemPresence", "ON_QUEUE", 1_500_000.0),
+        ]
+    };
+    let conversation_rows = [row(&[AGENT_A, "voice"], nine, "tHandle", 2, 600_000.0)];
+    let (status_key, conversation_key) = (key(&status, DAY.0, DAY.1), key(&conversation, DAY.0, DAY.1));
+    sink.write_window(&conversation_key, &conversation_rows).await.unwrap();
+    sink.write_window(&status_key, &status_rows(1.0)).await.unwrap();
+
+    let folder = partition(dir.path(), "2025-03-10");
+    let name = |q: &Arc<AggregateQuery>| file_name("20250310T000000Z", "20250311T000000Z", &q.fingerprint());
+    let mut names = vec![name(&conversation), name(&status)];
+    names.sort();
+    assert_eq!(files_in(&folder), names);
+    let in_layout = |rows: Vec<MetricRow>| -> Vec<MetricRow> {
+        rows.into_iter().map(|r| r.regrouped(status.group_by(), conversation.group_by())).collect()
+    };
+    let columns = ["user_id", "media_type"];
+    assert_eq!(read_rows(&folder.join(name(&status))), expected_rows(&columns, &in_layout(status_rows(1.0))));
+    assert_eq!(read_rows(&folder.join(name(&status)))[0][1], ("media_type".to_owned(), Field::Str(String::new())));
+
+    // The status window again: its file is replaced, the conversation file is untouched.
+    let conversation_file = std::fs::read(folder.join(name(&conversation))).unwrap();
+    let stats = sink.write_window(&status_key, &status_rows(300_000.0)[..1]).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1, "B's row");
+    assert_eq!(std::fs::read(folder.join(name(&conversation))).unwrap(), conversation_file);
+    let idle_only = in_layout(status_rows(300_000.0)[..1].to_vec());
+    assert_eq!(read_rows(&folder.join(name(&status))), expected_rows(&columns, &idle_only));
+    for q in [&conversation, &status] {
+        assert_eq!(completed(&sink, ORG, &q.fingerprint(), DAY).await, vec![window(DAY.0, DAY.1)]);
+    }
+
+    // A query the layout has no columns for is refused.
+    let by_queue = query("tHandle", "userId,queueId", &[]);
+    let err = sink.write_window(&key(&by_queue, DAY.0, DAY.1), &[]).await.unwrap_err();
+    assert!(matches!(&err, SinkError::Write { message, .. } if message.contains("no place")), "{err}");
 }

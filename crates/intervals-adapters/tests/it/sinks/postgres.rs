@@ -8,9 +8,11 @@ use intervals_adapters::sinks::PostgresSink;
 use intervals_app::{CheckpointStore, Sink, SinkError};
 use intervals_domain::{MetricName, MetricRow, Stats};
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 
-use super::scenarios::{self, CheckpointRow, Grain, LongRow, QueueRow, Stored, SummaryRow, UserRow};
+use super::scenarios::{
+    self, CheckpointRow, Grain, LongRow, QueueRow, Stored, SummaryNameRow, SummaryRow, UserRow, Utilization,
+};
 use super::support::{key, query, row, window, AGENT_A, AGENT_B, DAY, ORG, QUEUE_1};
 
 const NIL: &str = "00000000-0000-0000-0000-000000000000";
@@ -59,6 +61,52 @@ impl Stored for PgPool {
              FROM agent_interval_summary ORDER BY user_id",
         )
         .await
+    }
+
+    /// A grain not grouped by user reads as '' here, as in SQLite.
+    async fn summary_names(&self) -> Vec<SummaryNameRow> {
+        all(
+            self,
+            &format!(
+                "SELECT org, CASE WHEN user_id = '{NIL}' THEN '' ELSE user_id::text END, media_type, user_name                  FROM agent_interval_summary ORDER BY org, user_id, media_type"
+            ),
+        )
+        .await
+    }
+
+    async fn utilization(&self) -> Vec<Utilization> {
+        let utc = |column: &str| format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+        let rows = sqlx::query(&format!(
+            "SELECT org, user_id::text, {}, {}, on_queue_ms, idle_ms, interacting_ms, communicating_ms,                     not_responding_ms, off_queue_ms, handle_ms, acw_ms, hold_ms, talk_ms, handle_count, occupancy,                     handle_per_on_queue              FROM agent_utilization ORDER BY org, user_id, interval_start",
+            utc("interval_start"),
+            utc("interval_end")
+        ))
+        .fetch_all(self)
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| Utilization {
+                org: r.get(0),
+                user_id: r.get(1),
+                interval_start: r.get(2),
+                interval_end: r.get(3),
+                status: std::array::from_fn(|i| r.get(4 + i)),
+                conversation: std::array::from_fn(|i| r.get(10 + i)),
+                handle_count: r.get(14),
+                occupancy: r.get(15),
+                handle_per_on_queue: r.get(16),
+            })
+            .collect()
+    }
+
+    async fn view_columns(&self, view: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(view)
+        .fetch_all(self)
+        .await
+        .unwrap()
     }
 
     async fn checkpoints(&self) -> Vec<CheckpointRow> {
@@ -132,6 +180,31 @@ async fn window_replace_keeps_the_metrics_of_other_queries_on_the_same_grain(poo
 async fn window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions(pool: PgPool) {
     let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
     scenarios::window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions(&sink, &pool).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn mixed_windows_replace_their_own_keys_and_agent_utilization_adds_them_up(pool: PgPool) {
+    let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
+    scenarios::mixed_windows_replace_their_own_keys_and_agent_utilization_adds_them_up(&sink, &pool).await;
+    // The contract's types: times double precision, handle_count bigint, the ratios double precision.
+    let types: Vec<(String, String)> = all(
+        &pool,
+        "SELECT column_name::text, data_type::text FROM information_schema.columns          WHERE table_name = 'agent_utilization' ORDER BY ordinal_position",
+    )
+    .await;
+    let type_of = |c: &str| types.iter().find(|(n, _)| n == c).map(|(_, t)| t.as_str()).unwrap();
+    for c in ["on_queue_ms", "idle_ms", "handle_ms", "talk_ms", "occupancy", "handle_per_on_queue"] {
+        assert_eq!(type_of(c), "double precision", "{c}");
+    }
+    assert_eq!(type_of("handle_count"), "bigint");
+    assert_eq!(type_of("user_id"), "uuid");
+    assert_eq!(type_of("interval_end"), "timestamp with time zone");
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_summary_names_the_agent_once_users_are_stored(pool: PgPool) {
+    let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
+    scenarios::the_summary_names_the_agent_once_users_are_stored(&sink, &sink, &pool).await;
 }
 
 #[sqlx::test(migrations = false)]

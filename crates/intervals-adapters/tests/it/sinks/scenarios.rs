@@ -2,13 +2,18 @@
 //! `CheckpointStore`, `DirectoryWriter`); each backend reads back what it stored through [`Stored`]
 //! and calls them from thin tests of the same names.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WriteStats};
-use intervals_domain::{AggregateQuery, MetricRow, Queue, Stats, User};
+use chrono::{DateTime, Utc};
+use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
+use intervals_domain::{rfc3339, AggregateQuery, MetricRow, Queue, Stats, User};
 use serde_json::json;
 
-use super::support::{key, query, row, stats_row, t, window, AGENT_A, AGENT_B, AGENT_C, DAY, NEXT_DAY, ORG, QUEUE_1};
+use super::support::{
+    key, query, row, stats_row, status_query, status_row, t, window, AGENT_A, AGENT_B, AGENT_C, DAY, NEXT_DAY, ORG,
+    QUEUE_1,
+};
 
 /// (user_id, media_type, queue_id, interval_start, metrics) of a stored grain.
 pub(crate) type Grain = (String, String, String, String, serde_json::Value);
@@ -23,6 +28,47 @@ pub(crate) type UserRow = (String, String, String, Option<String>, Option<String
 /// (id, name, division_id, division_name) from `queues`.
 pub(crate) type QueueRow = (String, String, Option<String>, Option<String>);
 
+/// (org, user_id, media_type, user_name) from `agent_interval_summary`.
+pub(crate) type SummaryNameRow = (String, String, String, Option<String>);
+
+/// A row of `agent_utilization`; times in ms (read as doubles whatever the backend's type).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Utilization {
+    pub(crate) org: String,
+    pub(crate) user_id: String,
+    pub(crate) interval_start: String,
+    pub(crate) interval_end: String,
+    /// on_queue_ms, idle_ms, interacting_ms, communicating_ms, not_responding_ms, off_queue_ms.
+    pub(crate) status: [f64; 6],
+    /// handle_ms, acw_ms, hold_ms, talk_ms.
+    pub(crate) conversation: [f64; 4],
+    pub(crate) handle_count: i64,
+    pub(crate) occupancy: Option<f64>,
+    pub(crate) handle_per_on_queue: Option<f64>,
+}
+
+/// The columns of `agent_utilization`, in the contract's order.
+pub(crate) const UTILIZATION_COLUMNS: [&str; 18] = [
+    "org",
+    "user_id",
+    "granularity",
+    "interval_start",
+    "interval_end",
+    "on_queue_ms",
+    "idle_ms",
+    "interacting_ms",
+    "communicating_ms",
+    "not_responding_ms",
+    "off_queue_ms",
+    "handle_ms",
+    "handle_count",
+    "acw_ms",
+    "hold_ms",
+    "talk_ms",
+    "occupancy",
+    "handle_per_on_queue",
+];
+
 /// What a backend stored, read back with its own SQL, plus the few backend-specific hooks the
 /// scenarios need.
 pub(crate) trait Stored {
@@ -36,6 +82,12 @@ pub(crate) trait Stored {
     async fn metric_values(&self) -> i64;
     /// `agent_interval_summary`, ordered by user_id.
     async fn summary_rows(&self) -> Vec<SummaryRow>;
+    /// `agent_interval_summary`'s names, ordered by org, user_id, media_type.
+    async fn summary_names(&self) -> Vec<SummaryNameRow>;
+    /// `agent_utilization`, ordered by org, user_id, interval_start.
+    async fn utilization(&self) -> Vec<Utilization>;
+    /// The column names of a view, in order.
+    async fn view_columns(&self, view: &str) -> Vec<String>;
     /// Every row of `ingest_windows`.
     async fn checkpoints(&self) -> Vec<CheckpointRow>;
     /// Prepares [`Stored::row_versions`] (SQLite: stamps every grain's fetched_at).
@@ -374,4 +426,255 @@ pub(crate) async fn users_and_queues_are_upserted_by_org_and_id<S: Stored>(
     let renamed = Queue { id: QUEUE_1.into(), name: "Sales EMEA".into(), division_id: None, division_name: None };
     assert_eq!(directory.write_queues(ORG, &[renamed]).await.unwrap(), 1);
     assert_eq!(stored.queues().await, vec![(QUEUE_1.into(), "Sales EMEA".into(), None, None)]);
+}
+
+/// What `agent_utilization` must show for `status` and `conversation` rows (each of one org and
+/// of the queries written), computed here: one row per agent and bucket with status values, the
+/// status qualifiers summed into their columns, the conversation metrics summed over the agent's
+/// grains of the bucket (hold: tHeldComplete, else tHeld, per grain; talk likewise).
+fn expected_utilization(org: &str, status: &[MetricRow], conversation: &[&[MetricRow]]) -> Vec<Utilization> {
+    let columns = [
+        "tSystemPresence:ON_QUEUE",
+        "tAgentRoutingStatus:IDLE",
+        "tAgentRoutingStatus:INTERACTING",
+        "tAgentRoutingStatus:COMMUNICATING",
+        "tAgentRoutingStatus:NOT_RESPONDING",
+        "tAgentRoutingStatus:OFF_QUEUE",
+    ];
+    let mut by_bucket: BTreeMap<(String, DateTime<Utc>), Utilization> = BTreeMap::new();
+    for r in status {
+        let u = by_bucket.entry((r.group()[0].clone(), r.bucket().start())).or_insert_with(|| Utilization {
+            org: org.to_owned(),
+            user_id: r.group()[0].clone(),
+            interval_start: rfc3339(r.bucket().start()),
+            interval_end: rfc3339(r.bucket().end()),
+            status: [0.0; 6],
+            conversation: [0.0; 4],
+            handle_count: 0,
+            occupancy: None,
+            handle_per_on_queue: None,
+        });
+        if let Some(i) = columns.iter().position(|c| *c == r.metric_key()) {
+            u.status[i] += r.stats().sum.unwrap();
+        }
+    }
+    // Each conversation grain: (user, rest of the group, bucket) -> metric -> stats.
+    let mut grains: BTreeMap<(Vec<String>, DateTime<Utc>), BTreeMap<String, Stats>> = BTreeMap::new();
+    for r in conversation.iter().flat_map(|rows| rows.iter()) {
+        grains.entry((r.group().to_vec(), r.bucket().start())).or_default().insert(r.metric_key(), *r.stats());
+    }
+    for ((group, start), metrics) in &grains {
+        let Some(u) = by_bucket.get_mut(&(group[0].clone(), *start)) else { continue };
+        let sum = |m: &str| metrics.get(m).and_then(|s| s.sum);
+        u.conversation[0] += sum("tHandle").unwrap_or(0.0);
+        u.conversation[1] += sum("tAcw").unwrap_or(0.0);
+        u.conversation[2] += sum("tHeldComplete").or(sum("tHeld")).unwrap_or(0.0);
+        u.conversation[3] += sum("tTalkComplete").or(sum("tTalk")).unwrap_or(0.0);
+        u.handle_count += metrics.get("tHandle").and_then(|s| s.count).unwrap_or(0) as i64;
+    }
+    let ratio = |a: f64, b: f64| (b != 0.0).then(|| a / b);
+    by_bucket
+        .into_values()
+        .map(|mut u| {
+            let [on_queue, idle, interacting, communicating, _, _] = u.status;
+            u.occupancy = ratio(interacting, interacting + communicating + idle);
+            u.handle_per_on_queue = ratio(u.conversation[0], on_queue);
+            u
+        })
+        .collect()
+}
+
+fn status_day(interacting_a: f64) -> Vec<MetricRow> {
+    let (nine, half_past) = ("2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z");
+    vec![
+        // A at 09:00: on queue, all routing statuses, and a presence the view does not show.
+        status_row(AGENT_A, nine, "tSystemPresence", "ON_QUEUE", 1_500_000.0),
+        status_row(AGENT_A, nine, "tSystemPresence", "AVAILABLE", 300_000.0),
+        status_row(AGENT_A, nine, "tAgentRoutingStatus", "IDLE", 300_000.0),
+        status_row(AGENT_A, nine, "tAgentRoutingStatus", "INTERACTING", interacting_a),
+        status_row(AGENT_A, nine, "tAgentRoutingStatus", "COMMUNICATING", 100_000.0),
+        status_row(AGENT_A, nine, "tAgentRoutingStatus", "NOT_RESPONDING", 20_000.0),
+        status_row(AGENT_A, nine, "tAgentRoutingStatus", "OFF_QUEUE", 280_000.0),
+        // A at 09:30: idle on queue, no conversation.
+        status_row(AGENT_A, half_past, "tSystemPresence", "ON_QUEUE", 600_000.0),
+        status_row(AGENT_A, half_past, "tAgentRoutingStatus", "IDLE", 600_000.0),
+        // B at 09:00: away and off queue, so both ratios have a zero denominator.
+        status_row(AGENT_B, nine, "tSystemPresence", "AWAY", 1_800_000.0),
+        status_row(AGENT_B, nine, "tAgentRoutingStatus", "OFF_QUEUE", 1_800_000.0),
+    ]
+}
+
+fn conversation_day(handle_a_voice: f64) -> Vec<MetricRow> {
+    let nine = "2025-03-10T09:00:00Z";
+    let handle = |count, sum| Stats { count: Some(count), sum: Some(sum), ..Stats::default() };
+    vec![
+        // A at 09:00 on two media types; chat has tHeld only (the fallback).
+        stats_row(&[AGENT_A, "voice"], nine, "tHandle", handle(2, handle_a_voice)),
+        row(&[AGENT_A, "voice"], nine, "tAcw", 2, 60_000.0),
+        row(&[AGENT_A, "voice"], nine, "tHeldComplete", 1, 5_000.0),
+        row(&[AGENT_A, "voice"], nine, "tHeld", 1, 6_000.0),
+        row(&[AGENT_A, "voice"], nine, "tTalkComplete", 2, 500_000.0),
+        stats_row(&[AGENT_A, "chat"], nine, "tHandle", handle(1, 300_000.0)),
+        row(&[AGENT_A, "chat"], nine, "tHeld", 1, 7_000.0),
+        row(&[AGENT_A, "chat"], nine, "tTalkComplete", 1, 200_000.0),
+        // C: conversations without status time: no utilization row.
+        stats_row(&[AGENT_C, "voice"], nine, "tHandle", handle(1, 1_000.0)),
+    ]
+}
+
+/// The stored grains of `media_type <> ''`, i.e. the conversation grains of `conversation_day`.
+async fn conversation_grains<S: Stored>(stored: &S) -> Vec<Grain> {
+    stored.grains().await.into_iter().filter(|g| !g.1.is_empty()).collect()
+}
+
+/// A run with both families: the conversation query (by userId, mediaType) and the status query
+/// (by userId alone) write the same window; each rewrite replaces its own keys only; the
+/// `agent_utilization` view adds them up, per org, as computed here.
+pub(crate) async fn mixed_windows_replace_their_own_keys_and_agent_utilization_adds_them_up<S: Stored>(
+    sink: &dyn Sink,
+    stored: &S,
+) {
+    assert_eq!(stored.view_columns("agent_utilization").await, UTILIZATION_COLUMNS);
+    let conversation = query("tHandle,tAcw,tHeldComplete,tHeld,tTalkComplete", "userId,mediaType", &[]);
+    let status = status_query();
+    let (conversation_key, status_key) = (key(&conversation, DAY.0, DAY.1), key(&status, DAY.0, DAY.1));
+    let (conv_rows, status_rows) = (conversation_day(600_000.0), status_day(900_000.0));
+    sink.write_window(&status_key, &status_rows).await.unwrap();
+    sink.write_window(&conversation_key, &conv_rows).await.unwrap();
+
+    let nine = "2025-03-10T09:00:00Z";
+    let grains = stored.grains().await;
+    let a_status = grains.iter().find(|g| g.0 == AGENT_A && g.1.is_empty() && g.3 == nine).expect("A's status grain");
+    assert_eq!(a_status.2, S::NO_QUEUE);
+    assert_eq!(a_status.4["tAgentRoutingStatus:INTERACTING"], json!({"sum": 900000}));
+    assert_eq!(grains.len(), 6, "A voice, A chat, C voice, A and B status at 09:00, A status at 09:30");
+
+    let expected = expected_utilization(ORG, &status_rows, &[&conv_rows]);
+    // The arithmetic above, spelled out for A at 09:00 and checked against the rows: voice and chat
+    // summed, hold from tHeldComplete on voice and tHeld on chat.
+    let a = &expected[0];
+    assert_eq!((a.user_id.as_str(), a.interval_start.as_str()), (AGENT_A, nine));
+    assert_eq!(a.status, [1_500_000.0, 300_000.0, 900_000.0, 100_000.0, 20_000.0, 280_000.0]);
+    assert_eq!(a.conversation, [900_000.0, 60_000.0, 12_000.0, 700_000.0]);
+    assert_eq!(a.handle_count, 3);
+    assert_eq!(a.occupancy, Some(900_000.0 / 1_300_000.0));
+    assert_eq!(a.handle_per_on_queue, Some(900_000.0 / 1_500_000.0));
+    assert_eq!((expected[1].occupancy, expected[1].handle_per_on_queue), (Some(0.0), Some(0.0)), "A at 09:30");
+    assert_eq!((expected[2].occupancy, expected[2].handle_per_on_queue), (None, None), "B: zero denominators");
+    assert_eq!(expected.len(), 3, "C has no status time");
+    assert_eq!(stored.utilization().await, expected);
+
+    // The status window again, changed, without B: only status keys move; B's grain (status only) goes.
+    let before = conversation_grains(stored).await;
+    let status_rows: Vec<MetricRow> = status_day(1_200_000.0).into_iter().filter(|r| r.group()[0] != AGENT_B).collect();
+    let stats = sink.write_window(&status_key, &status_rows).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1);
+    assert_eq!(conversation_grains(stored).await, before);
+    assert_eq!(stored.utilization().await, expected_utilization(ORG, &status_rows, &[&conv_rows]));
+
+    // The conversation window again, changed, without C: status keys stay.
+    let status_grains: Vec<Grain> = stored.grains().await.into_iter().filter(|g| g.1.is_empty()).collect();
+    let conv_rows: Vec<MetricRow> =
+        conversation_day(480_000.0).into_iter().filter(|r| r.group()[0] != AGENT_C).collect();
+    let stats = sink.write_window(&conversation_key, &conv_rows).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1);
+    let after: Vec<Grain> = stored.grains().await.into_iter().filter(|g| g.1.is_empty()).collect();
+    assert_eq!(after, status_grains);
+    let emea = expected_utilization(ORG, &status_rows, &[&conv_rows]);
+    assert_eq!(emea[0].handle_per_on_queue, Some(780_000.0 / 1_500_000.0));
+    assert_eq!(emea[0].occupancy, Some(1_200_000.0 / 1_600_000.0));
+    assert_eq!(stored.utilization().await, emea);
+
+    // Another org whose conversation query groups by userId alone: its grain is the status grain,
+    // holding both families' keys; each column reads its own keys, so nothing is counted twice.
+    let per_user = query("tHandle,tAcw", "userId", &[]);
+    let apac = |q: &Arc<AggregateQuery>| WindowKey::new("apac", q.clone(), window(DAY.0, DAY.1));
+    let apac_conv = vec![
+        stats_row(&[AGENT_A], nine, "tHandle", Stats { count: Some(4), sum: Some(750_000.0), ..Stats::default() }),
+        row(&[AGENT_A], nine, "tAcw", 4, 40_000.0),
+    ];
+    let apac_status: Vec<MetricRow> = status_day(900_000.0).into_iter().filter(|r| r.group()[0] == AGENT_A).collect();
+    sink.write_window(&apac(&per_user), &apac_conv).await.unwrap();
+    sink.write_window(&apac(&status), &apac_status).await.unwrap();
+    let mut all = expected_utilization("apac", &apac_status, &[&apac_conv]);
+    assert_eq!(all[0].conversation, [750_000.0, 40_000.0, 0.0, 0.0]);
+    assert_eq!(all[0].handle_per_on_queue, Some(0.5));
+    all.extend(emea.clone());
+    assert_eq!(stored.utilization().await, all);
+
+    // Its status window, now empty: the 09:00 grain keeps its conversation keys (the bucket has no
+    // status time any more), the 09:30 grain, status only, goes.
+    let stats = sink.write_window(&apac(&status), &[]).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1);
+    assert_eq!(stored.utilization().await, emea);
+    let shared = stored.grains().await.into_iter().filter(|g| g.0 == AGENT_A && g.1.is_empty() && g.3 == nine);
+    let keys: Vec<Vec<String>> =
+        shared.map(|g| g.4.as_object().unwrap().keys().cloned().collect::<Vec<String>>()).collect();
+    assert!(keys.contains(&vec!["tAcw".to_owned(), "tHandle".to_owned()]), "{keys:?}");
+}
+
+/// `agent_interval_summary.user_name`: NULL until the agent is stored in `users`, then the name of
+/// that org's user, on every grain of the agent.
+pub(crate) async fn the_summary_names_the_agent_once_users_are_stored<S: Stored>(
+    sink: &dyn Sink,
+    directory: &dyn DirectoryWriter,
+    stored: &S,
+) {
+    let summary = stored.view_columns("agent_interval_summary").await;
+    let classic = [
+        "org",
+        "user_id",
+        "media_type",
+        "queue_id",
+        "granularity",
+        "interval_start",
+        "interval_end",
+        "handle_ms",
+        "handle_count",
+        "acw_ms",
+        "hold_ms",
+        "talk_ms",
+        "fetched_at",
+        "user_name",
+    ];
+    assert_eq!(summary, classic);
+    let conversation = query("tHandle", "userId,mediaType", &[]);
+    let per_media = query("tHandle", "mediaType", &[]);
+    let nine = "2025-03-10T09:00:00Z";
+    sink.write_window(
+        &key(&conversation, DAY.0, DAY.1),
+        &[row(&[AGENT_A, "voice"], nine, "tHandle", 1, 1.0), row(&[AGENT_B, "chat"], nine, "tHandle", 2, 2.0)],
+    )
+    .await
+    .unwrap();
+    sink.write_window(
+        &key(&status_query(), DAY.0, DAY.1),
+        &[status_row(AGENT_A, nine, "tSystemPresence", "ON_QUEUE", 9.0)],
+    )
+    .await
+    .unwrap();
+    sink.write_window(&key(&per_media, DAY.0, DAY.1), &[row(&["voice"], nine, "tHandle", 3, 3.0)]).await.unwrap();
+    let names = |a: Option<&str>, b: Option<&str>| -> Vec<SummaryNameRow> {
+        vec![
+            (ORG.into(), String::new(), "voice".into(), None),
+            (ORG.into(), AGENT_A.into(), String::new(), a.map(String::from)),
+            (ORG.into(), AGENT_A.into(), "voice".into(), a.map(String::from)),
+            (ORG.into(), AGENT_B.into(), "chat".into(), b.map(String::from)),
+        ]
+    };
+    assert_eq!(stored.summary_names().await, names(None, None));
+
+    let user = |id: &str, name: &str| User {
+        id: id.into(),
+        name: name.into(),
+        email: None,
+        state: "active".into(),
+        division_id: None,
+        division_name: None,
+    };
+    directory.write_users("apac", &[user(AGENT_B, "Bob in apac")]).await.unwrap();
+    directory.write_users(ORG, &[user(AGENT_A, "Ann")]).await.unwrap();
+    assert_eq!(stored.summary_names().await, names(Some("Ann"), None));
+    directory.write_users(ORG, &[user(AGENT_A, "Anne"), user(AGENT_B, "Bob")]).await.unwrap();
+    assert_eq!(stored.summary_names().await, names(Some("Anne"), Some("Bob")));
 }

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use intervals_adapters::sinks::SqliteSink;
 use intervals_app::{CheckpointStore, Sink, SinkError};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::Row;
 
-use super::scenarios::{self, CheckpointRow, Grain, LongRow, QueueRow, Stored, SummaryRow, UserRow};
+use super::scenarios::{
+    self, CheckpointRow, Grain, LongRow, QueueRow, Stored, SummaryNameRow, SummaryRow, UserRow, Utilization,
+};
 use super::support::{key, query, row, window, AGENT_A, AGENT_B, DAY, ORG};
 
 /// Every column of `agent_intervals` but fetched_at.
@@ -70,6 +73,44 @@ impl Stored for File {
              CAST(talk_ms AS REAL) FROM agent_interval_summary ORDER BY user_id",
         )
         .await
+    }
+
+    async fn summary_names(&self) -> Vec<SummaryNameRow> {
+        self.all(
+            "SELECT org, user_id, media_type, user_name FROM agent_interval_summary ORDER BY org, user_id, media_type",
+        )
+        .await
+    }
+
+    /// The times read as REAL: SQLite sums JSON integers into integers.
+    async fn utilization(&self) -> Vec<Utilization> {
+        let rows = sqlx::query(
+            "SELECT org, user_id, interval_start, interval_end,                     CAST(on_queue_ms AS REAL), CAST(idle_ms AS REAL), CAST(interacting_ms AS REAL),                     CAST(communicating_ms AS REAL), CAST(not_responding_ms AS REAL), CAST(off_queue_ms AS REAL),                     CAST(handle_ms AS REAL), CAST(acw_ms AS REAL), CAST(hold_ms AS REAL), CAST(talk_ms AS REAL),                     handle_count, occupancy, handle_per_on_queue              FROM agent_utilization ORDER BY org, user_id, interval_start",
+        )
+        .fetch_all(&db(&self.0).await)
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| Utilization {
+                org: r.get(0),
+                user_id: r.get(1),
+                interval_start: r.get(2),
+                interval_end: r.get(3),
+                status: std::array::from_fn(|i| r.get(4 + i)),
+                conversation: std::array::from_fn(|i| r.get(10 + i)),
+                handle_count: r.get(14),
+                occupancy: r.get(15),
+                handle_per_on_queue: r.get(16),
+            })
+            .collect()
+    }
+
+    async fn view_columns(&self, view: &str) -> Vec<String> {
+        sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+            .bind(view)
+            .fetch_all(&db(&self.0).await)
+            .await
+            .unwrap()
     }
 
     async fn checkpoints(&self) -> Vec<CheckpointRow> {
@@ -173,6 +214,18 @@ async fn window_replace_keeps_the_metrics_of_other_queries_on_the_same_grain() {
 async fn window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions() {
     let (sink, file, _dir) = open().await;
     scenarios::window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions(&sink, &file).await;
+}
+
+#[tokio::test]
+async fn mixed_windows_replace_their_own_keys_and_agent_utilization_adds_them_up() {
+    let (sink, file, _dir) = open().await;
+    scenarios::mixed_windows_replace_their_own_keys_and_agent_utilization_adds_them_up(&sink, &file).await;
+}
+
+#[tokio::test]
+async fn the_summary_names_the_agent_once_users_are_stored() {
+    let (sink, file, _dir) = open().await;
+    scenarios::the_summary_names_the_agent_once_users_are_stored(&sink, &sink, &file).await;
 }
 
 #[tokio::test]

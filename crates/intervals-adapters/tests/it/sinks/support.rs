@@ -29,6 +29,17 @@ pub(crate) fn query(metrics: &str, group_by: &str, media_types: &[&str]) -> Arc<
     )
 }
 
+/// The PT30M UTC status query: `tAgentRoutingStatus,tSystemPresence`, grouped by userId alone.
+pub(crate) fn status_query() -> Arc<AggregateQuery> {
+    query("tAgentRoutingStatus,tSystemPresence", "userId", &[])
+}
+
+/// A status value of the half-hour bucket starting at `start`: `metric:qualifier` with a sum only.
+pub(crate) fn status_row(user: &str, start: &str, metric: &str, qualifier: &str, sum: f64) -> MetricRow {
+    let plain = stats_row(&[user], start, metric, Stats { sum: Some(sum), ..Stats::default() });
+    MetricRow::new(plain.group().to_vec(), plain.bucket(), plain.metric(), Some(qualifier.to_owned()), *plain.stats())
+}
+
 pub(crate) fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }

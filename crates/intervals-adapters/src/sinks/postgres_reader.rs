@@ -1,0 +1,272 @@
+//! Reading a PostgreSQL store back for the report ([`IntervalsReader`]): every answer is aggregated
+//! by PostgreSQL (over `agent_intervals` and the `agent_utilization` view), never row by row in Rust.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use intervals_app::{AgentSlot, IntervalsReader, SinkError, StoredSeries, StoredWindow};
+use intervals_domain::report::{AgentLine, VolumeBucket};
+use intervals_domain::{Granularity, TimeWindow};
+use sqlx::{PgPool, Row};
+
+use super::postgres::PostgresSink;
+use super::reading::{merge_agents, merge_slots, minute_of, ConversationTotals, StatusTotals};
+use crate::outputs::redact_url;
+
+/// The nil UUID: how PostgreSQL stores "not grouped by user".
+const NO_USER: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A PostgreSQL store opened for reading.
+#[derive(Debug, Clone)]
+pub(crate) struct PostgresReader {
+    pool: PgPool,
+    describe: String,
+}
+
+impl PostgresReader {
+    /// Connects to `url` without creating anything: a database without genesys-intervals' tables is
+    /// [`SinkError::Schema`]. A store of an older version gets its migrations (new views) first.
+    pub(crate) async fn open(url: &str) -> Result<PostgresReader, SinkError> {
+        let describe = redact_url(url);
+        let probe = PgPool::connect_lazy(url).map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() \
+             ORDER BY table_name",
+        )
+        .fetch_all(&probe)
+        .await
+        .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e))?;
+        probe.close().await;
+        let ours = ["_sqlx_migrations", "agent_intervals"].iter().all(|t| tables.iter().any(|n| n == t));
+        if !ours {
+            let found =
+                if tables.is_empty() { "no tables".to_owned() } else { format!("tables {}", tables.join(", ")) };
+            return Err(SinkError::schema(
+                describe,
+                format!("not a genesys-intervals database ({found}); pass the database `extract` wrote (--db)"),
+            ));
+        }
+        let sink = PostgresSink::connect(url).await?;
+        Ok(PostgresReader { pool: sink.pool().clone(), describe })
+    }
+
+    fn read_error(&self, e: sqlx::Error) -> SinkError {
+        SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
+    }
+}
+
+#[async_trait]
+impl IntervalsReader for PostgresReader {
+    async fn inventory(&self) -> Result<Vec<StoredSeries>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT org, granularity, min(interval_start) AS first, max(interval_end) AS last, count(*) AS grains \
+             FROM agent_intervals GROUP BY org, granularity ORDER BY org, granularity",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let bad = |m: String| SinkError::read(self.describe.clone(), m);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let granularity: String = row.get("granularity");
+            let span = TimeWindow::new(row.get("first"), row.get("last")).map_err(|e| bad(e.to_string()))?;
+            out.push(StoredSeries {
+                org: row.get("org"),
+                granularity: Granularity::parse(&granularity).map_err(|e| bad(e.to_string()))?,
+                span,
+                grains: row.get::<i64, _>("grains") as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn coverage(&self, org: &str, range: TimeWindow) -> Result<Vec<StoredWindow>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT w.fingerprint, w.window_start, w.window_end, w.fetched_at, q.description, q.granularity \
+             FROM ingest_windows AS w \
+             LEFT JOIN ingest_queries AS q ON q.org = w.org AND q.fingerprint = w.fingerprint \
+             WHERE w.org = $1 AND w.window_end > $2 AND w.window_start < $3 \
+             ORDER BY w.fingerprint, w.window_start",
+        )
+        .bind(org)
+        .bind(range.start())
+        .bind(range.end())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let bad = |m: String| SinkError::read(self.describe.clone(), m);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let granularity: Option<String> = row.get("granularity");
+            out.push(StoredWindow {
+                fingerprint: row.get("fingerprint"),
+                description: row.get("description"),
+                granularity: granularity.and_then(|g| Granularity::parse(&g).ok()),
+                window: TimeWindow::new(row.get("window_start"), row.get("window_end"))
+                    .map_err(|e| bad(e.to_string()))?,
+                fetched_at: row.get::<DateTime<Utc>, _>("fetched_at"),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn volume(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<VolumeBucket>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT interval_start, media_type, \
+                    sum((metrics #>> '{tHandle,count}')::bigint)::bigint AS handled, \
+                    sum((metrics #>> '{tHandle,sum}')::float8) AS handle_ms \
+             FROM agent_intervals \
+             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
+               AND metrics ? 'tHandle' \
+             GROUP BY interval_start, media_type",
+        )
+        .bind(org)
+        .bind(granularity.as_iso())
+        .bind(range.start())
+        .bind(range.end())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| VolumeBucket {
+                start: row.get("interval_start"),
+                media_type: row.get("media_type"),
+                handled: row.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
+                handle_ms: row.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
+            })
+            .collect())
+    }
+
+    async fn agent_slots(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<AgentSlot>, SinkError> {
+        let conversation = sqlx::query(
+            "SELECT user_id::text AS user_id, to_char(interval_start AT TIME ZONE 'UTC', 'HH24:MI') AS hhmm, \
+                    sum((metrics #>> '{tHandle,count}')::bigint)::bigint AS handled, \
+                    sum((metrics #>> '{tHandle,sum}')::float8) AS handle_ms \
+             FROM agent_intervals \
+             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
+               AND user_id <> $5::uuid AND metrics ? 'tHandle' \
+             GROUP BY 1, 2",
+        )
+        .bind(org)
+        .bind(granularity.as_iso())
+        .bind(range.start())
+        .bind(range.end())
+        .bind(NO_USER)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let status = sqlx::query(
+            "SELECT user_id::text AS user_id, to_char(interval_start AT TIME ZONE 'UTC', 'HH24:MI') AS hhmm, \
+                    sum(interacting_ms)::float8 AS interacting_ms, \
+                    sum(interacting_ms + communicating_ms + idle_ms)::float8 AS base_ms \
+             FROM agent_utilization \
+             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
+             GROUP BY 1, 2",
+        )
+        .bind(org)
+        .bind(granularity.as_iso())
+        .bind(range.start())
+        .bind(range.end())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let conversation = conversation.iter().map(|r| {
+            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
+            let totals = ConversationTotals {
+                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
+                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
+                ..ConversationTotals::default()
+            };
+            (key, totals)
+        });
+        let status = status.iter().map(|r| {
+            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
+            let totals = StatusTotals {
+                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
+                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
+                ..StatusTotals::default()
+            };
+            (key, totals)
+        });
+        Ok(merge_slots(conversation, status))
+    }
+
+    async fn agents(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<AgentLine>, SinkError> {
+        let conversation = sqlx::query(
+            "SELECT user_id::text AS user_id, \
+                    sum((metrics #>> '{tHandle,count}')::bigint)::bigint AS handled, \
+                    sum((metrics #>> '{tHandle,sum}')::float8) AS handle_ms, \
+                    sum((metrics #>> '{tAcw,sum}')::float8) AS acw_ms, \
+                    sum(coalesce(metrics #>> '{tHeldComplete,sum}', metrics #>> '{tHeld,sum}')::float8) AS hold_ms \
+             FROM agent_intervals \
+             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
+               AND user_id <> $5::uuid \
+             GROUP BY 1",
+        )
+        .bind(org)
+        .bind(granularity.as_iso())
+        .bind(range.start())
+        .bind(range.end())
+        .bind(NO_USER)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let status = sqlx::query(
+            "SELECT user_id::text AS user_id, sum(on_queue_ms)::float8 AS on_queue_ms, \
+                    sum(interacting_ms)::float8 AS interacting_ms, \
+                    sum(interacting_ms + communicating_ms + idle_ms)::float8 AS base_ms \
+             FROM agent_utilization \
+             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
+             GROUP BY 1",
+        )
+        .bind(org)
+        .bind(granularity.as_iso())
+        .bind(range.start())
+        .bind(range.end())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let names: HashMap<String, String> = sqlx::query_as("SELECT id::text, name FROM users WHERE org = $1")
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error(e))?
+            .into_iter()
+            .collect();
+        let conversation = conversation.iter().map(|r| {
+            let totals = ConversationTotals {
+                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
+                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
+                acw_ms: r.get::<Option<f64>, _>("acw_ms").unwrap_or(0.0),
+                hold_ms: r.get::<Option<f64>, _>("hold_ms").unwrap_or(0.0),
+            };
+            (r.get::<String, _>("user_id"), totals)
+        });
+        let status = status.iter().map(|r| {
+            let totals = StatusTotals {
+                on_queue_ms: r.get::<Option<f64>, _>("on_queue_ms").unwrap_or(0.0),
+                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
+                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
+            };
+            (r.get::<String, _>("user_id"), totals)
+        });
+        Ok(merge_agents(conversation, status, &names))
+    }
+}

@@ -1,0 +1,294 @@
+//! Reading a SQLite store back for the report ([`IntervalsReader`]): every answer is aggregated by
+//! SQLite (over `agent_intervals` and the `agent_utilization` view), never row by row in Rust.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use intervals_app::{AgentSlot, IntervalsReader, SinkError, StoredSeries, StoredWindow};
+use intervals_domain::report::{AgentLine, VolumeBucket};
+use intervals_domain::{rfc3339, Granularity, TimeWindow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::{Connection, Row};
+
+use super::reading::{merge_agents, merge_slots, minute_of, ConversationTotals, StatusTotals};
+use super::sqlite::SqliteSink;
+
+/// A SQLite store opened for reading.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteReader {
+    pool: SqlitePool,
+    describe: String,
+}
+
+impl SqliteReader {
+    /// Opens the store at `path` without creating anything: a missing file is
+    /// [`SinkError::Unavailable`], a database genesys-intervals did not create is [`SinkError::Schema`].
+    /// A store of an older version gets its migrations (new views) first.
+    pub(crate) async fn open(path: &Path) -> Result<SqliteReader, SinkError> {
+        let describe = format!("sqlite:{}", path.display());
+        if !path.is_file() {
+            return Err(SinkError::unavailable(
+                describe,
+                format!("there is no database at {}: run `genesys-intervals extract` into it first", path.display()),
+            ));
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?
+            .filename(path)
+            .read_only(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e))?;
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&mut conn)
+                .await
+                .map_err(|e| SinkError::schema(describe.clone(), e.to_string()).caused_by(e))?;
+        conn.close().await.ok();
+        let ours = ["_sqlx_migrations", "agent_intervals"].iter().all(|t| tables.iter().any(|n| n == t));
+        if !ours {
+            let found =
+                if tables.is_empty() { "no tables".to_owned() } else { format!("tables {}", tables.join(", ")) };
+            return Err(SinkError::schema(
+                describe,
+                format!("not a genesys-intervals database ({found}); pass the database `extract` wrote (--db)"),
+            ));
+        }
+        let sink = SqliteSink::open(path).await?;
+        Ok(SqliteReader { pool: sink.pool().clone(), describe })
+    }
+
+    fn read_error(&self, e: sqlx::Error) -> SinkError {
+        SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
+    }
+}
+
+fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[async_trait]
+impl IntervalsReader for SqliteReader {
+    async fn inventory(&self) -> Result<Vec<StoredSeries>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT org, granularity, min(interval_start) AS first, max(interval_end) AS last, count(*) AS grains \
+             FROM agent_intervals GROUP BY org, granularity ORDER BY org, granularity",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let bad = |m: String| SinkError::read(self.describe.clone(), m);
+            let granularity: String = row.get("granularity");
+            let (first, last): (String, String) = (row.get("first"), row.get("last"));
+            let span = TimeWindow::new(instant(&first).map_err(bad)?, instant(&last).map_err(bad)?)
+                .map_err(|e| bad(e.to_string()))?;
+            out.push(StoredSeries {
+                org: row.get("org"),
+                granularity: Granularity::parse(&granularity).map_err(|e| bad(e.to_string()))?,
+                span,
+                grains: row.get::<i64, _>("grains") as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn coverage(&self, org: &str, range: TimeWindow) -> Result<Vec<StoredWindow>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT w.fingerprint, w.window_start, w.window_end, w.fetched_at, q.description, q.granularity \
+             FROM ingest_windows AS w \
+             LEFT JOIN ingest_queries AS q ON q.org = w.org AND q.fingerprint = w.fingerprint \
+             WHERE w.org = ?1 AND w.window_end > ?2 AND w.window_start < ?3 \
+             ORDER BY w.fingerprint, w.window_start",
+        )
+        .bind(org)
+        .bind(rfc3339(range.start()))
+        .bind(rfc3339(range.end()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let bad = |m: String| SinkError::read(self.describe.clone(), m);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (start, end, fetched): (String, String, String) =
+                (row.get("window_start"), row.get("window_end"), row.get("fetched_at"));
+            let granularity: Option<String> = row.get("granularity");
+            out.push(StoredWindow {
+                fingerprint: row.get("fingerprint"),
+                description: row.get("description"),
+                granularity: granularity.and_then(|g| Granularity::parse(&g).ok()),
+                window: TimeWindow::new(instant(&start).map_err(bad)?, instant(&end).map_err(bad)?)
+                    .map_err(|e| bad(e.to_string()))?,
+                fetched_at: instant(&fetched).map_err(bad)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn volume(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<VolumeBucket>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT interval_start, media_type, \
+                    CAST(sum(json_extract(metrics, '$.tHandle.count')) AS INTEGER) AS handled, \
+                    CAST(sum(json_extract(metrics, '$.tHandle.sum')) AS REAL) AS handle_ms \
+             FROM agent_intervals \
+             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
+               AND json_extract(metrics, '$.tHandle') IS NOT NULL \
+             GROUP BY interval_start, media_type",
+        )
+        .bind(org)
+        .bind(granularity.as_iso())
+        .bind(rfc3339(range.start()))
+        .bind(rfc3339(range.end()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let bad = |m: String| SinkError::read(self.describe.clone(), m);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let start: String = row.get("interval_start");
+            out.push(VolumeBucket {
+                start: instant(&start).map_err(bad)?,
+                media_type: row.get("media_type"),
+                handled: row.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
+                handle_ms: row.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn agent_slots(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<AgentSlot>, SinkError> {
+        let args = (org, granularity.as_iso(), rfc3339(range.start()), rfc3339(range.end()));
+        let conversation = sqlx::query(
+            "SELECT user_id, substr(interval_start, 12, 5) AS hhmm, \
+                    CAST(sum(json_extract(metrics, '$.tHandle.count')) AS INTEGER) AS handled, \
+                    CAST(sum(json_extract(metrics, '$.tHandle.sum')) AS REAL) AS handle_ms \
+             FROM agent_intervals \
+             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
+               AND user_id <> '' AND json_extract(metrics, '$.tHandle') IS NOT NULL \
+             GROUP BY user_id, hhmm",
+        )
+        .bind(args.0)
+        .bind(args.1)
+        .bind(&args.2)
+        .bind(&args.3)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let status = sqlx::query(
+            "SELECT user_id, substr(interval_start, 12, 5) AS hhmm, \
+                    CAST(sum(interacting_ms) AS REAL) AS interacting_ms, \
+                    CAST(sum(interacting_ms + communicating_ms + idle_ms) AS REAL) AS base_ms \
+             FROM agent_utilization \
+             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
+             GROUP BY user_id, hhmm",
+        )
+        .bind(args.0)
+        .bind(args.1)
+        .bind(&args.2)
+        .bind(&args.3)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let conversation = conversation.iter().map(|r| {
+            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
+            let totals = ConversationTotals {
+                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
+                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
+                ..ConversationTotals::default()
+            };
+            (key, totals)
+        });
+        let status = status.iter().map(|r| {
+            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
+            let totals = StatusTotals {
+                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
+                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
+                ..StatusTotals::default()
+            };
+            (key, totals)
+        });
+        Ok(merge_slots(conversation, status))
+    }
+
+    async fn agents(
+        &self,
+        org: &str,
+        granularity: Granularity,
+        range: TimeWindow,
+    ) -> Result<Vec<AgentLine>, SinkError> {
+        let args = (org, granularity.as_iso(), rfc3339(range.start()), rfc3339(range.end()));
+        let conversation = sqlx::query(
+            "SELECT user_id, \
+                    CAST(sum(json_extract(metrics, '$.tHandle.count')) AS INTEGER) AS handled, \
+                    CAST(sum(json_extract(metrics, '$.tHandle.sum')) AS REAL) AS handle_ms, \
+                    CAST(sum(json_extract(metrics, '$.tAcw.sum')) AS REAL) AS acw_ms, \
+                    CAST(sum(coalesce(json_extract(metrics, '$.tHeldComplete.sum'), \
+                                      json_extract(metrics, '$.tHeld.sum'))) AS REAL) AS hold_ms \
+             FROM agent_intervals \
+             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
+               AND user_id <> '' \
+             GROUP BY user_id",
+        )
+        .bind(args.0)
+        .bind(args.1)
+        .bind(&args.2)
+        .bind(&args.3)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let status = sqlx::query(
+            "SELECT user_id, CAST(sum(on_queue_ms) AS REAL) AS on_queue_ms, \
+                    CAST(sum(interacting_ms) AS REAL) AS interacting_ms, \
+                    CAST(sum(interacting_ms + communicating_ms + idle_ms) AS REAL) AS base_ms \
+             FROM agent_utilization \
+             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
+             GROUP BY user_id",
+        )
+        .bind(args.0)
+        .bind(args.1)
+        .bind(&args.2)
+        .bind(&args.3)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error(e))?;
+        let names: HashMap<String, String> = sqlx::query_as("SELECT id, name FROM users WHERE org = ?1")
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error(e))?
+            .into_iter()
+            .collect();
+        let conversation = conversation.iter().map(|r| {
+            let totals = ConversationTotals {
+                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
+                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
+                acw_ms: r.get::<Option<f64>, _>("acw_ms").unwrap_or(0.0),
+                hold_ms: r.get::<Option<f64>, _>("hold_ms").unwrap_or(0.0),
+            };
+            (r.get::<String, _>("user_id"), totals)
+        });
+        let status = status.iter().map(|r| {
+            let totals = StatusTotals {
+                on_queue_ms: r.get::<Option<f64>, _>("on_queue_ms").unwrap_or(0.0),
+                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
+                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
+            };
+            (r.get::<String, _>("user_id"), totals)
+        });
+        Ok(merge_agents(conversation, status, &names))
+    }
+}
