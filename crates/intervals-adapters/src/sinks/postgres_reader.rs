@@ -11,7 +11,7 @@ use intervals_domain::{Granularity, TimeWindow};
 use sqlx::{PgPool, Row};
 
 use super::postgres::PostgresSink;
-use super::reading::{merge_agents, merge_slots, minute_of, ConversationTotals, StatusTotals};
+use super::reading::{agent_of, conversation_of, merge_agents, merge_slots, slot_of, status_of};
 use crate::outputs::redact_url;
 
 /// The nil UUID: how PostgreSQL stores "not grouped by user".
@@ -182,24 +182,8 @@ impl IntervalsReader for PostgresReader {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error(e))?;
-        let conversation = conversation.iter().map(|r| {
-            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
-            let totals = ConversationTotals {
-                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
-                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
-                ..ConversationTotals::default()
-            };
-            (key, totals)
-        });
-        let status = status.iter().map(|r| {
-            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
-            let totals = StatusTotals {
-                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
-                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
-                ..StatusTotals::default()
-            };
-            (key, totals)
-        });
+        let conversation = conversation.iter().map(|r| (slot_of(r), conversation_of(r)));
+        let status = status.iter().map(|r| (slot_of(r), status_of(r)));
         Ok(merge_slots(conversation, status))
     }
 
@@ -250,23 +234,8 @@ impl IntervalsReader for PostgresReader {
             .map_err(|e| self.read_error(e))?
             .into_iter()
             .collect();
-        let conversation = conversation.iter().map(|r| {
-            let totals = ConversationTotals {
-                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
-                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
-                acw_ms: r.get::<Option<f64>, _>("acw_ms").unwrap_or(0.0),
-                hold_ms: r.get::<Option<f64>, _>("hold_ms").unwrap_or(0.0),
-            };
-            (r.get::<String, _>("user_id"), totals)
-        });
-        let status = status.iter().map(|r| {
-            let totals = StatusTotals {
-                on_queue_ms: r.get::<Option<f64>, _>("on_queue_ms").unwrap_or(0.0),
-                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
-                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
-            };
-            (r.get::<String, _>("user_id"), totals)
-        });
+        let conversation = conversation.iter().map(|r| (agent_of(r), conversation_of(r)));
+        let status = status.iter().map(|r| (agent_of(r), status_of(r)));
         Ok(merge_agents(conversation, status, &names))
     }
 }

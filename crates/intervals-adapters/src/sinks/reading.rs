@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use intervals_app::AgentSlot;
 use intervals_domain::report::AgentLine;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// Conversation sums of one agent (and time of day).
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,6 +23,69 @@ pub(crate) struct StatusTotals {
     pub(crate) interacting_ms: f64,
     /// INTERACTING + COMMUNICATING + IDLE.
     pub(crate) base_ms: f64,
+}
+
+/// A number column of a row of either database, 0 when NULL or when the query has no such column.
+fn number<R, T>(row: &R, column: &str) -> T
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> Option<T>: Decode<'r, R::Database> + Type<R::Database>,
+    T: Default,
+{
+    row.try_get::<Option<T>, _>(column).ok().flatten().unwrap_or_default()
+}
+
+/// The conversation sums of a row with the columns `handled`, `handle_ms` and, where the query has
+/// them, `acw_ms`, `hold_ms`.
+pub(crate) fn conversation_of<R>(row: &R) -> ConversationTotals
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    ConversationTotals {
+        handled: number::<R, i64>(row, "handled").max(0) as u64,
+        handle_ms: number(row, "handle_ms"),
+        acw_ms: number(row, "acw_ms"),
+        hold_ms: number(row, "hold_ms"),
+    }
+}
+
+/// The status sums of a row with the columns `interacting_ms`, `base_ms` and, where the query has
+/// it, `on_queue_ms`.
+pub(crate) fn status_of<R>(row: &R) -> StatusTotals
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    StatusTotals {
+        on_queue_ms: number(row, "on_queue_ms"),
+        interacting_ms: number(row, "interacting_ms"),
+        base_ms: number(row, "base_ms"),
+    }
+}
+
+/// The agent of a row (`user_id`), and with `hhmm` its time of day in minutes.
+pub(crate) fn agent_of<R>(row: &R) -> String
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.get("user_id")
+}
+
+/// The key of a per-slot row: its agent and the minute of `hhmm`.
+pub(crate) fn slot_of<R>(row: &R) -> (String, u32)
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    (agent_of(row), minute_of(&row.get::<String, _>("hhmm")))
 }
 
 /// `"09:30"` as minutes after midnight (0 for anything else: the stores always write `HH:MM`).

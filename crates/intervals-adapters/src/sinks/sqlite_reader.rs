@@ -13,7 +13,7 @@ use intervals_domain::{rfc3339, Granularity, TimeWindow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection, Row};
 
-use super::reading::{merge_agents, merge_slots, minute_of, ConversationTotals, StatusTotals};
+use super::reading::{agent_of, conversation_of, merge_agents, merge_slots, slot_of, status_of};
 use super::sqlite::SqliteSink;
 
 /// A SQLite store opened for reading.
@@ -203,24 +203,8 @@ impl IntervalsReader for SqliteReader {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error(e))?;
-        let conversation = conversation.iter().map(|r| {
-            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
-            let totals = ConversationTotals {
-                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
-                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
-                ..ConversationTotals::default()
-            };
-            (key, totals)
-        });
-        let status = status.iter().map(|r| {
-            let key = (r.get::<String, _>("user_id"), minute_of(&r.get::<String, _>("hhmm")));
-            let totals = StatusTotals {
-                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
-                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
-                ..StatusTotals::default()
-            };
-            (key, totals)
-        });
+        let conversation = conversation.iter().map(|r| (slot_of(r), conversation_of(r)));
+        let status = status.iter().map(|r| (slot_of(r), status_of(r)));
         Ok(merge_slots(conversation, status))
     }
 
@@ -272,23 +256,8 @@ impl IntervalsReader for SqliteReader {
             .map_err(|e| self.read_error(e))?
             .into_iter()
             .collect();
-        let conversation = conversation.iter().map(|r| {
-            let totals = ConversationTotals {
-                handled: r.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
-                handle_ms: r.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
-                acw_ms: r.get::<Option<f64>, _>("acw_ms").unwrap_or(0.0),
-                hold_ms: r.get::<Option<f64>, _>("hold_ms").unwrap_or(0.0),
-            };
-            (r.get::<String, _>("user_id"), totals)
-        });
-        let status = status.iter().map(|r| {
-            let totals = StatusTotals {
-                on_queue_ms: r.get::<Option<f64>, _>("on_queue_ms").unwrap_or(0.0),
-                interacting_ms: r.get::<Option<f64>, _>("interacting_ms").unwrap_or(0.0),
-                base_ms: r.get::<Option<f64>, _>("base_ms").unwrap_or(0.0),
-            };
-            (r.get::<String, _>("user_id"), totals)
-        });
+        let conversation = conversation.iter().map(|r| (agent_of(r), conversation_of(r)));
+        let status = status.iter().map(|r| (agent_of(r), status_of(r)));
         Ok(merge_agents(conversation, status, &names))
     }
 }
