@@ -43,6 +43,9 @@ async fn a_report_of_a_sqlite_store_is_one_offline_html_file() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("(12 agents, 96 buckets of PT30M)"), "{stderr}");
     let first = std::fs::read(&html_path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&html_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "a report is for sharing: {mode:o}");
     for needle in ["Coverage", "Occupancy", "conversation: tHandle", "user status: tAgentRoutingStatus"] {
         assert!(String::from_utf8_lossy(&first).contains(needle), "{needle}");
     }

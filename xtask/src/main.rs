@@ -13,6 +13,7 @@
 
 mod django;
 mod pg;
+mod report_demo;
 mod tidy;
 
 use std::ffi::OsStr;
@@ -35,6 +36,7 @@ commands:
                                internal crates (none onto a binary crate), manifest fields
   django                       run the Django models and queries of the docs against SQLite and PostgreSQL
                                databases filled by the demo (needs python3 and PyPI; not part of ci)
+  report-demo [--out DIR]      the demo's HTML report in DIR (target/report-demo), with PNGs if Chromium is installed
 ";
 
 /// A failed step: which one, and why.
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "tidy" => tidy_cmd(),
         "django" => django::run().map_err(|e| vec![e]),
+        "report-demo" => report_demo::run(rest).map_err(|e| vec![e]),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

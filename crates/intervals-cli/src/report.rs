@@ -78,6 +78,16 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
+    // The temporary file is private; a report is for sharing: keep the old file's mode, else rw-r--r--.
+    let mode = std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| default_permissions());
+    std::fs::set_permissions(tmp.path(), mode)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// A new report's mode: readable by all, like a file made by any other tool (the temporary file is
+/// created private).
+fn default_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o644)
 }

@@ -225,7 +225,8 @@ fn volume_section(cx: &Context<'_>, chart: Option<&VolumeChart>) -> Markup {
             h2 { "2. Volume and average handle time" }
             p.explain {
                 "Interactions handled per interval, stacked by media type, with the average handle time of all media "
-                "(right axis, minutes:seconds). Times are local to " (cx.report.time_zone.name()) "."
+                "(right axis, minutes:seconds; the few intervals far above the rest are drawn at its top). Times are \
+                 local to " (cx.report.time_zone.name()) "."
             }
             @match chart {
                 None => p.note { "No handled interactions are stored for this range." },

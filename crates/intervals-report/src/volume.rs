@@ -236,6 +236,17 @@ fn gap_spans(starts: &[DateTime<Utc>], end: DateTime<Utc>, gaps: &[TimeWindow]) 
     spans
 }
 
+/// The top of the AHT axis, in seconds: the largest value, unless a few quiet intervals (one long call
+/// each) would squash the line of every other interval into the bottom of the chart; then one and a
+/// half times the 95th percentile, and the few values above are drawn at the top.
+fn aht_axis_max(values: &[f64]) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let Some(&max) = sorted.last() else { return 0.0 };
+    let p95 = sorted[(sorted.len() - 1) * 95 / 100];
+    max.min(p95 * 1.5).max(p95)
+}
+
 /// A "nice" step (1, 2 or 5 times a power of ten, at least 1) for about `parts` parts of `max`.
 fn nice_step(max: f64, parts: f64) -> f64 {
     let raw = (max / parts).max(1.0);
@@ -272,9 +283,10 @@ fn draw(data: &Data, ticks: &TimeTicks, gaps: &[(usize, usize)]) -> Result<Strin
 
     let max_total = data.stacks.iter().map(|s| s.iter().sum::<u64>()).max().unwrap_or(0) as f64;
     let (y_top, y_ticks) = ticks_to(max_total.max(1.0), nice_step(max_total, 5.0), 1.0);
-    let max_aht = (0..n).filter_map(|i| data.aht_seconds(i)).fold(0.0, f64::max);
+    let max_aht = aht_axis_max(&(0..n).filter_map(|i| data.aht_seconds(i)).collect::<Vec<_>>());
     // The AHT axis counts milliseconds.
     let (aht_top, aht_ticks) = ticks_to(max_aht.max(1.0), duration_step(max_aht), 1000.0);
+    let aht_cap = aht_top as f64 / 1000.0;
 
     let mut svg = String::new();
     {
@@ -341,7 +353,8 @@ fn draw(data: &Data, ticks: &TimeTicks, gaps: &[(usize, usize)]) -> Result<Strin
         let mut current: Vec<(i64, i64)> = Vec::new();
         for i in 0..n {
             match data.aht_seconds(i) {
-                Some(s) => current.push((x_of(i) + X_UNIT / 2, (s * 1000.0).round() as i64)),
+                // Beyond the axis (a quiet interval with one long call): drawn at its top.
+                Some(s) => current.push((x_of(i) + X_UNIT / 2, (s.min(aht_cap) * 1000.0).round() as i64)),
                 None if !current.is_empty() => runs.push(std::mem::take(&mut current)),
                 None => {}
             }
@@ -377,6 +390,16 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn a_few_quiet_intervals_do_not_squash_the_aht_axis() {
+        let mut typical: Vec<f64> = (0..100).map(|i| 500.0 + f64::from(i)).collect();
+        assert_eq!(aht_axis_max(&typical), 599.0, "no outlier: the largest value");
+        typical.extend([5_000.0, 4_000.0]);
+        assert_eq!(aht_axis_max(&typical), 595.0 * 1.5, "outliers: 1.5 times the 95th percentile");
+        assert_eq!(aht_axis_max(&[]), 0.0);
+        assert_eq!(aht_axis_max(&[42.0]), 42.0);
+    }
 
     #[test]
     fn steps() {
