@@ -2,8 +2,10 @@
 //! Needs `DATABASE_URL` (a superuser on a throwaway server); `cargo xtask ci` provides one.
 
 mod bad_input;
+mod chaos;
 mod corrections;
 mod demo;
+mod disk_full;
 mod extract_truth;
 mod hostile;
 mod more_commands;
@@ -11,5 +13,6 @@ mod parquet_output;
 mod postgres_smoke;
 mod report;
 mod resume;
+mod sql_logging;
 mod support;
 mod utilization;

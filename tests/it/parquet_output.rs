@@ -15,7 +15,7 @@ use crate::support::{assert_same_csv, expect_exit, long_csv, run, Extraction, Si
 const ORG: &str = "emea";
 
 /// Every file under `dir` (hidden ones included), sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
@@ -32,12 +32,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn is_hidden(path: &Path) -> bool {
+pub(crate) fn is_hidden(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
 /// The window files under `dir` (`.parquet`, not hidden).
-fn window_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn window_files(dir: &Path) -> Vec<PathBuf> {
     files_under(dir).into_iter().filter(|p| !is_hidden(p) && p.extension().is_some_and(|e| e == "parquet")).collect()
 }
 
@@ -54,7 +54,7 @@ fn utc_micros(micros: i64) -> DateTime<Utc> {
 /// the long CSV of `extraction`'s query. Checks on the way that each file holds the long layout's
 /// columns (group columns first), sits in `org=<org>/interval_date=<date of its rows>`, and keeps
 /// its rows in the contract's order.
-fn parquet_long_csv(dir: &Path, org: &str, extraction: &Extraction) -> String {
+pub(crate) fn parquet_long_csv(dir: &Path, org: &str, extraction: &Extraction) -> String {
     let query = extraction.query();
     let header = intervals_domain::long_header(&query);
     let groups = query.group_by().len();

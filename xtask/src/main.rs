@@ -11,6 +11,7 @@
 //!
 //! Std only, on purpose: this binary is built before anything else in CI.
 
+mod chaos;
 mod django;
 mod pg;
 mod report_demo;
@@ -29,6 +30,7 @@ commands:
                                PostgreSQL (an ephemeral cluster unless DATABASE_URL is set)
   test [ARGS...]               only the test step; ARGS go to `cargo nextest run` (or `cargo test`),
                                e.g. `cargo xtask test -p intervals-e2e`
+  chaos [ARGS...]              the fault suite at full scale (GENESYS_CHAOS=full), printing its table
   db up|down|url               persistent dev cluster in /tmp/genesys-intervals-dev-pg on port 55433
   bench [NAME...] [-- ARGS...] run crates/*/examples/*_bench.rs in release against PostgreSQL;
                                NAMEs select benchmarks, ARGS go to every benchmark
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "ci" => ci(rest),
         "test" => test_step(rest),
+        "chaos" => chaos::run(rest).map_err(|e| vec![e]),
         "db" => db(rest),
         "bench" => bench(rest),
         "tidy" => tidy_cmd(),

@@ -28,7 +28,9 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat, rust_log: Option<&str>, default_filter: &str) {
     let filter = rust_log
         .and_then(|directives| EnvFilter::try_new(directives).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_filter));
+        // PostgreSQL's notices ("relation ... already exists, skipping" on every migration check) are
+        // server chatter, not the tool's news: shown from `RUST_LOG=sqlx=info` on.
+        .unwrap_or_else(|| EnvFilter::new(format!("{default_filter},sqlx::postgres::notice=warn")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

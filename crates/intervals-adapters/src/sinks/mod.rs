@@ -21,6 +21,7 @@
 //! (`sqlite_reader`, `postgres_reader`, sharing `reading`): every answer is summed in the database.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::outputs::OutputKind;
 
@@ -54,4 +55,16 @@ pub(crate) fn builtin_outputs() -> Vec<Arc<dyn OutputKind>> {
         Arc::new(parquet::ParquetKind),
         Arc::new(postgres::PostgresKind),
     ]
+}
+
+/// A statement slower than this is logged as slow (at DEBUG, like every statement).
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// `options` with sqlx's statement logging at DEBUG only. sqlx logs every statement at DEBUG and, by
+/// default, one slower than a second (a lock held by another writer, a busy server) as a WARN with its
+/// whole SQL text: that is for whoever asks (`RUST_LOG=sqlx=debug`), not for the default log. Every
+/// pool and connection the database outputs open (sinks, readers; the leases share the sinks' pools)
+/// is built from options passed through here; a pool handed to `from_pool` keeps its own settings.
+pub(crate) fn statements_at_debug<O: sqlx::ConnectOptions>(options: O) -> O {
+    options.log_statements(log::LevelFilter::Debug).log_slow_statements(log::LevelFilter::Debug, SLOW_STATEMENT)
 }

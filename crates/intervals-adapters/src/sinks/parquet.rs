@@ -453,7 +453,18 @@ impl WindowWrite {
             .tempfile_in(&self.folder)
             .map_err(|e| io_error("cannot create a temporary file in", &self.folder, e))?;
         self.encode(temp.as_file_mut()).map_err(|e| {
-            SinkError::write(self.describe.clone(), format!("encoding {}: {e}", self.path.display())).caused_by(e)
+            let message = match &e {
+                // The file system refused the bytes (a full disk, a size limit): its error, not an encoding one.
+                ParquetError::External(io) if io.is::<io::Error>() => {
+                    format!(
+                        "cannot write {}: {io}; the windows written before are kept: make room, then run again to \
+                         continue",
+                        self.path.display()
+                    )
+                }
+                _ => format!("encoding {}: {e}", self.path.display()),
+            };
+            SinkError::write(self.describe.clone(), message).caused_by(e)
         })?;
         let synced: io::Result<()> = (|| {
             temp.as_file().sync_all()?;

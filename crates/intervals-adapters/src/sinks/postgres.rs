@@ -98,6 +98,7 @@ impl PostgresSink {
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             SinkError::unavailable(crate::outputs::redact_url(url), format!("invalid PostgreSQL URL: {e}"))
         })?;
+        let options = super::statements_at_debug(options);
         let describe = describe(&options);
         let host_port = format!("{}:{}", options.get_host(), options.get_port());
         let unavailable = |message: String| SinkError::unavailable(describe.clone(), message);

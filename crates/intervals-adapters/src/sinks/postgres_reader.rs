@@ -2,12 +2,14 @@
 //! by PostgreSQL (over `agent_intervals` and the `agent_utilization` view), never row by row in Rust.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intervals_app::{AgentSlot, IntervalsReader, SinkError, StoredSeries, StoredWindow};
 use intervals_domain::report::{AgentLine, VolumeBucket};
 use intervals_domain::{Granularity, TimeWindow};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Row};
 
 use super::postgres::PostgresSink;
@@ -29,7 +31,9 @@ impl PostgresReader {
     /// [`SinkError::Schema`]. A store of an older version gets its migrations (new views) first.
     pub(crate) async fn open(url: &str) -> Result<PostgresReader, SinkError> {
         let describe = redact_url(url);
-        let probe = PgPool::connect_lazy(url).map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
+        let probe = PgPool::connect_lazy_with(super::statements_at_debug(options));
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() \
              ORDER BY table_name",

@@ -75,6 +75,7 @@ impl SqliteSink {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(60))
             .foreign_keys(true);
+        let options = super::statements_at_debug(options);
         // Two runs started together on a new file race to create it: one may find the file locked while
         // the other switches it to WAL, or fail a migration the other has just applied. Both are retried
         // (a few times, briefly); anything else is reported at once.
@@ -84,7 +85,7 @@ impl SqliteSink {
                 let pool =
                     SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(|e| {
                         let race = is_busy(&e);
-                        (race, unavailable(e.to_string()))
+                        (race, unavailable(disk_trouble(&e).unwrap_or_else(|| e.to_string())))
                     })?;
                 let sink = SqliteSink { pool, describe: describe.clone() };
                 sink.migrate().await?;
@@ -118,7 +119,10 @@ impl SqliteSink {
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| (is_busy(&e), schema(e.to_string())))?;
+            .map_err(|e| match disk_trouble(&e) {
+                Some(message) => (false, SinkError::write(self.describe.clone(), message)),
+                None => (is_busy(&e), schema(e.to_string())),
+            })?;
         let has_history = names.iter().any(|n| n == "_sqlx_migrations");
         let foreign: Vec<&str> =
             OWN_OBJECTS.iter().copied().filter(|o| names.iter().any(|n| n.eq_ignore_ascii_case(o))).collect();
@@ -136,6 +140,11 @@ impl SqliteSink {
         }
         let applied_before = self.applied_migrations().await;
         if let Err(e) = MIGRATOR.run(&self.pool).await {
+            if let MigrateError::Execute(db) | MigrateError::ExecuteMigration(db, _) = &e {
+                if let Some(message) = disk_trouble(db) {
+                    return Err((false, SinkError::write(self.describe.clone(), message)));
+                }
+            }
             // Another process applied migrations meanwhile (the history grew under us): a race.
             let race = matches!(&e, MigrateError::Execute(db) if is_busy(db))
                 || self.applied_migrations().await > applied_before;
@@ -159,8 +168,15 @@ impl SqliteSink {
             .unwrap_or(0)
     }
 
-    fn write_error(&self, e: impl std::fmt::Display) -> SinkError {
-        SinkError::write(self.describe.clone(), e.to_string())
+    fn write_error(&self, e: impl std::fmt::Display + 'static) -> SinkError {
+        let disk = (&e as &dyn std::any::Any).downcast_ref::<sqlx::Error>().and_then(disk_trouble);
+        match disk {
+            Some(message) => SinkError::write(
+                self.describe.clone(),
+                format!("{message} to continue: what was committed before is kept"),
+            ),
+            None => SinkError::write(self.describe.clone(), e.to_string()),
+        }
     }
 
     fn read_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> SinkError {
@@ -177,6 +193,25 @@ fn is_busy(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "261" | "517")),
         _ => false,
     }
+}
+
+/// A full disk, or a write the file system refused, said as such (SQLite only says "database or disk
+/// is full" or "disk I/O error", naming neither the file nor the OS error); `None` for any other error.
+fn disk_trouble(e: &sqlx::Error) -> Option<String> {
+    let sqlx::Error::Database(db) = e else { return None };
+    let code: u32 = db.code()?.parse().ok()?;
+    // SQLite's unix VFS reports a write failing with ENOSPC as SQLITE_FULL (13), and one failing with
+    // any other OS error (EFBIG, EDQUOT, EIO) as SQLITE_IOERR_WRITE; the others are SQLITE_IOERR_FSYNC,
+    // _DIR_FSYNC, _TRUNCATE, _SHMSIZE and _SHMMAP.
+    let cause = match code {
+        13 => "no space left on device",
+        778 | 1034 | 1290 | 1546 | 4874 | 5386 => {
+            "the database file, or its -wal or -shm file beside it, could not be written: the disk is full, the \
+             file has reached a size limit (ulimit -f) or a quota, or the device failed"
+        }
+        _ => return None,
+    };
+    Some(format!("{cause} (SQLite: {}, code {code}); make room, then run again", db.message()))
 }
 
 /// A migration failure, explained.

@@ -39,6 +39,7 @@ impl SqliteReader {
             .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?
             .filename(path)
             .read_only(true);
+        let options = super::statements_at_debug(options);
         let mut conn = sqlx::SqliteConnection::connect_with(&options)
             .await
             .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e))?;
