@@ -1,5 +1,7 @@
 //! Reading a PostgreSQL store back for the report ([`IntervalsReader`]): every answer is aggregated
-//! by PostgreSQL (over `agent_intervals` and the `agent_utilization` view), never row by row in Rust.
+//! by PostgreSQL over `agent_intervals`, never row by row in Rust. Status sums read the agents' own
+//! grains (where status keys live) directly: the same sums as `agent_utilization`, about twice as
+//! fast as going through the view, which joins every grain of the bucket.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -173,16 +175,22 @@ impl IntervalsReader for PostgresReader {
         .map_err(|e| self.read_error(e))?;
         let status = sqlx::query(
             "SELECT user_id::text AS user_id, to_char(interval_start AT TIME ZONE 'UTC', 'HH24:MI') AS hhmm, \
-                    sum(interacting_ms)::float8 AS interacting_ms, \
-                    sum(interacting_ms + communicating_ms + idle_ms)::float8 AS base_ms \
-             FROM agent_utilization \
+                    sum((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8) AS interacting_ms, \
+                    sum(coalesce((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8, 0) \
+                      + coalesce((metrics #>> '{tAgentRoutingStatus:COMMUNICATING,sum}')::float8, 0) \
+                      + coalesce((metrics #>> '{tAgentRoutingStatus:IDLE,sum}')::float8, 0)) AS base_ms \
+             FROM agent_intervals \
              WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
+               AND user_id <> $5::uuid AND media_type = '' AND queue_id = $5::uuid \
+               AND metrics ?| (SELECT coalesce(array_agg(k.key), '{}') FROM qualified_metric_keys AS k \
+                               WHERE k.org = $1 AND split_part(k.key, ':', 1) IN ('tAgentRoutingStatus', 'tSystemPresence')) \
              GROUP BY 1, 2",
         )
         .bind(org)
         .bind(granularity.as_iso())
         .bind(range.start())
         .bind(range.end())
+        .bind(NO_USER)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error(e))?;
@@ -217,17 +225,24 @@ impl IntervalsReader for PostgresReader {
         .await
         .map_err(|e| self.read_error(e))?;
         let status = sqlx::query(
-            "SELECT user_id::text AS user_id, sum(on_queue_ms)::float8 AS on_queue_ms, \
-                    sum(interacting_ms)::float8 AS interacting_ms, \
-                    sum(interacting_ms + communicating_ms + idle_ms)::float8 AS base_ms \
-             FROM agent_utilization \
+            "SELECT user_id::text AS user_id, \
+                    sum((metrics #>> '{tSystemPresence:ON_QUEUE,sum}')::float8) AS on_queue_ms, \
+                    sum((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8) AS interacting_ms, \
+                    sum(coalesce((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8, 0) \
+                      + coalesce((metrics #>> '{tAgentRoutingStatus:COMMUNICATING,sum}')::float8, 0) \
+                      + coalesce((metrics #>> '{tAgentRoutingStatus:IDLE,sum}')::float8, 0)) AS base_ms \
+             FROM agent_intervals \
              WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
+               AND user_id <> $5::uuid AND media_type = '' AND queue_id = $5::uuid \
+               AND metrics ?| (SELECT coalesce(array_agg(k.key), '{}') FROM qualified_metric_keys AS k \
+                               WHERE k.org = $1 AND split_part(k.key, ':', 1) IN ('tAgentRoutingStatus', 'tSystemPresence')) \
              GROUP BY 1",
         )
         .bind(org)
         .bind(granularity.as_iso())
         .bind(range.start())
         .bind(range.end())
+        .bind(NO_USER)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error(e))?;
