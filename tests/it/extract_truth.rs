@@ -196,6 +196,8 @@ async fn sqlite_equals_truth_and_rerun_changes_nothing() {
     cmd.args(extraction.args());
     let stderr = expect_exit(&run(cmd).await, 0);
     assert!(stderr.contains("sqlite3 "), "the summary shows how to look at the data: {stderr}");
+    let wal = std::fs::metadata(dir.path().join("x.db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal, 0, "a finished run leaves one self-contained file: the write-ahead log is checkpointed");
     assert_same_csv(&sqlite_long_csv(&db, &extraction).await, &extraction.truth_csv(&sim), "sqlite");
 
     let queries_before = sim.aggregate_queries();

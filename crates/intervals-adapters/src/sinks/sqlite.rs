@@ -112,6 +112,15 @@ impl SqliteSink {
         &self.pool
     }
 
+    /// Moves what the write-ahead log holds into the database file and empties the log, so a finished
+    /// run leaves one self-contained file (the `-wal` beside it is empty). Best effort: a reader holding
+    /// the log open only delays it, and committed data is safe either way.
+    async fn checkpoint_wal(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+            tracing::debug!(target = %self.describe, error = %e, "the write-ahead log was not checkpointed");
+        }
+    }
+
     /// Applies the migrations; the flag of an error says whether it came from racing another process
     /// (then opening again can succeed).
     async fn migrate(&self) -> Result<(), (bool, SinkError)> {
@@ -384,6 +393,7 @@ impl Sink for SqliteSink {
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
+        self.checkpoint_wal().await;
         Ok(())
     }
 
@@ -509,6 +519,11 @@ impl DirectoryWriter for SqliteSink {
         .await
         .map_err(|e| self.write_error(e))?;
         Ok(users.len() as u64)
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        self.checkpoint_wal().await;
+        Ok(())
     }
 
     async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError> {
