@@ -119,15 +119,32 @@ async fn stores_that_are_not_ours_or_not_there_are_refused() {
 /// Per agent: handled, handle, acw, hold (ms), on queue, interacting, occupancy base (ms).
 type Totals = BTreeMap<String, (u64, f64, f64, f64, Option<f64>, Option<f64>, Option<f64>)>;
 
+/// The reader's totals per agent: its slots over `range` added up here (what `build_report` does),
+/// with names from `user_names`.
 async fn reader_totals(url: &str, range: TimeWindow) -> (Totals, BTreeMap<String, Option<String>>) {
     let reader = Registry::builtin().parse(url).unwrap().config().open_reader().await.unwrap().unwrap();
-    let lines = reader.agents("default", Granularity::Pt30m, range).await.unwrap();
-    let names = lines.iter().map(|l| (l.user_id.clone(), l.name.clone())).collect();
-    let totals = lines
+    let slots = reader.agent_slots("default", Granularity::Pt30m, range).await.unwrap();
+    let user_names = reader.user_names("default").await.unwrap();
+    // The Totals columns, status ones as plain sums, and whether any slot had status time.
+    type Sums = (u64, f64, f64, f64, f64, f64, f64, bool);
+    let mut sums: BTreeMap<String, Sums> = BTreeMap::new();
+    for s in slots {
+        let t = sums.entry(s.user_id).or_default();
+        t.0 += s.handled;
+        t.1 += s.handle_ms;
+        t.2 += s.acw_ms;
+        t.3 += s.hold_ms;
+        t.4 += s.on_queue_ms;
+        t.5 += s.interacting_ms;
+        t.6 += s.occupancy_base_ms;
+        t.7 |= s.has_status;
+    }
+    let names = sums.keys().map(|user| (user.clone(), user_names.get(user).cloned())).collect();
+    let totals = sums
         .into_iter()
-        .map(|l| {
-            let t = (l.handled, l.handle_ms, l.acw_ms, l.hold_ms, l.on_queue_ms, l.interacting_ms, l.occupancy_base_ms);
-            (l.user_id, t)
+        .map(|(user, t)| {
+            let status = |v: f64| t.7.then_some(v);
+            (user, (t.0, t.1, t.2, t.3, status(t.4), status(t.5), status(t.6)))
         })
         .collect();
     (totals, names)

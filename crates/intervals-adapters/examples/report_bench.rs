@@ -163,8 +163,8 @@ impl Bench {
         push("volume", d, v.len(), "bucket x media type sums");
         let (d, v) = best(rounds, move || async move { Ok(reader.agent_slots(org, g, range).await?) }).await?;
         push("agent_slots", d, v.len(), "agent x time-of-day sums");
-        let (d, v) = best(rounds, move || async move { Ok(reader.agents(org, g, range).await?) }).await?;
-        push("agents", d, v.len(), "agent lines");
+        let (d, v) = best(rounds, move || async move { Ok(reader.user_names(org).await?) }).await?;
+        push("user_names", d, v.len(), "names");
         Ok(out)
     }
 }

@@ -3,12 +3,13 @@
 //! Adapters implement these traits; binaries pick implementations and hand them over as
 //! `Arc<dyn ...>`. No port names a technology (no SQL, no HTTP types).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use intervals_domain::report::{AgentLine, VolumeBucket};
+use intervals_domain::report::VolumeBucket;
 use intervals_domain::{AggregateQuery, Granularity, MetricRow, Queue, TimeWindow, User};
 
 /// Where metrics come from (the Genesys analytics API or its simulator).
@@ -257,18 +258,18 @@ pub trait IntervalsReader: Send + Sync {
         granularity: Granularity,
         range: TimeWindow,
     ) -> Result<Vec<VolumeBucket>, SinkError>;
-    /// Per agent and UTC time of day of the bucket start, the sums over the buckets of `range` (which
-    /// the caller keeps within one UTC offset of its display zone).
+    /// Per agent and UTC time of day of the bucket start, every sum of both families over the buckets
+    /// of `range` (which the caller keeps within one UTC offset of its display zone), one slot per
+    /// (agent, time of day) with any grain, in no particular order. The agents' totals are these
+    /// slots added up, so a store reads its grains once for both the heat map and the agent table.
     async fn agent_slots(
         &self,
         org: &str,
         granularity: Granularity,
         range: TimeWindow,
     ) -> Result<Vec<AgentSlot>, SinkError>;
-    /// Per agent, the totals over `range`, with the agent's name where the `users` table has it (in
-    /// no particular order).
-    async fn agents(&self, org: &str, granularity: Granularity, range: TimeWindow)
-        -> Result<Vec<AgentLine>, SinkError>;
+    /// The names of `org`'s users by id, as far as the store holds them (empty when it holds none).
+    async fn user_names(&self, org: &str) -> Result<HashMap<String, String>, SinkError>;
 }
 
 /// The rows stored for one org at one granularity.
@@ -300,16 +301,26 @@ pub struct StoredWindow {
 }
 
 /// One agent's sums at one time of day ([`IntervalsReader::agent_slots`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentSlot {
     /// The agent.
     pub user_id: String,
     /// Minutes after UTC midnight of the buckets' start (0..1440).
     pub utc_minute: u32,
-    /// Handled interactions.
+    /// Handled interactions (`tHandle` count).
     pub handled: u64,
     /// Handle time, ms.
     pub handle_ms: f64,
+    /// After-call work, ms.
+    pub acw_ms: f64,
+    /// Hold time, ms (per grain `tHeldComplete`, else `tHeld`).
+    pub hold_ms: f64,
+    /// Whether any of the slot's grains holds status time (the agent's own grain, media type and
+    /// queue empty, with a `tAgentRoutingStatus:` or `tSystemPresence:` key); the status sums are 0
+    /// when not.
+    pub has_status: bool,
+    /// Time in system presence ON_QUEUE, ms.
+    pub on_queue_ms: f64,
     /// Routing status INTERACTING, ms.
     pub interacting_ms: f64,
     /// Routing status INTERACTING + COMMUNICATING + IDLE, ms.

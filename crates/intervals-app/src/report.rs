@@ -1,6 +1,6 @@
 //! The report use case: pick what to show from what is stored, read it aggregated through
-//! [`IntervalsReader`], and shape it into a [`Report`] (times of day in the display zone, agents
-//! sorted, gaps found). Drawing it is a renderer's job.
+//! [`IntervalsReader`], and shape it into a [`Report`] (times of day in the display zone, agents'
+//! totals added up from their slots and sorted, gaps found). Drawing it is a renderer's job.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,7 +9,7 @@ use intervals_domain::report::{AgentLine, CoverageLine, HeatMap, HeatMeasure, He
 use intervals_domain::{rfc3339, Granularity, TimeSpec, TimeWindow, Tz};
 
 use crate::ingest::uncovered;
-use crate::ports::{IntervalsReader, SinkError, StoredSeries};
+use crate::ports::{AgentSlot, IntervalsReader, SinkError, StoredSeries};
 
 /// What to report on; `None` picks from what is stored.
 #[derive(Debug, Clone)]
@@ -82,9 +82,15 @@ pub async fn build_report(
         v.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.media_type.cmp(&b.media_type)));
         v
     };
-    let mut agents = reader.agents(org, granularity, range).await?;
+    // The slots of every part, with the part's UTC offset: the heat map and the agents' totals.
+    let mut slots = Vec::new();
+    for (part, offset_minutes) in offset_parts(range, tz) {
+        slots.extend(reader.agent_slots(org, granularity, part).await?.into_iter().map(|s| (s, offset_minutes)));
+    }
+    let names = reader.user_names(org).await?;
+    let mut agents = agent_lines(slots.iter().map(|(s, _)| s), &names);
     agents.sort_by(|a, b| b.handled.cmp(&a.handled).then_with(|| a.user_id.cmp(&b.user_id)));
-    let heat_map = heat_map(reader, org, granularity, range, tz, &agents).await?;
+    let heat_map = heat_map(&slots, granularity, &agents);
     Ok(Report {
         org: org.to_owned(),
         range,
@@ -179,37 +185,63 @@ async fn coverage(
         .collect())
 }
 
-/// Agents by local time of day: the range is cut where the zone's UTC offset changes, each part
-/// read by UTC time of day and moved to local time, and the sums of the parts added up.
-async fn heat_map(
-    reader: &dyn IntervalsReader,
-    org: &str,
-    granularity: Granularity,
-    range: TimeWindow,
-    tz: Tz,
-    agents: &[AgentLine],
-) -> Result<HeatMap, ReportError> {
+/// One line per agent with any slot: the agent's slots added up, named from `names`. The status
+/// columns are `None` for an agent none of whose slots holds status time.
+fn agent_lines<'a>(slots: impl Iterator<Item = &'a AgentSlot>, names: &HashMap<String, String>) -> Vec<AgentLine> {
+    let mut lines: BTreeMap<&str, (AgentLine, bool)> = BTreeMap::new();
+    for s in slots {
+        let (line, has_status) = lines.entry(s.user_id.as_str()).or_default();
+        line.handled += s.handled;
+        line.handle_ms += s.handle_ms;
+        line.acw_ms += s.acw_ms;
+        line.hold_ms += s.hold_ms;
+        *line.on_queue_ms.get_or_insert(0.0) += s.on_queue_ms;
+        *line.interacting_ms.get_or_insert(0.0) += s.interacting_ms;
+        *line.occupancy_base_ms.get_or_insert(0.0) += s.occupancy_base_ms;
+        *has_status |= s.has_status;
+    }
+    lines
+        .into_iter()
+        .map(|(user_id, (line, has_status))| {
+            let status = |v: Option<f64>| v.filter(|_| has_status);
+            AgentLine {
+                user_id: user_id.to_owned(),
+                name: names.get(user_id).cloned(),
+                on_queue_ms: status(line.on_queue_ms),
+                interacting_ms: status(line.interacting_ms),
+                occupancy_base_ms: status(line.occupancy_base_ms),
+                ..line
+            }
+        })
+        .collect()
+}
+
+/// Agents by local time of day: each part's slots (read by UTC time of day, with the part's UTC
+/// offset in minutes) moved to local time, and the sums of the parts added up.
+fn heat_map(slots: &[(AgentSlot, i64)], granularity: Granularity, agents: &[AgentLine]) -> HeatMap {
     #[derive(Default, Clone, Copy)]
     struct Sums {
         handled: u64,
         handle_ms: f64,
         interacting_ms: f64,
         base_ms: f64,
+        shown: bool,
     }
     let mut cells: HashMap<(String, u32), Sums> = HashMap::new();
-    for (part, offset_minutes) in offset_parts(range, tz) {
-        for slot in reader.agent_slots(org, granularity, part).await? {
-            let local = (i64::from(slot.utc_minute) + offset_minutes).rem_euclid(1440) as u32;
-            let sums = cells.entry((slot.user_id, local)).or_default();
-            sums.handled += slot.handled;
-            sums.handle_ms += slot.handle_ms;
-            sums.interacting_ms += slot.interacting_ms;
-            sums.base_ms += slot.occupancy_base_ms;
-        }
+    for (slot, offset_minutes) in slots {
+        let local = (i64::from(slot.utc_minute) + offset_minutes).rem_euclid(1440) as u32;
+        let sums = cells.entry((slot.user_id.clone(), local)).or_default();
+        sums.handled += slot.handled;
+        sums.handle_ms += slot.handle_ms;
+        sums.interacting_ms += slot.interacting_ms;
+        sums.base_ms += slot.occupancy_base_ms;
+        // A time of day is shown for handled interactions or status time, not for grains holding
+        // neither (after-call work alone, say).
+        sums.shown |= slot.handled > 0 || slot.has_status;
     }
     let measure =
         if cells.values().any(|s| s.base_ms > 0.0) { HeatMeasure::Occupancy } else { HeatMeasure::AverageHandleMs };
-    let minutes: BTreeSet<u32> = cells.keys().map(|(_, m)| *m).collect();
+    let minutes: BTreeSet<u32> = cells.iter().filter(|(_, s)| s.shown).map(|((_, m), _)| *m).collect();
     let slots: Vec<u32> = match (minutes.first(), minutes.last(), granularity.fixed_minutes()) {
         // Every slot between the first and last with data, so gaps show as gaps.
         (Some(first), Some(last), Some(step)) if step > 0 => (*first..=*last).step_by(step as usize).collect(),
@@ -233,7 +265,7 @@ async fn heat_map(
         })
         .collect();
     let slots = slots.into_iter().filter_map(|m| NaiveTime::from_num_seconds_from_midnight_opt(m * 60, 0)).collect();
-    Ok(HeatMap { measure, slots, rows })
+    HeatMap { measure, slots, rows }
 }
 
 /// `range` cut where `tz`'s UTC offset changes, each part with its offset in minutes.

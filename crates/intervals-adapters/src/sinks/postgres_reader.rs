@@ -1,7 +1,8 @@
 //! Reading a PostgreSQL store back for the report ([`IntervalsReader`]): every answer is aggregated
-//! by PostgreSQL over `agent_intervals`, never row by row in Rust. Status sums read the agents' own
-//! grains (where status keys live) directly: the same sums as `agent_utilization`, about twice as
-//! fast as going through the view, which joins every grain of the bucket.
+//! by PostgreSQL over `agent_intervals`, never row by row in Rust. Every agent's sums, of both
+//! families, come from one pass over the range per (agent, UTC time of day); status sums are read
+//! from the agents' own grains (where status keys live) directly: the same sums as
+//! `agent_utilization`, faster than going through the view, which joins every grain of the bucket.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -9,13 +10,13 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intervals_app::{AgentSlot, IntervalsReader, SinkError, StoredSeries, StoredWindow};
-use intervals_domain::report::{AgentLine, VolumeBucket};
+use intervals_domain::report::VolumeBucket;
 use intervals_domain::{Granularity, TimeWindow};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Row};
 
 use super::postgres::PostgresSink;
-use super::reading::{agent_of, conversation_of, merge_agents, merge_slots, slot_of, status_of};
+use super::reading::slot_of;
 use crate::outputs::redact_url;
 
 /// The nil UUID: how PostgreSQL stores "not grouped by user".
@@ -156,87 +157,27 @@ impl IntervalsReader for PostgresReader {
         granularity: Granularity,
         range: TimeWindow,
     ) -> Result<Vec<AgentSlot>, SinkError> {
-        let conversation = sqlx::query(
-            "SELECT user_id::text AS user_id, to_char(interval_start AT TIME ZONE 'UTC', 'HH24:MI') AS hhmm, \
-                    sum((metrics #>> '{tHandle,count}')::bigint)::bigint AS handled, \
-                    sum((metrics #>> '{tHandle,sum}')::float8) AS handle_ms \
-             FROM agent_intervals \
-             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
-               AND user_id <> $5::uuid AND metrics ? 'tHandle' \
-             GROUP BY 1, 2",
-        )
-        .bind(org)
-        .bind(granularity.as_iso())
-        .bind(range.start())
-        .bind(range.end())
-        .bind(NO_USER)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
-        let status = sqlx::query(
-            "SELECT user_id::text AS user_id, to_char(interval_start AT TIME ZONE 'UTC', 'HH24:MI') AS hhmm, \
-                    sum((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8) AS interacting_ms, \
-                    sum(coalesce((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8, 0) \
-                      + coalesce((metrics #>> '{tAgentRoutingStatus:COMMUNICATING,sum}')::float8, 0) \
-                      + coalesce((metrics #>> '{tAgentRoutingStatus:IDLE,sum}')::float8, 0)) AS base_ms \
-             FROM agent_intervals \
-             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
-               AND user_id <> $5::uuid AND media_type = '' AND queue_id = $5::uuid \
-               AND metrics ?| (SELECT coalesce(array_agg(k.key), '{}') FROM qualified_metric_keys AS k \
-                               WHERE k.org = $1 AND split_part(k.key, ':', 1) IN ('tAgentRoutingStatus', 'tSystemPresence')) \
-             GROUP BY 1, 2",
-        )
-        .bind(org)
-        .bind(granularity.as_iso())
-        .bind(range.start())
-        .bind(range.end())
-        .bind(NO_USER)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
-        let conversation = conversation.iter().map(|r| (slot_of(r), conversation_of(r)));
-        let status = status.iter().map(|r| (slot_of(r), status_of(r)));
-        Ok(merge_slots(conversation, status))
-    }
-
-    async fn agents(
-        &self,
-        org: &str,
-        granularity: Granularity,
-        range: TimeWindow,
-    ) -> Result<Vec<AgentLine>, SinkError> {
-        let conversation = sqlx::query(
-            "SELECT user_id::text AS user_id, \
+        // One pass over the range; a status grain is the agent's own (media type and queue empty)
+        // with a status key, the keys listed from `qualified_metric_keys` once.
+        let rows = sqlx::query(
+            "WITH s AS (SELECT coalesce(array_agg(k.key), '{}') AS keys FROM qualified_metric_keys AS k \
+                        WHERE k.org = $1 AND split_part(k.key, ':', 1) IN ('tAgentRoutingStatus', 'tSystemPresence')) \
+             SELECT user_id::text AS user_id, to_char(interval_start AT TIME ZONE 'UTC', 'HH24:MI') AS hhmm, \
                     sum((metrics #>> '{tHandle,count}')::bigint)::bigint AS handled, \
                     sum((metrics #>> '{tHandle,sum}')::float8) AS handle_ms, \
                     sum((metrics #>> '{tAcw,sum}')::float8) AS acw_ms, \
-                    sum(coalesce(metrics #>> '{tHeldComplete,sum}', metrics #>> '{tHeld,sum}')::float8) AS hold_ms \
-             FROM agent_intervals \
-             WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
-               AND user_id <> $5::uuid \
-             GROUP BY 1",
-        )
-        .bind(org)
-        .bind(granularity.as_iso())
-        .bind(range.start())
-        .bind(range.end())
-        .bind(NO_USER)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
-        let status = sqlx::query(
-            "SELECT user_id::text AS user_id, \
+                    sum(coalesce(metrics #>> '{tHeldComplete,sum}', metrics #>> '{tHeld,sum}')::float8) AS hold_ms, \
+                    max(CASE WHEN media_type = '' AND queue_id = $5::uuid AND metrics ?| s.keys THEN 1 ELSE 0 END) \
+                        ::bigint AS has_status, \
                     sum((metrics #>> '{tSystemPresence:ON_QUEUE,sum}')::float8) AS on_queue_ms, \
                     sum((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8) AS interacting_ms, \
                     sum(coalesce((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8, 0) \
                       + coalesce((metrics #>> '{tAgentRoutingStatus:COMMUNICATING,sum}')::float8, 0) \
                       + coalesce((metrics #>> '{tAgentRoutingStatus:IDLE,sum}')::float8, 0)) AS base_ms \
-             FROM agent_intervals \
+             FROM agent_intervals CROSS JOIN s \
              WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
-               AND user_id <> $5::uuid AND media_type = '' AND queue_id = $5::uuid \
-               AND metrics ?| (SELECT coalesce(array_agg(k.key), '{}') FROM qualified_metric_keys AS k \
-                               WHERE k.org = $1 AND split_part(k.key, ':', 1) IN ('tAgentRoutingStatus', 'tSystemPresence')) \
-             GROUP BY 1",
+               AND user_id <> $5::uuid \
+             GROUP BY 1, 2",
         )
         .bind(org)
         .bind(granularity.as_iso())
@@ -246,15 +187,16 @@ impl IntervalsReader for PostgresReader {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error(e))?;
-        let names: HashMap<String, String> = sqlx::query_as("SELECT id::text, name FROM users WHERE org = $1")
+        Ok(rows.iter().map(slot_of).collect())
+    }
+
+    async fn user_names(&self, org: &str) -> Result<HashMap<String, String>, SinkError> {
+        Ok(sqlx::query_as("SELECT id::text, name FROM users WHERE org = $1")
             .bind(org)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.read_error(e))?
             .into_iter()
-            .collect();
-        let conversation = conversation.iter().map(|r| (agent_of(r), conversation_of(r)));
-        let status = status.iter().map(|r| (agent_of(r), status_of(r)));
-        Ok(merge_agents(conversation, status, &names))
+            .collect())
     }
 }

@@ -1,6 +1,7 @@
 //! Reading a SQLite store back for the report ([`IntervalsReader`]): every answer is aggregated by
-//! SQLite over `agent_intervals`, never row by row in Rust. Status sums read the agents' own grains
-//! (where status keys live) directly: the same sums as `agent_utilization`, about four times faster
+//! SQLite over `agent_intervals`, never row by row in Rust. Every agent's sums, of both families, come
+//! from one pass over the range per (agent, UTC time of day); status sums are read from the agents'
+//! own grains (where status keys live) directly: the same sums as `agent_utilization`, much faster
 //! than going through the view, which joins every grain of the bucket.
 
 use std::collections::HashMap;
@@ -10,12 +11,12 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intervals_app::{AgentSlot, IntervalsReader, SinkError, StoredSeries, StoredWindow};
-use intervals_domain::report::{AgentLine, VolumeBucket};
+use intervals_domain::report::VolumeBucket;
 use intervals_domain::{rfc3339, Granularity, TimeWindow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection, Row};
 
-use super::reading::{agent_of, conversation_of, merge_agents, merge_slots, slot_of, status_of};
+use super::reading::slot_of;
 use super::sqlite::SqliteSink;
 
 /// A SQLite store opened for reading.
@@ -174,106 +175,55 @@ impl IntervalsReader for SqliteReader {
         granularity: Granularity,
         range: TimeWindow,
     ) -> Result<Vec<AgentSlot>, SinkError> {
-        let args = (org, granularity.as_iso(), rfc3339(range.start()), rfc3339(range.end()));
-        let conversation = sqlx::query(
-            "SELECT user_id, substr(interval_start, 12, 5) AS hhmm, \
-                    CAST(sum(json_extract(metrics, '$.tHandle.count')) AS INTEGER) AS handled, \
-                    CAST(sum(json_extract(metrics, '$.tHandle.sum')) AS REAL) AS handle_ms \
-             FROM agent_intervals \
-             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
-               AND user_id <> '' AND json_extract(metrics, '$.tHandle') IS NOT NULL \
-             GROUP BY user_id, hhmm",
+        // One pass over the range: each grain's JSON read once, into numbers, before the grouping
+        // sorts them (a sort carrying the JSON text costs more than the reads).
+        let rows = sqlx::query(
+            "WITH x AS MATERIALIZED ( \
+               SELECT user_id, substr(interval_start, 12, 5) AS hhmm, \
+                      json_extract(metrics, '$.tHandle.count') AS handled, \
+                      json_extract(metrics, '$.tHandle.sum') AS handle_ms, \
+                      json_extract(metrics, '$.tAcw.sum') AS acw_ms, \
+                      coalesce(json_extract(metrics, '$.tHeldComplete.sum'), \
+                               json_extract(metrics, '$.tHeld.sum')) AS hold_ms, \
+                      media_type = '' AND queue_id = '' \
+                        AND (instr(metrics, '\"tAgentRoutingStatus:') > 0 \
+                             OR instr(metrics, '\"tSystemPresence:') > 0) AS is_status, \
+                      json_extract(metrics, '$.\"tSystemPresence:ON_QUEUE\".sum') AS on_queue_ms, \
+                      json_extract(metrics, '$.\"tAgentRoutingStatus:INTERACTING\".sum') AS interacting_ms, \
+                      json_extract(metrics, '$.\"tAgentRoutingStatus:COMMUNICATING\".sum') AS communicating_ms, \
+                      json_extract(metrics, '$.\"tAgentRoutingStatus:IDLE\".sum') AS idle_ms \
+               FROM agent_intervals \
+               WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
+                 AND user_id <> '') \
+             SELECT user_id, hhmm, \
+                    CAST(sum(handled) AS INTEGER) AS handled, \
+                    CAST(sum(handle_ms) AS REAL) AS handle_ms, \
+                    CAST(sum(acw_ms) AS REAL) AS acw_ms, \
+                    CAST(sum(hold_ms) AS REAL) AS hold_ms, \
+                    max(is_status) AS has_status, \
+                    CAST(sum(on_queue_ms) AS REAL) AS on_queue_ms, \
+                    CAST(sum(interacting_ms) AS REAL) AS interacting_ms, \
+                    CAST(sum(coalesce(interacting_ms, 0) + coalesce(communicating_ms, 0) + coalesce(idle_ms, 0)) \
+                         AS REAL) AS base_ms \
+             FROM x GROUP BY user_id, hhmm",
         )
-        .bind(args.0)
-        .bind(args.1)
-        .bind(&args.2)
-        .bind(&args.3)
+        .bind(org)
+        .bind(granularity.as_iso())
+        .bind(rfc3339(range.start()))
+        .bind(rfc3339(range.end()))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error(e))?;
-        let status = sqlx::query(
-            "SELECT user_id, substr(interval_start, 12, 5) AS hhmm, \
-                    CAST(sum(json_extract(metrics, '$.\"tAgentRoutingStatus:INTERACTING\".sum')) AS REAL) \
-                        AS interacting_ms, \
-                    CAST(sum(coalesce(json_extract(metrics, '$.\"tAgentRoutingStatus:INTERACTING\".sum'), 0) \
-                           + coalesce(json_extract(metrics, '$.\"tAgentRoutingStatus:COMMUNICATING\".sum'), 0) \
-                           + coalesce(json_extract(metrics, '$.\"tAgentRoutingStatus:IDLE\".sum'), 0)) AS REAL) \
-                        AS base_ms \
-             FROM agent_intervals \
-             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
-               AND user_id <> '' AND media_type = '' AND queue_id = '' \
-               AND (instr(metrics, '\"tAgentRoutingStatus:') > 0 OR instr(metrics, '\"tSystemPresence:') > 0) \
-             GROUP BY user_id, hhmm",
-        )
-        .bind(args.0)
-        .bind(args.1)
-        .bind(&args.2)
-        .bind(&args.3)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
-        let conversation = conversation.iter().map(|r| (slot_of(r), conversation_of(r)));
-        let status = status.iter().map(|r| (slot_of(r), status_of(r)));
-        Ok(merge_slots(conversation, status))
+        Ok(rows.iter().map(slot_of).collect())
     }
 
-    async fn agents(
-        &self,
-        org: &str,
-        granularity: Granularity,
-        range: TimeWindow,
-    ) -> Result<Vec<AgentLine>, SinkError> {
-        let args = (org, granularity.as_iso(), rfc3339(range.start()), rfc3339(range.end()));
-        let conversation = sqlx::query(
-            "SELECT user_id, \
-                    CAST(sum(json_extract(metrics, '$.tHandle.count')) AS INTEGER) AS handled, \
-                    CAST(sum(json_extract(metrics, '$.tHandle.sum')) AS REAL) AS handle_ms, \
-                    CAST(sum(json_extract(metrics, '$.tAcw.sum')) AS REAL) AS acw_ms, \
-                    CAST(sum(coalesce(json_extract(metrics, '$.tHeldComplete.sum'), \
-                                      json_extract(metrics, '$.tHeld.sum'))) AS REAL) AS hold_ms \
-             FROM agent_intervals \
-             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
-               AND user_id <> '' \
-             GROUP BY user_id",
-        )
-        .bind(args.0)
-        .bind(args.1)
-        .bind(&args.2)
-        .bind(&args.3)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
-        let status = sqlx::query(
-            "SELECT user_id, \
-                    CAST(sum(json_extract(metrics, '$.\"tSystemPresence:ON_QUEUE\".sum')) AS REAL) AS on_queue_ms, \
-                    CAST(sum(json_extract(metrics, '$.\"tAgentRoutingStatus:INTERACTING\".sum')) AS REAL) \
-                        AS interacting_ms, \
-                    CAST(sum(coalesce(json_extract(metrics, '$.\"tAgentRoutingStatus:INTERACTING\".sum'), 0) \
-                           + coalesce(json_extract(metrics, '$.\"tAgentRoutingStatus:COMMUNICATING\".sum'), 0) \
-                           + coalesce(json_extract(metrics, '$.\"tAgentRoutingStatus:IDLE\".sum'), 0)) AS REAL) \
-                        AS base_ms \
-             FROM agent_intervals \
-             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
-               AND user_id <> '' AND media_type = '' AND queue_id = '' \
-               AND (instr(metrics, '\"tAgentRoutingStatus:') > 0 OR instr(metrics, '\"tSystemPresence:') > 0) \
-             GROUP BY user_id",
-        )
-        .bind(args.0)
-        .bind(args.1)
-        .bind(&args.2)
-        .bind(&args.3)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
-        let names: HashMap<String, String> = sqlx::query_as("SELECT id, name FROM users WHERE org = ?1")
+    async fn user_names(&self, org: &str) -> Result<HashMap<String, String>, SinkError> {
+        Ok(sqlx::query_as("SELECT id, name FROM users WHERE org = ?1")
             .bind(org)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.read_error(e))?
             .into_iter()
-            .collect();
-        let conversation = conversation.iter().map(|r| (agent_of(r), conversation_of(r)));
-        let status = status.iter().map(|r| (agent_of(r), status_of(r)));
-        Ok(merge_agents(conversation, status, &names))
+            .collect())
     }
 }

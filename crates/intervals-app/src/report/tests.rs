@@ -1,11 +1,12 @@
 //! The report use case against an in-memory reader: what it picks, what it refuses (naming what is
 //! stored), and how times of day follow the display zone across a change of UTC offset.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveTime, Utc};
-use intervals_domain::report::{AgentLine, HeatMeasure, VolumeBucket};
+use intervals_domain::report::{HeatMeasure, VolumeBucket};
 use intervals_domain::{Granularity, TimeSpec, TimeWindow, Tz};
 
 use super::{build_report, offset_parts, ReportError, ReportRequest};
@@ -19,8 +20,9 @@ fn w(a: &str, b: &str) -> TimeWindow {
     TimeWindow::new(t(a), t(b)).unwrap()
 }
 
-/// A store holding `inventory`; every agent has one handled interaction and 30 of 60 minutes
-/// interacting at 09:00 Dublin time each day (08:00 UTC in summer time, 09:00 UTC in winter).
+/// A store holding `inventory`; at 09:00 Dublin time each day (08:00 UTC in summer time, 09:00 UTC
+/// in winter), agent a handles one interaction, b and c three each, and a and b spend 30 of 60
+/// minutes interacting; c has no status time.
 #[derive(Default)]
 struct FakeReader {
     inventory: Vec<StoredSeries>,
@@ -51,21 +53,27 @@ impl IntervalsReader for FakeReader {
         self.slot_parts.lock().unwrap().push(range);
         let summer = range.start() >= t("2025-03-30T01:00:00Z");
         let days = (range.duration().num_hours() as f64 / 24.0).ceil();
-        Ok(["a", "b"]
+        Ok([("a", 1.0, true), ("b", 3.0, true), ("c", 3.0, false)]
             .into_iter()
-            .map(|user| AgentSlot {
-                user_id: user.into(),
-                utc_minute: if summer { 8 * 60 } else { 9 * 60 },
-                handled: days as u64,
-                handle_ms: 1000.0 * days,
-                interacting_ms: 30.0 * days,
-                occupancy_base_ms: 60.0 * days,
+            .map(|(user, per_day, has_status)| {
+                let status = if has_status { days } else { 0.0 };
+                AgentSlot {
+                    user_id: user.into(),
+                    utc_minute: if summer { 8 * 60 } else { 9 * 60 },
+                    handled: (per_day * days) as u64,
+                    handle_ms: 1000.0 * per_day * days,
+                    acw_ms: 100.0 * days,
+                    hold_ms: 10.0 * days,
+                    has_status,
+                    on_queue_ms: 90.0 * status,
+                    interacting_ms: 30.0 * status,
+                    occupancy_base_ms: 60.0 * status,
+                }
             })
             .collect())
     }
-    async fn agents(&self, _: &str, _: Granularity, _: TimeWindow) -> Result<Vec<AgentLine>, SinkError> {
-        let line = |user: &str, handled| AgentLine { user_id: user.into(), handled, ..AgentLine::default() };
-        Ok(vec![line("a", 3), line("c", 7), line("b", 7)])
+    async fn user_names(&self, _: &str) -> Result<HashMap<String, String>, SinkError> {
+        Ok(HashMap::from([("a".to_owned(), "Ann".to_owned()), ("b".to_owned(), "Bea".to_owned())]))
     }
 }
 
@@ -160,6 +168,23 @@ async fn the_stored_range_is_shown_when_none_is_given_and_agents_are_sorted_by_h
     assert_eq!((report.org.as_str(), report.range, report.granularity), ("emea", shown, Granularity::Pt30m));
     let users: Vec<&str> = report.agents.iter().map(|a| a.user_id.as_str()).collect();
     assert_eq!(users, ["b", "c", "a"], "most handled first, then by id");
+    // The agents' totals are their slots added up over both parts of the range (4 + 5 days: cut
+    // where Dublin moves to UTC+1), named where the store has a name.
+    let line = |user: &str| report.agents.iter().find(|a| a.user_id == user).unwrap();
+    let b = line("b");
+    assert_eq!(
+        (b.name.as_deref(), b.handled, b.handle_ms, b.acw_ms, b.hold_ms),
+        (Some("Bea"), 27, 27_000.0, 900.0, 90.0)
+    );
+    assert_eq!((b.on_queue_ms, b.interacting_ms, b.occupancy_base_ms), (Some(810.0), Some(270.0), Some(540.0)));
+    let c = line("c");
+    assert_eq!((c.name.as_deref(), c.handled), (None, 27));
+    assert_eq!(
+        (c.on_queue_ms, c.interacting_ms, c.occupancy_base_ms),
+        (None, None, None),
+        "no status time, no status columns"
+    );
+    assert_eq!((line("a").handled, line("a").occupancy()), (9, Some(0.5)));
     assert_eq!(report.coverage.len(), 1, "a query of another granularity is not this report's");
     let line = &report.coverage[0];
     assert_eq!((line.windows, line.last_fetched), (2, Some(fetched)));
