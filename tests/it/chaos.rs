@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use intervals_sim::SimConfig;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
-use tokio::net::TcpListener;
 
 use crate::extract_truth::{pg_url, postgres_long_csv, sqlite_long_csv};
+use crate::hostile::silent_server;
 use crate::resume::extract_and_kill;
 use crate::support::{clean_cli, expect_exit, run, Extraction, Sim, CLIENT_ID, CLIENT_SECRET};
 
@@ -284,19 +284,6 @@ pub(crate) async fn kills_postgres(scale: Scale) -> ChaosRow {
 
 // ---------------------------------------------------------------------------------------------
 // Case 3: an API that accepts connections and never answers.
-
-/// A server on 127.0.0.1 that accepts every connection and never reads nor answers; its URL.
-async fn silent_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
-    url
-}
 
 /// A run against an API that never answers ends at the window deadline with exit 1 and stores no
 /// row; the same command against the real API afterwards is exact.

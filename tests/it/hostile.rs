@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::support::{clean_cli, expect_exit, run, Sim, CLIENT_ID, CLIENT_SECRET};
 
 /// A server on 127.0.0.1 that accepts every connection and never reads nor answers; its URL.
-async fn silent_server() -> String {
+pub(crate) async fn silent_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move {
