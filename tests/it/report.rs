@@ -163,6 +163,34 @@ const TOTALS_SQL: &str = "SELECT user_id, \
     max(CASE WHEN metric LIKE 'tAgentRoutingStatus:%' OR metric LIKE 'tSystemPresence:%' THEN 1 ELSE 0 END) AS has_status \
     FROM interval_metrics WHERE org = 'default' AND granularity = 'PT30M' GROUP BY user_id";
 
+/// The totals of [`TOTALS_SQL`]'s rows (either database; numbers cast to bigint and double), by agent.
+fn totals_of<R>(rows: &[R]) -> Totals
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|r| {
+            let status = r.get::<i64, _>("has_status") == 1;
+            let opt = |c: &str| if status { Some(r.get::<Option<f64>, _>(c).unwrap_or(0.0)) } else { None };
+            let t = (
+                r.get::<i64, _>("handled") as u64,
+                r.get::<f64, _>("handle_ms"),
+                r.get::<f64, _>("acw_ms"),
+                r.get::<f64, _>("hold_ms"),
+                opt("on_queue_ms"),
+                opt("interacting_ms"),
+                opt("base_ms"),
+            );
+            (r.get::<String, _>("user_id"), t)
+        })
+        .collect()
+}
+
 #[track_caller]
 fn assert_same_totals(got: &Totals, want: &Totals) {
     assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
@@ -200,24 +228,8 @@ async fn the_sqlite_readers_agent_totals_equal_sql_written_by_the_test() {
          FROM ({TOTALS_SQL})"
     );
     let rows = sqlx::query(&sql).fetch_all(&mut conn).await.unwrap();
-    let want: Totals = rows
-        .iter()
-        .filter(|r| !r.get::<String, _>("user_id").is_empty())
-        .map(|r| {
-            let status = r.get::<i64, _>("has_status") == 1;
-            let opt = |c: &str| if status { Some(r.get::<Option<f64>, _>(c).unwrap_or(0.0)) } else { None };
-            let t = (
-                r.get::<i64, _>("handled") as u64,
-                r.get::<f64, _>("handle_ms"),
-                r.get::<f64, _>("acw_ms"),
-                r.get::<f64, _>("hold_ms"),
-                opt("on_queue_ms"),
-                opt("interacting_ms"),
-                opt("base_ms"),
-            );
-            (r.get("user_id"), t)
-        })
-        .collect();
+    let mut want = totals_of(&rows);
+    want.remove("");
     assert!(want.len() == 12, "{want:?}");
     assert_same_totals(&got, &want);
     assert!(names.values().all(Option::is_some), "every agent is named once users are stored: {names:?}");
@@ -238,26 +250,10 @@ async fn the_postgres_readers_agent_totals_equal_sql_written_by_the_test(
     let sql = format!(
         "SELECT user_id, handled::bigint AS handled, handle_ms::float8 AS handle_ms, acw_ms::float8 AS acw_ms, \
          hold_ms::float8 AS hold_ms, on_queue_ms::float8 AS on_queue_ms, interacting_ms::float8 AS interacting_ms, \
-         base_ms::float8 AS base_ms, has_status FROM ({sql}) AS t"
+         base_ms::float8 AS base_ms, has_status::bigint AS has_status FROM ({sql}) AS t"
     );
     let rows = sqlx::query(&sql).fetch_all(&pool).await.unwrap();
-    let want: Totals = rows
-        .iter()
-        .map(|r| {
-            let status = r.get::<i32, _>("has_status") == 1;
-            let opt = |c: &str| if status { Some(r.get::<Option<f64>, _>(c).unwrap_or(0.0)) } else { None };
-            let t = (
-                r.get::<i64, _>("handled") as u64,
-                r.get::<f64, _>("handle_ms"),
-                r.get::<f64, _>("acw_ms"),
-                r.get::<f64, _>("hold_ms"),
-                opt("on_queue_ms"),
-                opt("interacting_ms"),
-                opt("base_ms"),
-            );
-            (r.get("user_id"), t)
-        })
-        .collect();
+    let want = totals_of(&rows);
     assert_eq!(want.len(), 12);
     assert_same_totals(&got, &want);
     let out = tempfile::tempdir().unwrap();

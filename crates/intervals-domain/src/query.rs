@@ -301,11 +301,9 @@ impl QuerySet {
         time_zone: Tz,
         filters: Filters,
     ) -> Result<Self, DomainError> {
+        // A name given twice is refused by `AggregateQuery::new` (both copies are of one family).
         if metrics.is_empty() {
             return Err(DomainError::NoMetrics);
-        }
-        if let Some(dup) = first_duplicate(&metrics) {
-            return Err(DomainError::Duplicate { what: "metric", name: dup.to_string() });
         }
         let (conversation, status): (Vec<MetricName>, Vec<MetricName>) =
             metrics.into_iter().partition(|m| m.family() == MetricFamily::Conversation);
