@@ -2,9 +2,15 @@
 //! and the cause, and nothing already written is lost. A full disk is simulated without root: the
 //! CLI runs with a file size limit (RLIMIT_FSIZE, `ulimit -f`) and SIGXFSZ ignored, so a write past
 //! the limit fails with EFBIG ("File too large") the way one on a full disk fails with ENOSPC.
+//!
+//! [`FullDisk`] is what the fault suite (`chaos.rs`) runs the CLI on: a real full disk, a tiny tmpfs
+//! over the output's folder (ENOSPC), when this process may mount one (root), else the same file
+//! size limit.
 
-use std::path::Path;
-use std::process::Command;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use intervals_domain::TimeWindow;
 use intervals_sim::SimConfig;
@@ -14,44 +20,165 @@ use crate::parquet_output::{files_under, is_hidden, parquet_long_csv, window_fil
 use crate::resume::{long_extraction, WINDOWS};
 use crate::support::{assert_same_csv, expect_exit, long_csv, run, Extraction, Sim};
 
+/// `cmd` run as `program leading... <cmd's program> <cmd's args>...`, with `cmd`'s environment and
+/// folder.
+fn wrapped<S: AsRef<OsStr>>(cmd: &Command, program: &str, leading: &[S]) -> Command {
+    let mut outer = Command::new(program);
+    outer.args(leading).arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => outer.env(key, value),
+            None => outer.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        outer.current_dir(dir);
+    }
+    outer
+}
+
 /// `cmd` run through `sh` with writes limited to files of `limit` bytes and SIGXFSZ ignored (an
 /// ignored signal stays ignored across `exec`). The workspace forbids `unsafe`, hence no `pre_exec`;
 /// POSIX `ulimit -f` counts blocks of 512 bytes.
 fn with_file_size_limit(cmd: &Command, limit: u64) -> Command {
     assert_eq!(limit % 512, 0, "ulimit -f counts blocks of 512 bytes");
-    let mut limited = Command::new("sh");
-    limited
-        .arg("-c")
-        .arg(r#"trap '' XFSZ; ulimit -f "$1" || exit 125; shift; exec "$@""#)
-        .arg("sh")
-        .arg((limit / 512).to_string())
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => limited.env(key, value),
-            None => limited.env_remove(key),
-        };
+    let blocks = (limit / 512).to_string();
+    wrapped(cmd, "sh", &["-c", r#"trap '' XFSZ; ulimit -f "$1" || exit 125; shift; exec "$@""#, "sh", &blocks])
+}
+
+/// How a run meets a full disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FullDisk {
+    /// A tmpfs of this many bytes over the output's folder, mounted in a mount namespace of the
+    /// child's own (`unshare --mount`; root only), so nothing is left mounted whatever happens:
+    /// once the folder holds that much (files the run found there included), writes fail with
+    /// ENOSPC. The folder's content is copied in before the run and back out after it.
+    Tmpfs(u64),
+    /// A file size limit of this many bytes ([`with_file_size_limit`]): a write past it fails with
+    /// EFBIG.
+    FileSizeLimit(u64),
+}
+
+impl FullDisk {
+    /// A tmpfs of `tmpfs` bytes when this process can mount one, else a file size limit of `limit`
+    /// bytes and the reason there is no tmpfs.
+    pub(crate) fn pick(tmpfs: u64, limit: u64) -> (FullDisk, Option<String>) {
+        match tmpfs_refusal() {
+            None => (FullDisk::Tmpfs(tmpfs), None),
+            Some(reason) => (FullDisk::FileSizeLimit(limit), Some(reason.clone())),
+        }
     }
-    if let Some(dir) = cmd.get_current_dir() {
-        limited.current_dir(dir);
+
+    /// `cmd`, writing into `dir`, on this full disk.
+    pub(crate) fn command(&self, cmd: &Command, dir: &Path) -> Command {
+        match *self {
+            FullDisk::FileSizeLimit(limit) => with_file_size_limit(cmd, limit),
+            FullDisk::Tmpfs(bytes) => {
+                // `under` shows the real folder while the tmpfs hides it.
+                const SCRIPT: &str = r#"dir=$1 under=$2 size=$3; shift 3
+mount --bind "$dir" "$under" && mount -t tmpfs -o "size=$size" tmpfs "$dir" && cp -a "$under/." "$dir/" || exit 125
+"$@"; rc=$?
+find "$under" -mindepth 1 -delete && cp -a "$dir/." "$under/" || exit 125
+exit $rc"#;
+                let under = underneath(dir);
+                std::fs::create_dir_all(dir).unwrap();
+                std::fs::create_dir_all(&under).unwrap();
+                let size = bytes.to_string();
+                let leading: [&OsStr; 10] = [
+                    "--mount".as_ref(),
+                    "--propagation".as_ref(),
+                    "private".as_ref(),
+                    "sh".as_ref(),
+                    "-c".as_ref(),
+                    SCRIPT.as_ref(),
+                    "sh".as_ref(),
+                    dir.as_os_str(),
+                    under.as_os_str(),
+                    size.as_ref(),
+                ];
+                wrapped(cmd, "unshare", &leading)
+            }
+        }
     }
-    limited
+
+    /// The OS error a CSV or Parquet output reports.
+    pub(crate) fn os_error(&self) -> &'static str {
+        match self {
+            FullDisk::Tmpfs(_) => "No space left on device (os error 28)",
+            FullDisk::FileSizeLimit(_) => "File too large (os error 27)",
+        }
+    }
+
+    /// The cause a SQLite output reports.
+    pub(crate) fn sqlite_cause(&self) -> &'static str {
+        match self {
+            FullDisk::Tmpfs(_) => "no space left on device (SQLite: database or disk is full, code 13)",
+            FullDisk::FileSizeLimit(_) => "could not be written: the disk is full, the file has reached a size limit",
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            FullDisk::Tmpfs(bytes) => format!("tmpfs {} KiB", bytes >> 10),
+            FullDisk::FileSizeLimit(bytes) => format!("ulimit -f {} KiB", bytes >> 10),
+        }
+    }
+}
+
+/// The real folder `dir` seen from under a tmpfs: a hidden sibling.
+fn underneath(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.with_file_name(format!(".{name}.underneath"))
+}
+
+/// Why no tmpfs can be mounted for a child (not root, no `unshare`, a container that forbids it);
+/// `None` when one can. Tried once per process.
+fn tmpfs_refusal() -> &'static Option<String> {
+    static PROBE: OnceLock<Option<String>> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let root =
+            Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if !root {
+            return Some("not root: no tmpfs, a file size limit (ulimit -f) instead".to_owned());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let probe = Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                r#"mount -t tmpfs -o size=4096 tmpfs "$1""#,
+                "sh",
+            ])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output();
+        match probe {
+            Ok(out) if out.status.success() => None,
+            Ok(out) => Some(format!(
+                "cannot mount a tmpfs ({}): a file size limit (ulimit -f) instead",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => Some(format!("cannot run unshare ({e}): a file size limit (ulimit -f) instead")),
+        }
+    })
 }
 
 /// The twenty one-day windows of [`long_extraction`], served without delay nor pacing.
-async fn fast_sim() -> Sim {
+pub(crate) async fn fast_sim() -> Sim {
     Sim::start(SimConfig { agents: 8, seed: 11, rate_per_minute: 100_000, ..SimConfig::default() }).await
 }
 
-fn extract(sim: &Sim, out: &str) -> Command {
+pub(crate) fn extract(sim: &Sim, out: &str) -> Command {
     let mut cmd = sim.cli(&["extract", "--out", out, "--concurrency", "1"]);
     cmd.args(long_extraction().args());
     cmd
 }
 
 /// The checkpointed windows of a SQLite output.
-async fn sqlite_windows(db: &Path) -> Vec<TimeWindow> {
+pub(crate) async fn sqlite_windows(db: &Path) -> Vec<TimeWindow> {
     let url = format!("sqlite://{}?mode=ro", db.display());
     let mut conn: sqlx::SqliteConnection = sqlx::Connection::connect(&url).await.unwrap();
     let ok: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
@@ -66,14 +193,14 @@ async fn sqlite_windows(db: &Path) -> Vec<TimeWindow> {
 }
 
 /// The truth of `extraction` within `windows` only, as the long CSV.
-fn truth_within(sim: &Sim, extraction: &Extraction, windows: &[TimeWindow]) -> String {
+pub(crate) fn truth_within(sim: &Sim, extraction: &Extraction, windows: &[TimeWindow]) -> String {
     let rows =
         extraction.truth_rows(sim).into_iter().filter(|r| windows.iter().any(|w| w.covers(&r.bucket()))).collect();
     long_csv(&extraction.query(), rows)
 }
 
 #[track_caller]
-fn assert_clear_failure(stderr: &str, out: &str, cause: &str) {
+pub(crate) fn assert_clear_failure(stderr: &str, out: &str, cause: &str) {
     assert!(stderr.contains(&format!("error: write to {out} failed: ")), "names the output:\n{stderr}");
     assert!(stderr.contains(cause), "names the cause ({cause}):\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

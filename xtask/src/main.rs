@@ -30,7 +30,7 @@ commands:
                                PostgreSQL (an ephemeral cluster unless DATABASE_URL is set)
   test [ARGS...]               only the test step; ARGS go to `cargo nextest run` (or `cargo test`),
                                e.g. `cargo xtask test -p intervals-e2e`
-  chaos [ARGS...]              the fault suite at full scale (GENESYS_CHAOS=full), printing its table
+  chaos [ARGS...]              the fault suite, printing its table (small; GENESYS_CHAOS=full for full scale)
   db up|down|url               persistent dev cluster in /tmp/genesys-intervals-dev-pg on port 55433
   bench [NAME...] [-- ARGS...] run crates/*/examples/*_bench.rs in release against PostgreSQL;
                                NAMEs select benchmarks, ARGS go to every benchmark

@@ -1,8 +1,11 @@
 //! The daemon's HTTP endpoints.
 //!
 //! - `GET /healthz`: 200 `ok` while the process runs.
-//! - `GET /readyz`: 200 once every org has completed a first tick without a fatal error, else 503;
-//!   both with a JSON body `{"ready": bool, "orgs": [{"org", "ready", "reason"?}]}`.
+//! - `GET /readyz`: 200 while every org's last tick completed without a fatal error (a tick
+//!   skipped because another replica holds the lease counts), else 503: before the first tick,
+//!   and after a failed one (the database away, the source refusing us) until a tick succeeds.
+//!   Both with a JSON body `{"ready": bool, "orgs": [{"org", "ready", "reason"?}]}`; `reason` is
+//!   `no tick has completed yet` or `the last tick failed: <error>`.
 //! - `GET /metrics`: Prometheus text format, one series per org (see [`render_metrics`]).
 
 use std::fmt::Write as _;
@@ -79,7 +82,7 @@ async fn metrics(State(orgs): State<Arc<Vec<OrgView>>>) -> impl IntoResponse {
 /// | `genesys_intervals_rate_limited_total` | counter | 429 answers |
 /// | `genesys_intervals_transient_failures_total` | counter | 5xx, timeouts, resets, truncated bodies |
 /// | `genesys_intervals_lease_held` | gauge | 1 while this replica holds the org's lease |
-/// | `genesys_intervals_ready` | gauge | 1 once the org completed a tick without a fatal error |
+/// | `genesys_intervals_ready` | gauge | 1 while the org's last tick completed without a fatal error |
 pub fn render_metrics(orgs: &[OrgView]) -> String {
     let snapshots: Vec<_> = orgs.iter().map(|o| (label(o.stats.org()), o.stats.snapshot(), &o.retries)).collect();
     let mut out = String::new();
@@ -146,7 +149,7 @@ pub fn render_metrics(orgs: &[OrgView]) -> String {
     family("genesys_intervals_lease_held", "gauge", "1 while this replica holds the org's lease.", &|i| {
         one(u64::from(s(i).lease_held))
     });
-    family("genesys_intervals_ready", "gauge", "1 once the org completed a tick without a fatal error.", &|i| {
+    family("genesys_intervals_ready", "gauge", "1 while the org's last tick completed without a fatal error.", &|i| {
         one(u64::from(s(i).ready))
     });
     out

@@ -24,11 +24,12 @@ pub struct OrgSnapshot {
     pub daily_lookbacks: u64,
     /// Whether this worker holds the org's lease.
     pub lease_held: bool,
-    /// Whether a tick has completed without a fatal error (stays true).
+    /// Whether the last tick completed without a fatal error (a tick skipped because another
+    /// replica holds the lease counts); false before the first tick and after a failed one.
     pub ready: bool,
     /// The clock's time at the end of the last tick that read everything it planned.
     pub last_success: Option<DateTime<Utc>>,
-    /// The last fatal error, cleared by a tick without one.
+    /// The fatal error of the last tick, cleared by a tick without one.
     pub last_error: Option<String>,
 }
 

@@ -450,6 +450,7 @@ impl OrgWorker {
                 }
                 TickOutcome::Failed(e) => {
                     s.ticks_failed += 1;
+                    s.ready = false;
                     s.last_error = Some(e.to_string());
                 }
             }
@@ -789,5 +790,27 @@ mod tests {
         let s = worker.stats().snapshot();
         assert!(s.ready && s.last_error.is_none());
         assert_eq!((s.ticks, s.ticks_failed), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_last_tick() {
+        let f = Fixture::new(FakeSource::default());
+        let mut worker = f.worker("a");
+        let (_trigger, stop) = stop_signal();
+        assert!(matches!(worker.tick(&stop).await, TickOutcome::Done(_)));
+        assert!(worker.stats().snapshot().ready);
+
+        *f.source.refuse.lock().unwrap() =
+            Some(SourceError::Unauthorized { message: "the token was revoked".into(), context_id: None });
+        assert!(matches!(worker.tick(&stop).await, TickOutcome::Failed(_)));
+        let s = worker.stats().snapshot();
+        assert!(!s.ready, "a failed tick makes the org not ready again");
+        assert!(s.last_error.unwrap().contains("the token was revoked"));
+
+        *f.source.refuse.lock().unwrap() = None;
+        assert!(matches!(worker.tick(&stop).await, TickOutcome::Done(_)));
+        let s = worker.stats().snapshot();
+        assert!(s.ready && s.last_error.is_none(), "ready again after a tick without a fatal error");
+        assert_eq!((s.ticks, s.ticks_failed), (3, 1));
     }
 }
