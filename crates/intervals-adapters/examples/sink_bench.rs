@@ -14,20 +14,17 @@
 //! - (c) CSV (long): rows per second from the first write to the renamed file. Goal >= 1,000,000.
 
 use std::error::Error;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use intervals_adapters::sinks::{
-    CsvLayout, CsvSink, CsvTarget, PostgresSink, SqliteSink, STAGING_TABLE, UPSERT_FROM_STAGING,
+    staging_copy, staging_table, upsert_from_staging, CsvLayout, CsvSink, CsvTarget, PostgresSink, SqliteSink,
 };
 use intervals_app::{Sink, WindowKey};
-use intervals_domain::{
-    format_number, rfc3339, AggregateQuery, Filters, Granularity, MetricName, MetricRow, Stats, TimeWindow, Tz,
-};
+use intervals_domain::{AggregateQuery, Filters, Granularity, MetricName, MetricRow, Stats, TimeWindow, Tz};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -257,18 +254,18 @@ async fn postgres(
             let mut scripts = Vec::new();
             for (i, (_, rows)) in changed.iter().enumerate() {
                 let data = dir.path().join(format!("grains-{round}-{i}.copy"));
-                std::fs::write(&data, copy_text(rows))?;
+                std::fs::write(&data, staging_copy(q, rows)?)?;
                 let keys: Vec<&str> = q.metrics().iter().map(|m| m.as_str()).collect();
                 let script = dir.path().join(format!("merge-{round}-{i}.sql"));
                 let mut f = std::fs::File::create(&script)?;
                 writeln!(f, "BEGIN;")?;
-                writeln!(f, "{STAGING_TABLE};")?;
+                writeln!(f, "{};", staging_table())?;
+                writeln!(f, "\\copy pg_temp.grains_staging FROM '{}' (FORMAT binary)", data.display())?;
                 writeln!(
                     f,
-                    "\\copy pg_temp.intervals_staging (user_id, media_type, queue_id, interval_start, interval_end, metrics) FROM '{}'",
-                    data.display()
+                    "PREPARE upsert(text, text, timestamptz, text[]) AS {};",
+                    upsert_from_staging(q.metrics())
                 )?;
-                writeln!(f, "PREPARE upsert(text, text, timestamptz, text[]) AS {UPSERT_FROM_STAGING};")?;
                 writeln!(f, "EXECUTE upsert('{ORG}', 'PT30M', now(), '{{{}}}');", keys.join(","))?;
                 writeln!(f, "COMMIT;")?;
                 scripts.push(script);
@@ -325,41 +322,4 @@ async fn postgres(
             met: Some(ratio <= 1.25),
         },
     ])
-}
-
-/// The staging table's COPY text for `rows` (one line per grain), as the sink builds it.
-fn copy_text(rows: &[MetricRow]) -> String {
-    let mut sorted: Vec<&MetricRow> = rows.iter().collect();
-    sorted.sort_by(|a, b| {
-        (a.bucket().start(), a.group(), a.metric_key()).cmp(&(b.bucket().start(), b.group(), b.metric_key()))
-    });
-    let mut out = String::new();
-    let nil = "00000000-0000-0000-0000-000000000000";
-    for grain in sorted.chunk_by(|a, b| a.group() == b.group() && a.bucket() == b.bucket()) {
-        let r0 = grain[0];
-        let start: DateTime<Utc> = r0.bucket().start();
-        let _ = write!(
-            out,
-            "{}\t{}\t{nil}\t{}\t{}\t{{",
-            r0.group()[0],
-            r0.group()[1],
-            rfc3339(start),
-            rfc3339(r0.bucket().end())
-        );
-        for (i, r) in grain.iter().enumerate() {
-            let s = r.stats();
-            let mut fields = Vec::new();
-            if let Some(c) = s.count {
-                fields.push(format!("\"count\":{c}"));
-            }
-            for (name, v) in [("sum", s.sum), ("min", s.min), ("max", s.max)] {
-                if let Some(v) = v {
-                    fields.push(format!("\"{name}\":{}", format_number(v)));
-                }
-            }
-            let _ = write!(out, "{}\"{}\":{{{}}}", if i > 0 { "," } else { "" }, r.metric_key(), fields.join(","));
-        }
-        out.push_str("}\n");
-    }
-    out
 }

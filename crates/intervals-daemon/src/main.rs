@@ -47,7 +47,11 @@ fn main() -> ExitCode {
         println!("config OK: {} org(s): {}", labels.len(), labels.join(", "));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread: the work is waiting on the API and the database, one window at a time per org,
+    // and glibc's malloc keeps an arena per thread that allocates, each holding on to the memory
+    // of the largest window it read. A thread per core made the peak RSS grow with the cores (211
+    // MiB on 2 cores for a day of 1,000 agents, 71 MiB on one: docs/benchmarks.md).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -31,20 +31,26 @@ impl Grain<'_> {
 
     /// Appends [`Grain::metrics_json`] to `out`.
     pub(crate) fn push_metrics_json(&self, out: &mut String) {
-        out.push('{');
-        for (i, row) in self.rows.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            match row.qualifier() {
-                None => push_json_string(out, row.metric().as_str()),
-                Some(_) => push_json_string(out, &row.metric_key()),
-            }
-            out.push(':');
-            push_stats_json(out, row.stats());
-        }
-        out.push('}');
+        push_rows_json(out, self.rows.iter().copied());
     }
+}
+
+/// Appends the JSON object of `rows` (sorted by metric key, one per key) to `out`:
+/// `{"tHandle":{"count":5,"sum":1450300,...},...}`, the format of [`Grain::metrics_json`].
+pub(crate) fn push_rows_json<'a>(out: &mut String, rows: impl IntoIterator<Item = &'a MetricRow>) {
+    out.push('{');
+    for (i, row) in rows.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match row.qualifier() {
+            None => push_json_string(out, row.metric().as_str()),
+            Some(_) => push_json_string(out, &row.metric_key()),
+        }
+        out.push(':');
+        push_stats_json(out, row.stats());
+    }
+    out.push('}');
 }
 
 /// Groups `rows` into grains, sorted by (interval_start, user_id, media_type, queue_id): the order
@@ -100,7 +106,12 @@ pub(crate) fn grains<'a>(query: &AggregateQuery, rows: &'a [MetricRow]) -> Vec<G
 /// Orders rows by [`MetricRow::metric_key`] without allocating.
 pub(crate) fn metric_key_cmp(a: &MetricRow, b: &MetricRow) -> std::cmp::Ordering {
     if a.qualifier().is_none() && b.qualifier().is_none() {
-        return a.metric().as_str().cmp(b.metric().as_str());
+        let (a, b) = (a.metric().as_str(), b.metric().as_str());
+        // Names are interned: the same name is the same address, compared without its bytes.
+        if std::ptr::eq(a, b) {
+            return std::cmp::Ordering::Equal;
+        }
+        return a.cmp(b);
     }
     fn key(r: &MetricRow) -> impl Iterator<Item = u8> + '_ {
         let q = r.qualifier().map(|q| std::iter::once(b':').chain(q.bytes()));

@@ -43,7 +43,7 @@ pub use self::jsonl::{JsonlDirectory, JsonlSink};
 pub use self::parquet::ParquetSink;
 pub use self::postgres::PostgresSink;
 #[doc(hidden)]
-pub use self::postgres::{STAGING_TABLE, UPSERT_FROM_STAGING};
+pub use self::postgres::{staging_copy, staging_table, upsert_from_staging};
 pub use self::sqlite::SqliteSink;
 
 /// The outputs of this crate, in the order their forms are listed in help and errors.

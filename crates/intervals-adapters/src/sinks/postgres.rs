@@ -1,18 +1,20 @@
 //! The PostgreSQL sink (`postgres://...`): schema applied by versioned migrations on connect
-//! (`migrations/postgres`), one row per grain with a jsonb `metrics` column, each window bulk
-//! loaded with COPY into a session-local staging table and merged with `INSERT ... ON CONFLICT`,
-//! rows and checkpoint in one transaction.
+//! (`migrations/postgres`), one row per grain in `interval_grains` (the common metrics' statistics
+//! in typed columns, any other metric in the jsonb `other_metrics`: [`TYPED_KEYS`]), each window
+//! bulk loaded with a binary COPY into a session-local staging table and merged with `INSERT ... ON
+//! CONFLICT`, rows and checkpoint in one transaction.
 //!
 //! A window write, in one transaction:
 //! 1. count the stored grains of the window's scope (sent first; the grains are formed meanwhile);
-//! 2. COPY the grains into the session's `pg_temp.intervals_staging`, streamed in chunks;
-//! 3. `INSERT ... SELECT FROM staging ON CONFLICT DO UPDATE SET metrics = metrics - requested ||
-//!    fetched`, skipping rows whose value would not change (a re-read writes nothing), counting
-//!    the grains it inserted;
+//! 2. COPY the grains into the session's `pg_temp.grains_staging` (binary format: nothing to
+//!    format here nor to parse there), streamed in chunks;
+//! 3. `INSERT ... SELECT FROM staging ON CONFLICT DO UPDATE`, which sets the typed columns of the
+//!    query's metrics and `other_metrics - requested || fetched`, skipping rows whose values would
+//!    not change (a re-read writes nothing), counting the grains it inserted;
 //! 4. unless every stored grain of the scope was among the staged ones (the usual re-read), find
 //!    the stored grains holding one of the query's metrics that the window no longer returns (a
 //!    hash anti-join, forced so that no plan depends on table statistics); they lose the query's
-//!    metrics (`metrics - requested`) and are deleted when nothing is left;
+//!    metrics and are deleted when nothing is left;
 //! 5. upsert the checkpoint.
 
 use std::collections::BTreeSet;
@@ -22,13 +24,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{is_uuid, rfc3339, AggregateQuery, MetricRow, Queue, TimeWindow, User};
+use intervals_domain::{is_uuid, AggregateQuery, MetricName, MetricRow, Queue, Stats, TimeWindow, User};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Row};
 
 use super::csv::dedup_by_id;
-use super::grain::{dimension_scopes, grains, is_uuid_text, DimensionScope, Grain, DIMENSION_COLUMNS};
+use super::grain::{dimension_scopes, grains, is_uuid_text, push_rows_json, DimensionScope, Grain, DIMENSION_COLUMNS};
 use super::sqlite::migrate_message;
 
 use crate::leases::PgLeaseStore;
@@ -43,6 +45,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 pub(crate) const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
 const OWN_OBJECTS: &[&str] = &[
+    "interval_grains",
     "agent_intervals",
     "ingest_windows",
     "ingest_queries",
@@ -57,32 +60,344 @@ const OWN_OBJECTS: &[&str] = &[
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A statistic held in a typed column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    Count,
+    Sum,
+    Min,
+    Max,
+}
+
+/// A metric key with typed columns in `interval_grains` (migration 5): `metric` with `qualifier`,
+/// and the column of each statistic it may have. A value of such a key whose statistics all have a
+/// column (a count up to `i32::MAX`) is stored there; any other value, and every other key, in
+/// `other_metrics` as JSON, so that any metric can be stored.
+#[derive(Debug)]
+struct TypedKey {
+    metric: &'static str,
+    qualifier: Option<&'static str>,
+    columns: &'static [(Stat, &'static str)],
+}
+
+const fn conversation(metric: &'static str, columns: &'static [(Stat, &'static str)]) -> TypedKey {
+    TypedKey { metric, qualifier: None, columns }
+}
+
+const fn status(metric: &'static str, qualifier: &'static str, column: &'static [(Stat, &'static str)]) -> TypedKey {
+    TypedKey { metric, qualifier: Some(qualifier), columns: column }
+}
+
+/// The keys with typed columns, in the order of the staging table's columns.
+const TYPED_KEYS: [TypedKey; 20] = [
+    conversation("nConnected", &[(Stat::Count, "connected_count")]),
+    conversation(
+        "tAcw",
+        &[(Stat::Count, "acw_count"), (Stat::Sum, "acw_sum"), (Stat::Min, "acw_min"), (Stat::Max, "acw_max")],
+    ),
+    conversation(
+        "tHandle",
+        &[
+            (Stat::Count, "handle_count"),
+            (Stat::Sum, "handle_sum"),
+            (Stat::Min, "handle_min"),
+            (Stat::Max, "handle_max"),
+        ],
+    ),
+    conversation(
+        "tHeldComplete",
+        &[
+            (Stat::Count, "held_complete_count"),
+            (Stat::Sum, "held_complete_sum"),
+            (Stat::Min, "held_complete_min"),
+            (Stat::Max, "held_complete_max"),
+        ],
+    ),
+    conversation(
+        "tTalkComplete",
+        &[
+            (Stat::Count, "talk_complete_count"),
+            (Stat::Sum, "talk_complete_sum"),
+            (Stat::Min, "talk_complete_min"),
+            (Stat::Max, "talk_complete_max"),
+        ],
+    ),
+    status("tAgentRoutingStatus", "IDLE", &[(Stat::Sum, "routing_idle_sum")]),
+    status("tAgentRoutingStatus", "INTERACTING", &[(Stat::Sum, "routing_interacting_sum")]),
+    status("tAgentRoutingStatus", "COMMUNICATING", &[(Stat::Sum, "routing_communicating_sum")]),
+    status("tAgentRoutingStatus", "NOT_RESPONDING", &[(Stat::Sum, "routing_not_responding_sum")]),
+    status("tAgentRoutingStatus", "OFF_QUEUE", &[(Stat::Sum, "routing_off_queue_sum")]),
+    status("tSystemPresence", "AVAILABLE", &[(Stat::Sum, "presence_available_sum")]),
+    status("tSystemPresence", "AWAY", &[(Stat::Sum, "presence_away_sum")]),
+    status("tSystemPresence", "BUSY", &[(Stat::Sum, "presence_busy_sum")]),
+    status("tSystemPresence", "OFFLINE", &[(Stat::Sum, "presence_offline_sum")]),
+    status("tSystemPresence", "IDLE", &[(Stat::Sum, "presence_idle_sum")]),
+    status("tSystemPresence", "ON_QUEUE", &[(Stat::Sum, "presence_on_queue_sum")]),
+    status("tSystemPresence", "MEAL", &[(Stat::Sum, "presence_meal_sum")]),
+    status("tSystemPresence", "TRAINING", &[(Stat::Sum, "presence_training_sum")]),
+    status("tSystemPresence", "MEETING", &[(Stat::Sum, "presence_meeting_sum")]),
+    status("tSystemPresence", "BREAK", &[(Stat::Sum, "presence_break_sum")]),
+];
+
+/// How many typed columns there are.
+const TYPED_COLUMNS: usize = 32;
+
+/// The typed columns, in the staging table's order.
+fn typed_columns() -> impl Iterator<Item = (Stat, &'static str)> {
+    TYPED_KEYS.iter().flat_map(|k| k.columns.iter().copied())
+}
+
+/// The first typed column of each key (its index in [`typed_columns`]).
+const fn first_columns() -> [usize; 20] {
+    let mut out = [0; 20];
+    let mut i = 1;
+    while i < 20 {
+        out[i] = out[i - 1] + TYPED_KEYS[i - 1].columns.len();
+        i += 1;
+    }
+    out
+}
+
+const FIRST_COLUMN: [usize; 20] = first_columns();
+
+/// The typed columns owned by a query of `metrics` (those of its metrics, qualified or not).
+fn owned_columns(metrics: &[MetricName]) -> Vec<&'static str> {
+    TYPED_KEYS
+        .iter()
+        .filter(|k| metrics.iter().any(|m| m.as_str() == k.metric))
+        .flat_map(|k| k.columns.iter().map(|(_, c)| *c))
+        .collect()
+}
+
 /// Creates the session's staging table (once per connection; emptied at each commit). Public to
 /// the benchmark, which runs it through psql as the reference.
 #[doc(hidden)]
-pub const STAGING_TABLE: &str = "SET LOCAL client_min_messages = warning; SET LOCAL jit = off; \
-    CREATE TEMP TABLE IF NOT EXISTS intervals_staging ( \
-        user_id uuid NOT NULL, media_type text NOT NULL, queue_id uuid NOT NULL, \
-        interval_start timestamptz NOT NULL, interval_end timestamptz NOT NULL, metrics jsonb NOT NULL \
-    ) ON COMMIT DELETE ROWS";
+pub fn staging_table() -> String {
+    let typed: Vec<String> = typed_columns()
+        .map(|(stat, c)| format!("{c} {}", if stat == Stat::Count { "int4" } else { "float8" }))
+        .collect();
+    format!(
+        "SET LOCAL client_min_messages = warning; SET LOCAL jit = off; \
+         CREATE TEMP TABLE IF NOT EXISTS grains_staging ( \
+             user_id uuid NOT NULL, media_type text NOT NULL, queue_id uuid NOT NULL, \
+             interval_start timestamptz NOT NULL, interval_end timestamptz, {}, other_metrics jsonb \
+         ) ON COMMIT DELETE ROWS",
+        typed.join(", ")
+    )
+}
 
-const COPY: &str =
-    "COPY pg_temp.intervals_staging (user_id, media_type, queue_id, interval_start, interval_end, metrics) \
-    FROM STDIN";
+/// The columns of the staging table, in order.
+fn staging_columns() -> String {
+    let typed: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
+    format!("user_id, media_type, queue_id, interval_start, interval_end, {}, other_metrics", typed.join(", "))
+}
 
-/// The merge of the staged grains: `$1` org, `$2` granularity, `$3` fetched_at, `$4` the metric
-/// keys the query owns. Public to the benchmark, which runs it through psql as the reference.
+/// The COPY of the staged grains (binary format).
+fn copy_statement() -> String {
+    format!("COPY pg_temp.grains_staging ({}) FROM STDIN (FORMAT binary)", staging_columns())
+}
+
+/// The merge of the staged grains for a query of `metrics`: `$1` org, `$2` granularity, `$3`
+/// fetched_at, `$4` the metric keys the query owns (its metrics and their qualified forms). The
+/// typed columns of the query's metrics are replaced, the others kept; `other_metrics` loses the
+/// query's keys and takes the fetched ones. Public to the benchmark, which runs it through psql
+/// as the reference.
 #[doc(hidden)]
-pub const UPSERT_FROM_STAGING: &str = "INSERT INTO agent_intervals AS a \
-    (org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at) \
-    SELECT $1, s.user_id, s.media_type, s.queue_id, $2, s.interval_start, s.interval_end, s.metrics, $3 \
-    FROM pg_temp.intervals_staging AS s \
-    ON CONFLICT (org, granularity, interval_start, user_id, media_type, queue_id) DO UPDATE SET \
-        metrics = (a.metrics - $4::text[]) || EXCLUDED.metrics, \
-        interval_end = EXCLUDED.interval_end, \
-        fetched_at = EXCLUDED.fetched_at \
-    WHERE a.metrics IS DISTINCT FROM (a.metrics - $4::text[]) || EXCLUDED.metrics \
-       OR a.interval_end IS DISTINCT FROM EXCLUDED.interval_end";
+pub fn upsert_from_staging(metrics: &[MetricName]) -> String {
+    let typed: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
+    let owned = owned_columns(metrics);
+    let other = "nullif(coalesce(a.other_metrics - $4::text[], '{}'::jsonb) \
+                 || coalesce(EXCLUDED.other_metrics, '{}'::jsonb), '{}'::jsonb)";
+    let set: String = owned.iter().map(|c| format!("{c} = EXCLUDED.{c}, ")).collect();
+    let old: String = owned.iter().map(|c| format!("a.{c}, ")).collect();
+    let new: String = owned.iter().map(|c| format!("EXCLUDED.{c}, ")).collect();
+    let staged: Vec<String> = typed.iter().map(|c| format!("s.{c}")).collect();
+    format!(
+        "INSERT INTO interval_grains AS a \
+         (org, granularity, fetched_at, {staging}) \
+         SELECT $1, $2, $3, s.user_id, s.media_type, s.queue_id, s.interval_start, s.interval_end, {staged}, \
+                s.other_metrics \
+         FROM pg_temp.grains_staging AS s \
+         ON CONFLICT (org, granularity, interval_start, user_id, media_type, queue_id) DO UPDATE SET \
+             {set}other_metrics = {other}, interval_end = EXCLUDED.interval_end, fetched_at = EXCLUDED.fetched_at \
+         WHERE ({old}a.other_metrics, a.interval_end) IS DISTINCT FROM ({new}{other}, EXCLUDED.interval_end)",
+        staging = staging_columns(),
+        staged = staged.join(", "),
+    )
+}
+
+/// The grains of `rows` as the staging table's binary COPY: what the sink sends. Public to the
+/// benchmark, which loads it through psql as the reference.
+#[doc(hidden)]
+pub fn staging_copy(query: &AggregateQuery, rows: &[MetricRow]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut encoder = GrainEncoder::new(query);
+    out.extend_from_slice(COPY_HEADER);
+    for g in &grains(query, rows) {
+        encoder.push(&mut out, g)?;
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    Ok(out)
+}
+
+/// The binary COPY header: signature, flags, header extension length.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Encodes grains as rows of the staging table's binary COPY.
+struct GrainEncoder {
+    /// The nominal length of the query's buckets: `interval_end` is sent only when a bucket has
+    /// another (a P1D bucket on a day that changes the UTC offset).
+    length: chrono::TimeDelta,
+    /// The grain's rows that go to `other_metrics` (reused).
+    others: Vec<usize>,
+    /// The grain's JSON (reused).
+    json: String,
+    /// The typed key of each metric name seen without a qualifier, by the address of its
+    /// `&'static str` (names are interned): most rows skip the search.
+    seen: Vec<(usize, Option<usize>)>,
+}
+
+/// A typed column's value.
+#[derive(Debug, Clone, Copy)]
+enum Typed {
+    Null,
+    Int(i32),
+    Float(f64),
+}
+
+impl GrainEncoder {
+    fn new(query: &AggregateQuery) -> GrainEncoder {
+        let length = match query.granularity() {
+            intervals_domain::Granularity::Pt15m => chrono::TimeDelta::minutes(15),
+            intervals_domain::Granularity::Pt30m => chrono::TimeDelta::minutes(30),
+            intervals_domain::Granularity::Pt1h => chrono::TimeDelta::hours(1),
+            intervals_domain::Granularity::P1d => chrono::TimeDelta::hours(24),
+        };
+        GrainEncoder { length, others: Vec::with_capacity(8), json: String::with_capacity(256), seen: Vec::new() }
+    }
+
+    /// Which typed key `row` is, if any.
+    fn typed_key(&mut self, row: &MetricRow) -> Option<usize> {
+        let metric = row.metric().as_str();
+        let search =
+            |qualifier: Option<&str>| TYPED_KEYS.iter().position(|k| k.qualifier == qualifier && k.metric == metric);
+        match row.qualifier() {
+            Some(q) => search(Some(q)),
+            None => {
+                let address = metric.as_ptr() as usize;
+                if let Some((_, key)) = self.seen.iter().find(|(a, _)| *a == address) {
+                    return *key;
+                }
+                let key = search(None);
+                self.seen.push((address, key));
+                key
+            }
+        }
+    }
+
+    /// Appends `g` as one row of the staging table; an id that is not a UUID is an error.
+    fn push(&mut self, out: &mut Vec<u8>, g: &Grain<'_>) -> Result<(), String> {
+        let user = uuid_value("userId", g.dims[0])?;
+        let queue = uuid_value("queueId", g.dims[2])?;
+        let mut typed = [Typed::Null; TYPED_COLUMNS];
+        self.others.clear();
+        for (i, row) in g.rows.iter().enumerate() {
+            match self.typed_key(row).filter(|k| fits(&TYPED_KEYS[*k], row.stats())) {
+                Some(k) => {
+                    let s = row.stats();
+                    for (j, (stat, _)) in TYPED_KEYS[k].columns.iter().enumerate() {
+                        typed[FIRST_COLUMN[k] + j] = match stat {
+                            Stat::Count => s.count.map_or(Typed::Null, |c| Typed::Int(c as i32)),
+                            Stat::Sum => finite(s.sum),
+                            Stat::Min => finite(s.min),
+                            Stat::Max => finite(s.max),
+                        };
+                    }
+                }
+                None => self.others.push(i),
+            }
+        }
+        out.reserve(2 + 4 * (6 + TYPED_COLUMNS) + 16 + 16 + 8 + 8 + 8 + 8 * TYPED_COLUMNS);
+        out.extend_from_slice(&(5 + TYPED_COLUMNS as i16 + 1).to_be_bytes());
+        push_field(out, &uuid_bytes(user));
+        push_field(out, g.dims[1].as_bytes());
+        push_field(out, &uuid_bytes(queue));
+        push_field(out, &pg_micros(g.bucket.start()).to_be_bytes());
+        if g.bucket.end() - g.bucket.start() == self.length {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+        } else {
+            push_field(out, &pg_micros(g.bucket.end()).to_be_bytes());
+        }
+        for value in typed {
+            match value {
+                Typed::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                Typed::Int(v) => push_field(out, &v.to_be_bytes()),
+                Typed::Float(v) => push_field(out, &v.to_bits().to_be_bytes()),
+            }
+        }
+        if self.others.is_empty() {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+        } else {
+            self.json.clear();
+            self.json.push('\u{1}'); // jsonb's binary format: a version byte, then the text
+            push_rows_json(&mut self.json, self.others.iter().map(|i| g.rows[*i]));
+            push_field(out, self.json.as_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// Whether a value with `stats` fits `key`'s typed columns: at least one statistic, each with a
+/// column, a count that fits `int4`. (A statistic that is not finite is absent, as in the JSON.)
+fn fits(key: &TypedKey, stats: &Stats) -> bool {
+    let has = |stat: Stat| key.columns.iter().any(|(s, _)| *s == stat);
+    let present = |v: Option<f64>| v.is_some_and(f64::is_finite);
+    let extras = [stats.ratio, stats.numerator, stats.denominator, stats.target];
+    let any = stats.count.is_some() || present(stats.sum) || present(stats.min) || present(stats.max);
+    any && extras.iter().all(|v| !present(*v))
+        && stats.count.is_none_or(|c| has(Stat::Count) && c <= i32::MAX as u64)
+        && (!present(stats.sum) || has(Stat::Sum))
+        && (!present(stats.min) || has(Stat::Min))
+        && (!present(stats.max) || has(Stat::Max))
+}
+
+fn finite(v: Option<f64>) -> Typed {
+    v.filter(|v| v.is_finite()).map_or(Typed::Null, Typed::Float)
+}
+
+/// Appends one field of a binary COPY row: its length, then its bytes.
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The 16 bytes of a UUID checked by [`is_uuid_text`] (8-4-4-4-12 hex digits).
+fn uuid_bytes(text: &str) -> [u8; 16] {
+    const DIGITS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    fn hex(b: u8) -> u8 {
+        match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0,
+        }
+    }
+    let t = text.as_bytes();
+    let mut out = [0u8; 16];
+    if t.len() == 36 {
+        for (byte, at) in out.iter_mut().zip(DIGITS) {
+            *byte = hex(t[at]) << 4 | hex(t[at + 1]);
+        }
+    }
+    out
+}
+
+/// A timestamptz in binary: microseconds since 2000-01-01T00:00:00Z.
+fn pg_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros() - PG_EPOCH_MICROS
+}
 
 /// Writes rows, checkpoints, users and queues into PostgreSQL.
 #[derive(Debug, Clone)]
@@ -144,14 +459,16 @@ impl PostgresSink {
         SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
     }
 
-    /// Removes the query's metric `keys` from the `stale` grains and deletes those left empty;
-    /// returns how many were deleted.
+    /// Removes the query's metrics (typed columns `owned`, other keys `keys`) from the `stale`
+    /// grains and deletes those left empty; returns how many were deleted.
+    #[allow(clippy::too_many_arguments)]
     async fn strip_stale(
         &self,
         conn: &mut PgConnection,
         org: &str,
         granularity: &str,
         stale: &[(DateTime<Utc>, String, String, String)],
+        owned: &[&str],
         keys: &[String],
         now: DateTime<Utc>,
     ) -> Result<u64, SinkError> {
@@ -163,8 +480,11 @@ impl PostgresSink {
             AS s(interval_start, user_id, media_type, queue_id)";
         let same = "a.org = $1 AND a.granularity = $2 AND a.interval_start = s.interval_start \
             AND a.user_id = s.user_id::uuid AND a.media_type = s.media_type AND a.queue_id = s.queue_id::uuid";
+        let cleared: String = owned.iter().map(|c| format!("{c} = NULL, ")).collect();
         sqlx::query(&format!(
-            "UPDATE agent_intervals AS a SET metrics = a.metrics - $7::text[], fetched_at = $8 FROM {grains} WHERE {same}"
+            "UPDATE interval_grains AS a SET {cleared}\
+             other_metrics = nullif(coalesce(a.other_metrics - $7::text[], '{{}}'::jsonb), '{{}}'::jsonb), \
+             fetched_at = $8 FROM {grains} WHERE {same}"
         ))
         .bind(org)
         .bind(granularity)
@@ -178,7 +498,8 @@ impl PostgresSink {
         .await
         .map_err(|e| self.write_error(e))?;
         let deleted = sqlx::query(&format!(
-            "DELETE FROM agent_intervals AS a USING {grains} WHERE {same} AND a.metrics = '{{}}'::jsonb"
+            "DELETE FROM interval_grains AS a USING {grains} WHERE {same} AND num_nonnulls({}, a.other_metrics) = 0",
+            typed_columns().map(|(_, c)| format!("a.{c}")).collect::<Vec<_>>().join(", ")
         ))
         .bind(org)
         .bind(granularity)
@@ -193,9 +514,10 @@ impl PostgresSink {
         Ok(deleted)
     }
 
-    /// COPYs the window's grains into the staging table, one line per grain in primary-key order,
-    /// streamed in chunks so that the server parses one chunk while the next is formatted.
-    /// Returns how many grains were staged and whether all of them lie in the window's scope.
+    /// COPYs the window's grains into the staging table (binary format), one row per grain in
+    /// primary-key order, streamed in chunks so that the server reads one chunk while the next is
+    /// encoded. Returns how many grains were staged and whether all of them lie in the window's
+    /// scope.
     async fn copy_grains(
         &self,
         conn: &mut PgConnection,
@@ -208,40 +530,22 @@ impl PostgresSink {
             return Ok((0, true));
         }
         let all_in_scope = fetched.iter().all(|g| Scope::holds(query, window, g.dims, g.bucket.start()));
-        let mut copy = conn.copy_in_raw(COPY).await.map_err(|e| self.write_error(e))?;
+        let mut copy = conn.copy_in_raw(&copy_statement()).await.map_err(|e| self.write_error(e))?;
         let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
-        let mut json = String::with_capacity(512);
-        let mut times: Option<(DateTime<Utc>, String, String)> = None;
+        buf.extend_from_slice(COPY_HEADER);
+        let mut encoder = GrainEncoder::new(query);
         for g in fetched {
-            let ids = uuid_value("userId", g.dims[0]).and_then(|u| Ok((u, uuid_value("queueId", g.dims[2])?)));
-            let (user, queue) = match ids {
-                Ok(ids) => ids,
-                Err(e) => {
-                    let _ = copy.abort(e.clone()).await;
-                    return Err(self.write_error(e));
-                }
-            };
-            // Grains come sorted by bucket: format each bucket's times once.
-            let (_, start, end) = match &times {
-                Some((t, _, _)) if *t == g.bucket.start() => times.as_ref().expect("just matched"),
-                _ => times.insert((g.bucket.start(), rfc3339(g.bucket.start()), rfc3339(g.bucket.end()))),
-            };
-            for field in [user, g.dims[1], queue, start, end] {
-                push_copy_text(&mut buf, field);
-                buf.push(b'\t');
+            if let Err(e) = encoder.push(&mut buf, g) {
+                let _ = copy.abort(e.clone()).await;
+                return Err(self.write_error(e));
             }
-            json.clear();
-            g.push_metrics_json(&mut json);
-            push_copy_text(&mut buf, &json);
-            buf.push(b'\n');
             if buf.len() >= CHUNK {
                 copy.send(buf.as_slice()).await.map_err(|e| self.write_error(e))?;
                 buf.clear();
             }
         }
-        if !buf.is_empty() {
-            copy.send(buf.as_slice()).await.map_err(|e| self.write_error(e))?;
-        }
+        buf.extend_from_slice(&(-1i16).to_be_bytes());
+        copy.send(buf.as_slice()).await.map_err(|e| self.write_error(e))?;
         copy.finish().await.map_err(|e| self.write_error(e))?;
         Ok((fetched.len() as u64, all_in_scope))
     }
@@ -279,16 +583,21 @@ impl Scope {
 
     /// How many grains the scope holds (any metrics).
     fn count_sql(&self) -> String {
-        format!("SELECT count(*) FROM agent_intervals AS a WHERE {}", self.predicate)
+        format!("SELECT count(*) FROM interval_grains AS a WHERE {}", self.predicate)
     }
 
-    /// The keys of the scope's grains that hold one of the query's metric keys (the parameter
-    /// after the filters) and are not staged.
-    fn stale_sql(&self) -> String {
+    /// The keys of the scope's grains that hold one of the query's metrics (a typed column of
+    /// `owned`, or one of the keys in the parameter after the filters) and are not staged.
+    fn stale_sql(&self, owned: &[&str]) -> String {
+        let typed = if owned.is_empty() {
+            "false".to_owned()
+        } else {
+            format!("num_nonnulls({}) > 0", owned.iter().map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", "))
+        };
         format!(
-            "SELECT a.interval_start, a.user_id::text, a.media_type, a.queue_id::text FROM agent_intervals AS a \
-             WHERE {} AND a.metrics ?| ${}::text[] \
-               AND NOT EXISTS (SELECT 1 FROM pg_temp.intervals_staging AS s \
+            "SELECT a.interval_start, a.user_id::text, a.media_type, a.queue_id::text FROM interval_grains AS a \
+             WHERE {} AND ({typed} OR a.other_metrics ?| ${}::text[]) \
+               AND NOT EXISTS (SELECT 1 FROM pg_temp.grains_staging AS s \
                    WHERE s.interval_start = a.interval_start AND s.user_id = a.user_id \
                      AND s.media_type = a.media_type AND s.queue_id = a.queue_id)",
             self.predicate,
@@ -342,30 +651,13 @@ async fn migrate(conn: &mut PgConnection, describe: &str) -> Result<(), SinkErro
     // prove `Send` for every lifetime, so the sink could not be opened from an `async_trait` method.
     MIGRATOR.run_direct(&mut *conn).await.map_err(|e| schema(migrate_message(&e)))?;
     for check in [
-        "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at \
-         FROM agent_intervals LIMIT 0",
+        "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, other_metrics, \
+         fetched_at FROM interval_grains LIMIT 0",
         "SELECT org, fingerprint, window_start, window_end, rows, fetched_at FROM ingest_windows LIMIT 0",
     ] {
         sqlx::query(check).execute(&mut *conn).await.map_err(|e| schema(e.to_string()))?;
     }
     Ok(())
-}
-
-/// Appends `value` in COPY text format (backslash, tab, newline and carriage return escaped).
-fn push_copy_text(out: &mut Vec<u8>, value: &str) {
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
-        out.extend_from_slice(value.as_bytes());
-        return;
-    }
-    for b in value.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b => out.push(b),
-        }
-    }
 }
 
 /// A uuid column's value: the nil UUID for `""`, else the id, which must be a UUID.
@@ -390,10 +682,11 @@ impl Sink for PostgresSink {
         let qualified: BTreeSet<String> =
             rows.iter().filter(|r| r.qualifier().is_some()).map(|r| r.metric_key()).collect();
         let scope = Scope::of(query);
+        let owned = owned_columns(query.metrics());
 
         let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
         // A plain string runs as a simple query: several statements, no prepare.
-        (&mut *tx).execute(STAGING_TABLE).await.map_err(|e| self.write_error(e))?;
+        (&mut *tx).execute(staging_table().as_str()).await.map_err(|e| self.write_error(e))?;
         if !qualified.is_empty() {
             sqlx::query(
                 "INSERT INTO qualified_metric_keys (org, key) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
@@ -438,8 +731,9 @@ impl Sink for PostgresSink {
         let mut inserted = 0;
         if staged > 0 {
             inserted = sqlx::query_scalar::<_, i64>(&format!(
-                "WITH merged AS ({UPSERT_FROM_STAGING} RETURNING (a.xmax = 0) AS inserted) \
-                 SELECT count(*) FILTER (WHERE inserted) FROM merged"
+                "WITH merged AS ({} RETURNING (a.xmax = 0) AS inserted) \
+                 SELECT count(*) FILTER (WHERE inserted) FROM merged",
+                upsert_from_staging(query.metrics())
             ))
             .bind(key.org())
             .bind(granularity)
@@ -462,7 +756,7 @@ impl Sink for PostgresSink {
                 .execute("SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off")
                 .await
                 .map_err(|e| self.write_error(e))?;
-            let stale_sql = scope.stale_sql();
+            let stale_sql = scope.stale_sql(&owned);
             let mut select = sqlx::query_as::<_, (DateTime<Utc>, String, String, String)>(&stale_sql)
                 .bind(key.org())
                 .bind(granularity)
@@ -477,7 +771,7 @@ impl Sink for PostgresSink {
                 .await
                 .map_err(|e| self.write_error(e))?;
             if !stale.is_empty() {
-                deleted = self.strip_stale(&mut tx, key.org(), granularity, &stale, &keys, now).await?;
+                deleted = self.strip_stale(&mut tx, key.org(), granularity, &stale, &owned, &keys, now).await?;
             }
         }
 

@@ -1,8 +1,11 @@
 //! Reading a PostgreSQL store back for the report ([`IntervalsReader`]): every answer is aggregated
-//! by PostgreSQL over `agent_intervals`, never row by row in Rust. Every agent's sums, of both
+//! by PostgreSQL over `interval_grains`, never row by row in Rust. Every agent's sums, of both
 //! families, come from one pass over the range per (agent, UTC time of day); status sums are read
 //! from the agents' own grains (where status keys live) directly: the same sums as
 //! `agent_utilization`, faster than going through the view, which joins every grain of the bucket.
+//!
+//! A value is read from its typed column, else from `other_metrics` (where a key whose statistics
+//! do not fit its columns is kept: migration 5), as the views do.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -67,8 +70,10 @@ impl PostgresReader {
 impl IntervalsReader for PostgresReader {
     async fn inventory(&self) -> Result<Vec<StoredSeries>, SinkError> {
         let rows = sqlx::query(
-            "SELECT org, granularity, min(interval_start) AS first, max(interval_end) AS last, count(*) AS grains \
-             FROM agent_intervals GROUP BY org, granularity ORDER BY org, granularity",
+            "SELECT org, granularity, min(interval_start) AS first, \
+                    max(coalesce(interval_end, interval_start + interval_grain_length(granularity))) AS last, \
+                    count(*) AS grains \
+             FROM interval_grains GROUP BY org, granularity ORDER BY org, granularity",
         )
         .fetch_all(&self.pool)
         .await
@@ -126,11 +131,12 @@ impl IntervalsReader for PostgresReader {
     ) -> Result<Vec<VolumeBucket>, SinkError> {
         let rows = sqlx::query(
             "SELECT interval_start, media_type, \
-                    sum((metrics #>> '{tHandle,count}')::bigint)::bigint AS handled, \
-                    sum((metrics #>> '{tHandle,sum}')::float8) AS handle_ms \
-             FROM agent_intervals \
+                    sum(coalesce(handle_count::bigint, (other_metrics #>> '{tHandle,count}')::bigint))::bigint \
+                        AS handled, \
+                    sum(coalesce(handle_sum, (other_metrics #>> '{tHandle,sum}')::float8)) AS handle_ms \
+             FROM interval_grains \
              WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
-               AND metrics ? 'tHandle' \
+               AND (num_nonnulls(handle_count, handle_sum, handle_min, handle_max) > 0 OR other_metrics ? 'tHandle') \
              GROUP BY interval_start, media_type",
         )
         .bind(org)
@@ -163,18 +169,31 @@ impl IntervalsReader for PostgresReader {
             "WITH s AS (SELECT coalesce(array_agg(k.key), '{}') AS keys FROM qualified_metric_keys AS k \
                         WHERE k.org = $1 AND split_part(k.key, ':', 1) IN ('tAgentRoutingStatus', 'tSystemPresence')) \
              SELECT user_id::text AS user_id, to_char(interval_start AT TIME ZONE 'UTC', 'HH24:MI') AS hhmm, \
-                    sum((metrics #>> '{tHandle,count}')::bigint)::bigint AS handled, \
-                    sum((metrics #>> '{tHandle,sum}')::float8) AS handle_ms, \
-                    sum((metrics #>> '{tAcw,sum}')::float8) AS acw_ms, \
-                    sum(coalesce(metrics #>> '{tHeldComplete,sum}', metrics #>> '{tHeld,sum}')::float8) AS hold_ms, \
-                    max(CASE WHEN media_type = '' AND queue_id = $5::uuid AND metrics ?| s.keys THEN 1 ELSE 0 END) \
-                        ::bigint AS has_status, \
-                    sum((metrics #>> '{tSystemPresence:ON_QUEUE,sum}')::float8) AS on_queue_ms, \
-                    sum((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8) AS interacting_ms, \
-                    sum(coalesce((metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8, 0) \
-                      + coalesce((metrics #>> '{tAgentRoutingStatus:COMMUNICATING,sum}')::float8, 0) \
-                      + coalesce((metrics #>> '{tAgentRoutingStatus:IDLE,sum}')::float8, 0)) AS base_ms \
-             FROM agent_intervals CROSS JOIN s \
+                    sum(coalesce(handle_count::bigint, (other_metrics #>> '{tHandle,count}')::bigint))::bigint \
+                        AS handled, \
+                    sum(coalesce(handle_sum, (other_metrics #>> '{tHandle,sum}')::float8)) AS handle_ms, \
+                    sum(coalesce(acw_sum, (other_metrics #>> '{tAcw,sum}')::float8)) AS acw_ms, \
+                    sum(coalesce(held_complete_sum, (other_metrics #>> '{tHeldComplete,sum}')::float8, \
+                                 (other_metrics #>> '{tHeld,sum}')::float8)) AS hold_ms, \
+                    max(CASE WHEN media_type = '' AND queue_id = $5::uuid \
+                              AND (num_nonnulls(routing_idle_sum, routing_interacting_sum, routing_communicating_sum, \
+                                                routing_not_responding_sum, routing_off_queue_sum, \
+                                                presence_available_sum, presence_away_sum, presence_busy_sum, \
+                                                presence_offline_sum, presence_idle_sum, presence_on_queue_sum, \
+                                                presence_meal_sum, presence_training_sum, presence_meeting_sum, \
+                                                presence_break_sum) > 0 \
+                                   OR other_metrics ?| s.keys) THEN 1 ELSE 0 END)::bigint AS has_status, \
+                    sum(coalesce(presence_on_queue_sum, \
+                                 (other_metrics #>> '{tSystemPresence:ON_QUEUE,sum}')::float8)) AS on_queue_ms, \
+                    sum(coalesce(routing_interacting_sum, \
+                                 (other_metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8)) AS interacting_ms, \
+                    sum(coalesce(routing_interacting_sum, \
+                                 (other_metrics #>> '{tAgentRoutingStatus:INTERACTING,sum}')::float8, 0) \
+                      + coalesce(routing_communicating_sum, \
+                                 (other_metrics #>> '{tAgentRoutingStatus:COMMUNICATING,sum}')::float8, 0) \
+                      + coalesce(routing_idle_sum, (other_metrics #>> '{tAgentRoutingStatus:IDLE,sum}')::float8, 0)) \
+                        AS base_ms \
+             FROM interval_grains CROSS JOIN s \
              WHERE org = $1 AND granularity = $2 AND interval_start >= $3 AND interval_start < $4 \
                AND user_id <> $5::uuid \
              GROUP BY 1, 2",

@@ -4,6 +4,7 @@ mod csv;
 mod jsonl;
 mod parquet;
 mod postgres;
+mod postgres_migration;
 mod scenarios;
 mod sqlite;
 pub(crate) mod support;

@@ -117,7 +117,7 @@ impl Stored for PgPool {
     async fn mark_row_versions(&self) {}
 
     async fn row_versions(&self) -> String {
-        sqlx::query_scalar("SELECT string_agg(xmin::text, ',' ORDER BY user_id) FROM agent_intervals")
+        sqlx::query_scalar("SELECT string_agg(xmin::text, ',' ORDER BY user_id) FROM interval_grains")
             .fetch_one(self)
             .await
             .unwrap()
