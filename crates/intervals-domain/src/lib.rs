@@ -26,7 +26,7 @@ pub use names::{
 };
 pub use plan::{parse_time_zone, MaxWindow, Plan, PlanRequest, TimeSpec, EARLIEST_DATA};
 pub use query::{is_uuid, AggregateQuery, Filters, QuerySet, MEDIA_TYPES, STORABLE_DIMENSIONS};
-pub use row::{AggregateResponse, BucketData, GroupResult, MetricData, MetricRow, Stats};
+pub use row::{AggregateResponse, BucketData, GroupResult, MetricData, MetricRow, ResponseRows, Stats};
 pub use schedule::{Schedule, ScheduleError, ScheduleRequest, TickWork, MAX_DAILY_LOOKBACK_DAYS, MAX_LOOKBACK_HOURS};
 pub use window::{rfc3339, TimeWindow};
 

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use intervals_app::{with_retry, DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
-use intervals_domain::{
-    AggregateQuery, AggregateResponse, DomainError, MetricFamily, MetricRow, Queue, TimeWindow, User,
-};
+use intervals_domain::{AggregateQuery, DomainError, MetricFamily, MetricRow, Queue, ResponseRows, TimeWindow, User};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -23,8 +22,8 @@ use super::classify::{
     Endpoint, DEFAULT_RETRY_AFTER,
 };
 use super::dto::{
-    AggregatePage, AggregateResponseDto, AggregationQueryDto, ContractError, EntityListingDto, ErrorBodyDto, QueueDto,
-    TokenResponseDto, UserAggregateResponseDto, UserDto,
+    read_rows, stream_rows, AggregatePage, AggregateResponseDto, AggregationQueryDto, ContractError, EntityListingDto,
+    ErrorBodyDto, QueueDto, RowsError, TokenResponseDto, UserAggregateResponseDto, UserDto,
 };
 use super::environment::Environment;
 use super::error::ConfigError;
@@ -347,6 +346,7 @@ impl GenesysClient {
                 request = request.header(CONTENT_TYPE, "application/json").body(body.to_vec());
             }
             let secrets = [&inner.client_secret, &token];
+            tracing::debug!(endpoint = endpoint.what, "genesys request sent");
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -411,8 +411,13 @@ impl GenesysClient {
         }
     }
 
-    /// Parses a 2xx JSON body; a body that is not JSON (truncated, garbled) is transient.
-    pub(crate) fn parse<T: DeserializeOwned>(&self, endpoint: &Endpoint, reply: &Reply) -> Result<T, SourceError> {
+    /// Parses a 2xx JSON body (`T` may borrow from it); a body that is not JSON (truncated,
+    /// garbled) is transient.
+    pub(crate) fn parse<'a, T: Deserialize<'a>>(
+        &self,
+        endpoint: &Endpoint,
+        reply: &'a Reply,
+    ) -> Result<T, SourceError> {
         serde_json::from_slice(&reply.body).map_err(|e| unparsable(endpoint, &e, &reply.headers, &self.secrets()))
     }
 
@@ -504,7 +509,7 @@ impl GenesysClient {
     /// The rows of one aggregates reply to `query` for `window` (a synchronous answer or a page of
     /// a job's results, in the response shape of the query's family), and the cursor of the next
     /// page, if any. A body that is not JSON is transient, one that breaks the contract invalid,
-    /// a bucket outside the window transient ([`rows_within`]).
+    /// a bucket outside the window transient ([`rows_failure`]).
     pub(crate) fn rows_of(
         &self,
         endpoint: &Endpoint,
@@ -512,43 +517,70 @@ impl GenesysClient {
         query: &AggregateQuery,
         window: TimeWindow,
     ) -> Result<(Vec<MetricRow>, Option<String>), SourceError> {
-        let (response, cursor) = match query.family() {
-            MetricFamily::Conversation => self.page_of::<AggregateResponseDto>(endpoint, reply)?,
-            MetricFamily::UserStatus => self.page_of::<UserAggregateResponseDto>(endpoint, reply)?,
-        };
-        let rows = rows_within(endpoint, response, query, window, reply.context_id.clone())?;
-        Ok((rows, cursor.filter(|c| !c.is_empty())))
+        let users = query.family() == MetricFamily::UserStatus;
+        // One pass over the body straight into rows when it has the plain shape (what the API
+        // sends); anything else is read with the DTOs, whose rules and errors are the contract.
+        if let Ok(text) = std::str::from_utf8(&reply.body) {
+            if let Some((rows, cursor)) = stream_rows(text, users, within(query, window, reply)) {
+                return Ok((rows, cursor.filter(|c| !c.is_empty())));
+            }
+        }
+        if users {
+            self.page_rows::<UserAggregateResponseDto<'_>>(endpoint, reply, query, window)
+        } else {
+            self.page_rows::<AggregateResponseDto<'_>>(endpoint, reply, query, window)
+        }
     }
 
-    fn page_of<P: AggregatePage>(
+    /// The rows of a reply read as `P`, its strings borrowed from the body.
+    fn page_rows<'a, P: AggregatePage<'a>>(
         &self,
         endpoint: &Endpoint,
-        reply: &Reply,
-    ) -> Result<(AggregateResponse, Option<String>), SourceError> {
+        reply: &'a Reply,
+        query: &AggregateQuery,
+        window: TimeWindow,
+    ) -> Result<(Vec<MetricRow>, Option<String>), SourceError> {
         let mut page: P = self.parse(endpoint, reply)?;
         let cursor = page.take_cursor();
-        let response = page.try_into().map_err(|e| contract(endpoint, &e, reply.context_id.clone()))?;
-        Ok((response, cursor))
+        let rows = read_rows(page.results(), within(query, window, reply))
+            .map_err(|e| rows_failure(endpoint, e, reply.context_id.clone()))?;
+        Ok((rows, cursor.filter(|c| !c.is_empty())))
     }
 }
 
-/// The rows of `response` to `query` for `window`. A bucket outside the window (or off the query's
-/// grid) rejects the whole response as a transient failure, retried like a truncated body: the
-/// answer belongs to another request (a proxy or cache mix-up), and asking again can help. Nothing
-/// of it is ever stored.
-pub(crate) fn rows_within(
-    endpoint: &Endpoint,
-    response: AggregateResponse,
-    query: &AggregateQuery,
-    window: TimeWindow,
-    context_id: Option<String>,
-) -> Result<Vec<MetricRow>, SourceError> {
-    response.into_rows_within(query, window).map_err(|e| match e {
-        DomainError::BucketOutsideWindow { .. } => {
+/// The rows of `reply` to `query` for `window`, with room for about as many as its body holds.
+fn within<'q>(query: &'q AggregateQuery, window: TimeWindow, reply: &Reply) -> ResponseRows<'q> {
+    let mut rows = ResponseRows::within(query, window);
+    rows.reserve(reply.body.len() / BODY_BYTES_PER_ROW);
+    rows
+}
+
+/// About the fewest bytes of JSON a row comes from (a metric with its statistics is some 110):
+/// the room reserved for a reply's rows, so that the list is not grown and copied as it fills.
+const BODY_BYTES_PER_ROW: usize = 96;
+
+/// Why the rows of a response could not be read, as a source error. A bucket outside the window
+/// (or off the query's grid) rejects the whole response as a transient failure, retried like a
+/// truncated body: the answer belongs to another request (a proxy or cache mix-up), and asking
+/// again can help. Nothing of it is ever stored. Anything else breaks the contract.
+pub(crate) fn rows_failure(endpoint: &Endpoint, error: RowsError, context_id: Option<String>) -> SourceError {
+    match error {
+        RowsError::Contract(e) => contract(endpoint, &e, context_id),
+        RowsError::Domain(e @ DomainError::BucketOutsideWindow { .. }) => {
             SourceError::Transient { message: format!("{}: {e}", endpoint.what), retry_after: None, context_id }
         }
-        e => contract(endpoint, &ContractError(e.to_string()), context_id),
-    })
+        RowsError::Domain(e) => contract(endpoint, &ContractError(e.to_string()), context_id),
+    }
+}
+
+/// `more` after `rows`; when `rows` is empty (the one batch of most calls), `more` itself, not a
+/// copy.
+pub(crate) fn append(rows: &mut Vec<MetricRow>, more: Vec<MetricRow>) {
+    if rows.is_empty() {
+        *rows = more;
+    } else {
+        rows.extend(more);
+    }
 }
 
 pub(crate) fn contract(endpoint: &Endpoint, err: &ContractError, context_id: Option<String>) -> SourceError {
@@ -700,7 +732,7 @@ impl MetricSource for GenesysClient {
             let body = serde_json::to_vec(request).expect("the request serialises");
             let reply = self.execute(&endpoint, Method::POST, &url, Some(&body)).await?;
             let (batch_rows, _) = self.rows_of(&endpoint, &reply, query, window)?;
-            rows.extend(batch_rows);
+            append(&mut rows, batch_rows);
         }
         tracing::debug!(
             family = %query.family(),

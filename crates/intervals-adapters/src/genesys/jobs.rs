@@ -9,7 +9,7 @@ use reqwest::Method;
 use tokio::time::Instant;
 
 use super::classify::{AggregateApi, Endpoint};
-use super::client::{contract, GenesysClient, Reply};
+use super::client::{append, contract, GenesysClient, Reply};
 use super::dto::{AggregationQueryDto, AsyncQueryResponseDto, AsyncQueryStatusDto, ContractError};
 
 /// The states of `AsyncQueryStatus.state`.
@@ -39,7 +39,7 @@ impl GenesysClient {
     ) -> Result<Vec<MetricRow>, SourceError> {
         let mut rows = Vec::new();
         for request in AggregationQueryDto::batches(query, window) {
-            rows.extend(self.run_job(request.with_page_size(self.inner.jobs.page_size), query, window).await?);
+            append(&mut rows, self.run_job(request.with_page_size(self.inner.jobs.page_size), query, window).await?);
         }
         Ok(rows)
     }
@@ -79,7 +79,7 @@ impl GenesysClient {
             let reply = self.step(&results, Method::GET, &page_url, None).await?;
             let (page_rows, next) = self.rows_of(&results, &reply, query, window)?;
             pages += 1;
-            rows.extend(page_rows);
+            append(&mut rows, page_rows);
             match next {
                 Some(c) if cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
                 _ => break,

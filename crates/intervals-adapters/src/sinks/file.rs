@@ -134,8 +134,24 @@ pub(crate) fn in_layout<'a>(
     if query.group_by() == layout.group_by() {
         return Ok(Cow::Borrowed(rows));
     }
-    Ok(Cow::Owned(rows.iter().map(|r| r.clone().regrouped(query.group_by(), layout.group_by())).collect()))
+    // Regrouped once per group, the result shared by the group's rows as their own group was.
+    let mut last: Option<(&Arc<[String]>, Shared)> = None;
+    let rows = rows
+        .iter()
+        .map(|r| match &last {
+            Some((from, to)) if Arc::ptr_eq(from, r.shared_group()) => r.clone().with_group(Arc::clone(to)),
+            _ => {
+                let moved = r.clone().regrouped(query.group_by(), layout.group_by());
+                last = Some((r.shared_group(), Arc::clone(moved.shared_group())));
+                moved
+            }
+        })
+        .collect();
+    Ok(Cow::Owned(rows))
 }
+
+/// A group's values, shared by its rows.
+type Shared = Arc<[String]>;
 
 /// A file written whole by each call, all or nothing (the users or queues of a file output).
 #[derive(Debug)]
@@ -165,5 +181,50 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use intervals_domain::{Filters, Granularity, MetricName, Stats, TimeWindow, Tz};
+
+    use super::*;
+
+    fn query(metrics: &str, group_by: &str) -> Arc<AggregateQuery> {
+        Arc::new(
+            AggregateQuery::new(
+                AggregateQuery::parse_metrics(metrics).unwrap(),
+                AggregateQuery::parse_group_by(group_by).unwrap(),
+                Granularity::Pt30m,
+                Tz::UTC,
+                Filters::none(),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn rows_of_another_query_are_regrouped_once_per_group() {
+        let layout = query("tHandle", "userId,mediaType");
+        let status = query("tAgentRoutingStatus", "userId");
+        let day = TimeWindow::parse_iso_interval("2025-03-10T00:00:00Z/2025-03-11T00:00:00Z").unwrap();
+        let bucket = TimeWindow::parse_iso_interval("2025-03-10T09:00:00Z/2025-03-10T09:30:00Z").unwrap();
+        let metric = MetricName::parse("tAgentRoutingStatus").unwrap();
+        let stats = Stats { sum: Some(1.0), ..Stats::default() };
+        let (u1, u2): (Arc<[String]>, Arc<[String]>) = (vec!["u1".to_owned()].into(), vec!["u2".to_owned()].into());
+        let rows: Vec<MetricRow> = [&u1, &u1, &u2, &u1]
+            .into_iter()
+            .zip(["IDLE", "INTERACTING", "IDLE", "NOT_RESPONDING"])
+            .map(|(g, q)| MetricRow::shared(Arc::clone(g), bucket, metric, Some(Arc::from(q)), stats))
+            .collect();
+        let moved = in_layout(&layout, &WindowKey::new("org", status.clone(), day), &rows).unwrap();
+        let want: Vec<MetricRow> =
+            rows.iter().map(|r| r.clone().regrouped(status.group_by(), layout.group_by())).collect();
+        assert_eq!(moved.as_ref(), want.as_slice());
+        assert!(Arc::ptr_eq(moved[0].shared_group(), moved[1].shared_group()), "one group, one allocation");
+        assert!(!Arc::ptr_eq(moved[1].shared_group(), moved[3].shared_group()), "a group met again is regrouped again");
+        assert_eq!(moved[2].group(), ["u2", ""]);
+        // The layout's own rows are taken as they are.
+        assert!(matches!(in_layout(&layout, &WindowKey::new("org", layout.clone(), day), &rows), Ok(Cow::Borrowed(_))));
     }
 }
