@@ -645,6 +645,10 @@ pub(crate) async fn postgres_restart_cli(scale: Scale) -> ChaosRow {
         "names the database and what failed: {error}"
     );
     assert!(error.contains("terminating connection due to administrator command"), "says why: {error}");
+    assert!(
+        error.ends_with("the windows committed before are kept and the next run continues from them"),
+        "says what was kept and what to do: {error}"
+    );
     server_step(&server, PgServer::start_again).await;
 
     // What was committed stays, exactly.
@@ -666,7 +670,7 @@ pub(crate) async fn postgres_restart_cli(scale: Scale) -> ChaosRow {
     assert_eq!(sim.aggregate_queries() - queries_first, windows - kept.len() as u64, "only the rest is fetched");
     difference += differing_lines(&postgres_long_csv(&pool, &extraction).await, &extraction.truth_csv(&sim));
     pool.close().await;
-    let cause = error.rsplit(": ").next().unwrap_or("");
+    let cause = error.rsplit(": ").next().unwrap_or("").split("; ").next().unwrap_or("");
     ChaosRow {
         case,
         faults: 1,

@@ -451,8 +451,12 @@ impl PostgresSink {
         &self.pool
     }
 
-    fn write_error(&self, e: impl std::fmt::Display) -> SinkError {
-        SinkError::write(self.describe.clone(), e.to_string())
+    fn write_error(&self, e: sqlx::Error) -> SinkError {
+        let message = match connection_lost(&e) {
+            true => format!("{e}; {LOST_ADVICE}"),
+            false => e.to_string(),
+        };
+        SinkError::write(self.describe.clone(), message).caused_by(e)
     }
 
     fn read_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> SinkError {
@@ -537,7 +541,7 @@ impl PostgresSink {
         for g in fetched {
             if let Err(e) = encoder.push(&mut buf, g) {
                 let _ = copy.abort(e.clone()).await;
-                return Err(self.write_error(e));
+                return Err(SinkError::write(self.describe.clone(), e));
             }
             if buf.len() >= CHUNK {
                 copy.send(buf.as_slice()).await.map_err(|e| self.write_error(e))?;
@@ -849,7 +853,7 @@ impl DirectoryWriter for PostgresSink {
     async fn write_users(&self, org: &str, users: &[User]) -> Result<u64, SinkError> {
         let users = dedup_by_id(users, |u| &u.id);
         if let Some(bad) = users.iter().find(|u| !is_uuid(&u.id)) {
-            return Err(self.write_error(format!("user id {:?} is not a UUID", bad.id)));
+            return Err(SinkError::write(self.describe.clone(), format!("user id {:?} is not a UUID", bad.id)));
         }
         let col = |f: fn(&User) -> Option<String>| users.iter().map(|u| f(u)).collect::<Vec<Option<String>>>();
         sqlx::query(
@@ -878,7 +882,7 @@ impl DirectoryWriter for PostgresSink {
     async fn write_queues(&self, org: &str, queues: &[Queue]) -> Result<u64, SinkError> {
         let queues = dedup_by_id(queues, |q| &q.id);
         if let Some(bad) = queues.iter().find(|q| !is_uuid(&q.id)) {
-            return Err(self.write_error(format!("queue id {:?} is not a UUID", bad.id)));
+            return Err(SinkError::write(self.describe.clone(), format!("queue id {:?} is not a UUID", bad.id)));
         }
         let col = |f: fn(&Queue) -> Option<String>| queues.iter().map(|q| f(q)).collect::<Vec<Option<String>>>();
         sqlx::query(
@@ -966,5 +970,36 @@ impl OutputConfig for PostgresConfig {
         let sink = self.connect().await?;
         let leases = PgLeaseStore::from_pool(sink.pool().clone()).await?;
         Ok(Store { sink: Arc::new(sink), leases: Arc::new(leases) })
+    }
+}
+
+/// What a write that lost its connection adds to the error: the window's transaction was rolled
+/// back, so nothing of it is stored, and what was committed before stays.
+const LOST_ADVICE: &str = "the connection to the database was lost (a restart, a failover, the network); the \
+                           windows committed before are kept and the next run continues from them";
+
+/// Whether `e` means the server or the connection went away, rather than a statement failing:
+/// IO errors, a pool that gave up waiting, and SQLSTATE classes 08 (connection exception) and 57P
+/// (operator intervention: `57P01` admin shutdown, `57P02` crash shutdown, `57P03` cannot connect now).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_lost;
+
+    #[test]
+    fn a_lost_connection_is_told_apart_from_a_failed_statement() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(connection_lost(&sqlx::Error::Io(io())));
+        assert!(connection_lost(&sqlx::Error::PoolTimedOut));
+        assert!(connection_lost(&sqlx::Error::PoolClosed));
+        assert!(!connection_lost(&sqlx::Error::RowNotFound));
+        assert!(!connection_lost(&sqlx::Error::Protocol("unexpected message".into())));
     }
 }
