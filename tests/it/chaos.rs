@@ -31,7 +31,9 @@ use crate::extract_truth::{pg_url, postgres_long_csv, sqlite_long_csv};
 use crate::hostile::{silent_server, HostileServer, Hostility, HUGE_BODY};
 use crate::parquet_output::{files_under, is_hidden, parquet_long_csv, window_files};
 use crate::resume::{long_extraction, WINDOWS};
-use crate::support::{clean_cli, expect_exit, run, spawn_watching, text, Extraction, Sim, CLIENT_ID, CLIENT_SECRET};
+use crate::support::{
+    clean_cli, expect_exit, run, spawn_watching, text, watch_windows_written, Extraction, Sim, CLIENT_ID, CLIENT_SECRET,
+};
 
 const MIXED: &str = "tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected,tAgentRoutingStatus,tSystemPresence";
 
@@ -608,24 +610,8 @@ pub(crate) async fn postgres_restart_cli(scale: Scale) -> ChaosRow {
     let mut cmd = sim.cli(&["extract", "--out", &out, "--concurrency", "1", "--log-format", "json"]);
     cmd.args(extraction.args()).env("RUST_LOG", "intervals_app=debug");
     let mut child = spawn_watching(cmd);
-    let stderr = child.stderr.take().unwrap();
-    let (reached, committed) = tokio::sync::oneshot::channel();
     let after = scale.restart_after;
-    let reader = tokio::task::spawn_blocking(move || {
-        let (mut reached, mut seen, mut all) = (Some(reached), 0, String::new());
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if line.contains("\"message\":\"window written\"") {
-                seen += 1;
-                if seen == after {
-                    let _ = reached.take().map(|r| r.send(()));
-                }
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (committed, reader) = watch_windows_written(child.stderr.take().unwrap(), after as usize);
     within("the windows before the restart", committed).await.expect("the run ended before the restart");
     let locker = hold_the_next_window(&server).await;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use intervals_sim::SimConfig;
 
 use crate::extract_truth::{pg_url, postgres_long_csv, sqlite_long_csv};
-use crate::support::{assert_same_csv, expect_exit, run, spawn_watching, Extraction, Sim};
+use crate::support::{assert_same_csv, expect_exit, run, spawn_watching, watch_windows_written, Extraction, Sim};
 
 /// Twenty one-day windows, one request at a time, each slowed down by the simulator.
 pub(crate) fn long_extraction() -> Extraction {
@@ -104,24 +104,7 @@ async fn extract_and_stop(sim: &Sim, out: &str, after: usize) -> (Option<i32>, S
     let mut cmd = sim.cli(&["extract", "--out", out, "--concurrency", "1", "--log-format", "json"]);
     cmd.args(long_extraction().args()).env("RUST_LOG", "intervals_app=debug");
     let mut child = spawn_watching(cmd);
-    let stderr = child.stderr.take().unwrap();
-    let (reached, written) = tokio::sync::oneshot::channel();
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut reached = Some(reached);
-        let (mut seen, mut all) = (0, String::new());
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if line.contains("window written") {
-                seen += 1;
-                if seen == after {
-                    let _ = reached.take().map(|r| r.send(()));
-                }
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (written, reader) = watch_windows_written(child.stderr.take().unwrap(), after);
     written.await.expect("the extraction ended before it could be stopped");
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success(), "kill -TERM");

@@ -1,8 +1,9 @@
 //! One helper per feature: run the real `genesys-intervals` binary against an in-process
 //! simulator, and compare what it wrote with the simulator's truth.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use intervals_domain::{
@@ -107,6 +108,32 @@ pub(crate) async fn run(mut cmd: Command) -> Output {
 /// Starts a command with stderr piped (to watch its progress).
 pub(crate) fn spawn_watching(mut cmd: Command) -> Child {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn binary")
+}
+
+/// Reads the JSON log on `stderr` to its end on a blocking thread. The receiver fires once `after`
+/// windows were committed (`window written` lines, at `intervals_app=debug`); the handle yields
+/// the whole stderr.
+pub(crate) fn watch_windows_written(
+    stderr: ChildStderr,
+    after: usize,
+) -> (tokio::sync::oneshot::Receiver<()>, tokio::task::JoinHandle<String>) {
+    let (reached, written) = tokio::sync::oneshot::channel();
+    let reader = tokio::task::spawn_blocking(move || {
+        let (mut reached, mut seen, mut all) = (Some(reached), 0, String::new());
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("\"message\":\"window written\"") {
+                seen += 1;
+                if seen == after {
+                    let _ = reached.take().map(|r| r.send(()));
+                }
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (written, reader)
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {
