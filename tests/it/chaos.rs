@@ -29,7 +29,7 @@ use crate::disk_full::{
 };
 use crate::extract_truth::{pg_url, postgres_long_csv, sqlite_long_csv};
 use crate::hostile::{silent_server, HostileServer, Hostility, HUGE_BODY};
-use crate::parquet_output::{files_under, is_hidden, parquet_long_csv, window_files};
+use crate::parquet_output::{files_under, parquet_long_csv, temporary_files, window_files};
 use crate::resume::{long_extraction, WINDOWS};
 use crate::support::{
     clean_cli, expect_exit, run, spawn_watching, text, watch_windows_written, Extraction, Sim, CLIENT_ID, CLIENT_SECRET,
@@ -901,7 +901,7 @@ pub(crate) async fn full_disk_parquet() -> ChaosRow {
     assert_clear_failure(&stderr, &out, disk.os_error());
     let kept = window_files(&dir).len() as u64;
     assert!((1..WINDOWS).contains(&kept), "{kept} window files kept:\n{stderr}");
-    let hidden: Vec<_> = files_under(&dir).into_iter().filter(|p| is_hidden(p)).collect();
+    let hidden = temporary_files(&dir);
     assert!(hidden.is_empty(), "temporary files left over: {hidden:?}");
     let queries_first = sim.aggregate_queries();
 

@@ -16,7 +16,7 @@ use intervals_domain::TimeWindow;
 use intervals_sim::SimConfig;
 
 use crate::extract_truth::sqlite_long_csv;
-use crate::parquet_output::{files_under, is_hidden, parquet_long_csv, window_files};
+use crate::parquet_output::{files_under, parquet_long_csv, temporary_files, window_files};
 use crate::resume::{long_extraction, WINDOWS};
 use crate::support::{assert_same_csv, expect_exit, long_csv, run, Extraction, Sim};
 
@@ -316,7 +316,7 @@ async fn parquet_full_disk_exits_4_keeps_the_windows_written_and_resumes_to_the_
     let queries_first = sim.aggregate_queries();
     let kept = window_files(&dir).len() as u64;
     assert!((1..WINDOWS).contains(&kept), "{kept} window files kept:\n{stderr}");
-    let hidden: Vec<_> = files_under(&dir).into_iter().filter(|p| is_hidden(p)).collect();
+    let hidden = temporary_files(&dir);
     assert!(hidden.is_empty(), "temporary files left over: {hidden:?}");
     assert_eq!(queries_first, kept + 1, "one request per window kept, and the one that did not fit");
 

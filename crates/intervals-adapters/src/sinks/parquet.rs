@@ -67,7 +67,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use intervals_app::{CheckpointStore, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{AggregateQuery, Dimension, MetricRow, TimeWindow};
+use intervals_domain::{AggregateQuery, Dimension, Granularity, MetricName, MetricRow, TimeWindow, Tz};
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType, Int64Type};
 use parquet::errors::ParquetError;
@@ -75,16 +75,22 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
-use parquet::record::RowAccessor;
+use parquet::record::{Field, RowAccessor};
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
 
 use super::file::in_layout;
+use super::grain::is_requested;
+use super::output::{parent_of, temp_beside};
 use crate::outputs::{Capabilities, Leases, MetricsContext, OutputConfig, OutputKind};
 use intervals_app::WindowTarget;
 
 /// The extension of window files.
 const EXTENSION: &str = ".parquet";
+/// The lock file in each org's folder, held while a window replaces files (hidden, so readers skip it).
+const LOCK_FILE: &str = ".genesys-intervals.lock";
+/// The longest window a file can hold (`--max-window` is at most P366D).
+const MAX_WINDOW_DAYS: i64 = 366;
 /// Window bounds in file names: compact ISO 8601 in UTC.
 const COMPACT_UTC: &str = "%Y%m%dT%H%M%SZ";
 /// The name of the schema's root (the reader's projections must use it too).
@@ -144,29 +150,25 @@ impl Sink for ParquetSink {
         };
         let columns = Columns::new(group_by, &rows).map_err(write_error)?;
         let window = key.window();
-        let local_start = window.start().with_timezone(&key.query().time_zone());
         let org_dir = self.org_dir(key.org());
-        let folder = org_dir.join(format!("interval_date={}", local_start.format("%Y-%m-%d")));
-        let name = format!(
-            "{}-{}-{}-{}{EXTENSION}",
-            key.query().granularity().as_iso(),
-            window.start().format(COMPACT_UTC),
-            window.end().format(COMPACT_UTC),
-            key.fingerprint(),
-        );
+        let time_zone = key.query().time_zone();
+        let (folder, path) =
+            window_path(&org_dir, key.query().granularity().as_iso(), window, key.fingerprint(), time_zone);
         let metadata = vec![
             KeyValue::new("genesys_intervals.org".to_owned(), key.org().to_owned()),
             KeyValue::new("genesys_intervals.window".to_owned(), window.to_iso_interval()),
             KeyValue::new("genesys_intervals.fingerprint".to_owned(), key.fingerprint().to_owned()),
-            KeyValue::new("genesys_intervals.time_zone".to_owned(), key.query().time_zone().name().to_owned()),
+            KeyValue::new("genesys_intervals.time_zone".to_owned(), time_zone.name().to_owned()),
         ];
         let job = WindowWrite {
             describe: self.describe.clone(),
             org_dir,
-            path: folder.join(name),
+            path,
             folder,
             fingerprint: key.fingerprint().to_owned(),
             window,
+            time_zone,
+            scope: ReplaceScope::new(key.query(), group_by, window),
             metadata,
             columns,
         };
@@ -240,37 +242,77 @@ fn escape_partition_value(value: &str) -> String {
 #[derive(Debug)]
 struct WindowFile {
     path: PathBuf,
+    /// Its query's granularity, as in the name (`PT30M`).
+    granularity: String,
+    fingerprint: String,
     window: TimeWindow,
 }
 
-/// The fingerprint and window of a window file's name; `None` for hidden files (temporary files)
-/// and other names.
-fn parse_file_name(name: &str) -> Option<(&str, TimeWindow)> {
+/// The granularity, fingerprint and window of a window file's name; `None` for hidden files
+/// (temporary files) and other names.
+fn parse_file_name(name: &str) -> Option<(&str, &str, TimeWindow)> {
     if name.starts_with('.') {
         return None;
     }
     let mut parts = name.strip_suffix(EXTENSION)?.split('-');
-    let (_granularity, start, end, fingerprint) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || fingerprint.is_empty() {
+    let (granularity, start, end, fingerprint) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || fingerprint.is_empty() || Granularity::parse(granularity).is_err() {
         return None;
     }
     let parse = |s: &str| NaiveDateTime::parse_from_str(s, COMPACT_UTC).ok().map(|t| t.and_utc());
     let window = TimeWindow::new(parse(start)?, parse(end)?).ok()?;
-    Some((fingerprint, window))
+    Some((granularity, fingerprint, window))
+}
+
+/// The folder and path of the file of `window` of the query `fingerprint`:
+/// `org_dir/interval_date=<local date of the start>/<granularity>-<start>-<end>-<fingerprint>.parquet`.
+fn window_path(
+    org_dir: &Path,
+    granularity: &str,
+    window: TimeWindow,
+    fingerprint: &str,
+    time_zone: Tz,
+) -> (PathBuf, PathBuf) {
+    let local_start = window.start().with_timezone(&time_zone);
+    let folder = org_dir.join(format!("interval_date={}", local_start.format("%Y-%m-%d")));
+    let name = format!(
+        "{granularity}-{}-{}-{fingerprint}{EXTENSION}",
+        window.start().format(COMPACT_UTC),
+        window.end().format(COMPACT_UTC),
+    );
+    let path = folder.join(name);
+    (folder, path)
 }
 
 /// The files of `fingerprint` in `org_dir`'s partition folders whose window lies inside `range`,
-/// sorted by window. Only the date folders that can hold such a window are listed: a local date
-/// is within a day of the UTC date.
+/// sorted by window.
 fn window_files(org_dir: &Path, fingerprint: &str, range: TimeWindow) -> io::Result<Vec<WindowFile>> {
-    let first = (range.start() - Duration::days(1)).date_naive();
-    let last = (range.end() + Duration::days(1)).date_naive();
+    // A local date is within a day of the UTC date.
+    let dates = (range.start() - Duration::days(1)).date_naive()..=(range.end() + Duration::days(1)).date_naive();
+    let mut found = files_in(org_dir, dates)?;
+    found.retain(|f| f.fingerprint == fingerprint && range.covers(&f.window));
+    Ok(found)
+}
+
+/// The files of any query in `org_dir`'s partition folders whose window overlaps `window`, sorted
+/// by window. A file starts at most [`MAX_WINDOW_DAYS`] (and a day of zone offset) before it ends.
+fn overlapping_files(org_dir: &Path, window: TimeWindow) -> io::Result<Vec<WindowFile>> {
+    let first = (window.start() - Duration::days(MAX_WINDOW_DAYS + 1)).date_naive();
+    let last = (window.end() + Duration::days(1)).date_naive();
+    let mut found = files_in(org_dir, first..=last)?;
+    found.retain(|f| f.window.start() < window.end() && window.start() < f.window.end());
+    Ok(found)
+}
+
+/// The window files in the partition folders of `org_dir` whose date is in `dates`, sorted by
+/// window.
+fn files_in(org_dir: &Path, dates: std::ops::RangeInclusive<NaiveDate>) -> io::Result<Vec<WindowFile>> {
     let mut found = Vec::new();
-    let dates = match fs::read_dir(org_dir) {
+    let folders = match fs::read_dir(org_dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
-        dates => dates?,
+        folders => folders?,
     };
-    for entry in dates {
+    for entry in folders {
         let entry = entry?;
         let name = entry.file_name();
         let date = name
@@ -278,19 +320,22 @@ fn window_files(org_dir: &Path, fingerprint: &str, range: TimeWindow) -> io::Res
             .and_then(|n| n.strip_prefix("interval_date="))
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
         let Some(date) = date else { continue };
-        if date < first || date > last || !entry.file_type()?.is_dir() {
+        if !dates.contains(&date) || !entry.file_type()?.is_dir() {
             continue;
         }
         for file in fs::read_dir(entry.path())? {
             let file = file?;
             let name = file.file_name();
-            let Some((found_fingerprint, window)) = name.to_str().and_then(parse_file_name) else { continue };
-            if found_fingerprint == fingerprint && range.covers(&window) {
-                found.push(WindowFile { path: file.path(), window });
-            }
+            let Some((granularity, fingerprint, window)) = name.to_str().and_then(parse_file_name) else { continue };
+            found.push(WindowFile {
+                path: file.path(),
+                granularity: granularity.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                window,
+            });
         }
     }
-    found.sort_by_key(|f| f.window);
+    found.sort_by(|a, b| a.window.cmp(&b.window).then_with(|| a.path.cmp(&b.path)));
     Ok(found)
 }
 
@@ -299,16 +344,24 @@ fn window_files(org_dir: &Path, fingerprint: &str, range: TimeWindow) -> io::Res
 struct Nullable<T> {
     values: Vec<T>,
     levels: Vec<i16>,
+    /// Per row, the index its value has (or would have) in `values`.
+    ranks: Vec<u32>,
 }
 
-impl<T> Nullable<T> {
+impl<T: Copy> Nullable<T> {
     fn with_capacity(rows: usize) -> Self {
-        Nullable { values: Vec::with_capacity(rows), levels: Vec::with_capacity(rows) }
+        Nullable { values: Vec::with_capacity(rows), levels: Vec::with_capacity(rows), ranks: Vec::with_capacity(rows) }
     }
 
     fn push(&mut self, value: Option<T>) {
+        self.ranks.push(self.values.len() as u32);
         self.levels.push(i16::from(value.is_some()));
         self.values.extend(value);
+    }
+
+    /// The value of row `i`.
+    fn get(&self, i: usize) -> Option<T> {
+        (self.levels[i] > 0).then(|| self.values[self.ranks[i] as usize])
     }
 }
 
@@ -386,8 +439,48 @@ impl Columns {
         Ok(columns)
     }
 
+    /// No rows, in these group columns.
+    fn empty(group_names: &[String]) -> Columns {
+        Columns {
+            group_names: group_names.to_vec(),
+            groups: vec![Vec::new(); group_names.len()],
+            starts: Vec::new(),
+            ends: Vec::new(),
+            metrics: Vec::new(),
+            count: Nullable::default(),
+            sum: Nullable::default(),
+            min: Nullable::default(),
+            max: Nullable::default(),
+        }
+    }
+
+    /// Appends row `i` of `other` (in the same columns).
+    fn push_row(&mut self, other: &Columns, i: usize) {
+        for (column, from) in self.groups.iter_mut().zip(&other.groups) {
+            column.push(from[i].clone());
+        }
+        self.starts.push(other.starts[i]);
+        self.ends.push(other.ends[i]);
+        self.metrics.push(other.metrics[i].clone());
+        self.count.push(other.count.get(i));
+        for (to, from) in [(&mut self.sum, &other.sum), (&mut self.min, &other.min), (&mut self.max, &other.max)] {
+            to.push(from.get(i));
+        }
+    }
+
     fn len(&self) -> usize {
         self.starts.len()
+    }
+
+    /// The identities of every row ([`row_key`]).
+    fn keys(&self) -> HashSet<Vec<u8>> {
+        let mut keys = HashSet::with_capacity(self.len());
+        for i in 0..self.len() {
+            let mut key = Vec::new();
+            self.key(i, &mut key);
+            keys.insert(key);
+        }
+        keys
     }
 
     /// The identity of row `i` ([`row_key`]).
@@ -426,6 +519,62 @@ fn message_type(group_names: &[String], keys_only: bool) -> Result<Type, Parquet
     parse_message_type(&format!("message {MESSAGE} {{\n{fields}}}"))
 }
 
+/// Which stored rows a new window replaces: those of the same org, granularity and columns whose
+/// bucket lies inside the window, whose metric the window's query asked for, and whose dimension
+/// values the query covers (its filters; `""` in a dimension it does not group by). The same rule
+/// as the databases' window replace, whatever the fingerprint of the file holding them.
+#[derive(Debug)]
+struct ReplaceScope {
+    window: TimeWindow,
+    granularity: Granularity,
+    metrics: Vec<MetricName>,
+    /// Per group column of the layout: `None` for any value, else the values covered.
+    dimensions: Vec<Option<Vec<String>>>,
+}
+
+impl ReplaceScope {
+    fn new(query: &AggregateQuery, layout: &[Dimension], window: TimeWindow) -> ReplaceScope {
+        let dimensions = layout
+            .iter()
+            .map(|d| {
+                if !query.group_by().contains(d) {
+                    Some(vec![String::new()])
+                } else {
+                    match query.filters().values_for(*d) {
+                        [] => None,
+                        values => Some(values.to_vec()),
+                    }
+                }
+            })
+            .collect();
+        ReplaceScope { window, granularity: query.granularity(), metrics: query.metrics().to_vec(), dimensions }
+    }
+
+    /// Whether row `i` of `columns` is replaced.
+    fn covers(&self, columns: &Columns, i: usize) -> bool {
+        let (start, end) = (columns.starts[i], columns.ends[i]);
+        if start < self.window.start().timestamp_micros() || end > self.window.end().timestamp_micros() {
+            return false;
+        }
+        let dims_covered = self.dimensions.iter().zip(&columns.groups).all(|(scope, column)| match scope {
+            None => true,
+            Some(values) => values.iter().any(|v| v.as_bytes() == column[i].data()),
+        });
+        dims_covered && std::str::from_utf8(columns.metrics[i].data()).is_ok_and(|m| is_requested(m, &self.metrics))
+    }
+}
+
+/// What a window write does to a file that overlaps it.
+enum Change {
+    /// Delete the file: every row it holds is replaced.
+    Delete(PathBuf),
+    /// Replace the file, under its own name, with what it keeps (the temporary file).
+    Rewrite { path: PathBuf, temp: tempfile::NamedTempFile },
+    /// Delete the file and put its rows outside the window into pieces of its own query, named for
+    /// the windows they cover (so its checkpoints claim exactly what it still holds).
+    Split { path: PathBuf, pieces: Vec<(PathBuf, tempfile::NamedTempFile)> },
+}
+
 /// Everything the blocking part of a window write needs, owned.
 struct WindowWrite {
     describe: String,
@@ -434,134 +583,309 @@ struct WindowWrite {
     path: PathBuf,
     fingerprint: String,
     window: TimeWindow,
+    time_zone: Tz,
+    scope: ReplaceScope,
     metadata: Vec<KeyValue>,
     columns: Columns,
 }
 
 impl WindowWrite {
-    /// Writes the temporary file, deletes the files it covers, renames it into place; returns the
-    /// rows removed. Blocking.
+    /// Writes the temporary file; then, holding the org's lock, takes the rows it replaces out of
+    /// the files that overlap it and renames it into place; returns the rows removed. Blocking.
     fn run(self) -> Result<u64, SinkError> {
         let io_error = |what: &str, path: &Path, e: io::Error| {
             SinkError::write(self.describe.clone(), format!("{what} {}: {e}", path.display())).caused_by(e)
         };
         fs::create_dir_all(&self.folder).map_err(|e| io_error("cannot create", &self.folder, e))?;
-        let file_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{file_name}."))
-            .suffix(".tmp")
-            .tempfile_in(&self.folder)
-            .map_err(|e| io_error("cannot create a temporary file in", &self.folder, e))?;
-        self.encode(temp.as_file_mut()).map_err(|e| {
+        let temp = self.encode_temp(&self.path, &self.columns, &self.metadata)?;
+
+        // One writer at a time per org, across processes: a run and a concurrent one with other
+        // windows never both keep a grain.
+        let lock_path = self.org_dir.join(LOCK_FILE);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_error("cannot open the lock file", &lock_path, e))?;
+        lock.lock().map_err(|e| io_error("cannot lock", &lock_path, e))?;
+
+        let overlapping =
+            overlapping_files(&self.org_dir, self.window).map_err(|e| io_error("cannot list", &self.org_dir, e))?;
+        let mut new_keys: Option<HashSet<Vec<u8>>> = None;
+        let mut rows_deleted = 0;
+        let mut changes = Vec::new();
+        for file in overlapping {
+            let (change, stale) = self.change_for(&file, &mut new_keys)?;
+            rows_deleted += stale;
+            changes.extend(change);
+        }
+
+        // Deletions first, made durable before anything new appears: a crash leaves a gap (which
+        // the next run of the new window's query fetches again), never a grain twice.
+        let mut touched: Vec<PathBuf> = Vec::new();
+        let mut touch = |path: &Path| {
+            let folder = parent_of(path).to_path_buf();
+            if !touched.contains(&folder) {
+                touched.push(folder);
+            }
+        };
+        for change in &changes {
+            if let Change::Delete(path) | Change::Split { path, .. } = change {
+                match fs::remove_file(path) {
+                    Ok(()) => tracing::debug!(
+                        target = %self.describe,
+                        file = %path.display(),
+                        "deleted a window file that the new window replaces"
+                    ),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error("cannot delete", path, e)),
+                }
+                touch(path);
+            }
+        }
+        for folder in &touched {
+            sync_folder(folder);
+        }
+        for change in changes {
+            match change {
+                Change::Delete(_) => {}
+                Change::Rewrite { path, temp } => {
+                    temp.persist(&path).map_err(|e| io_error("cannot rename into", &path, e.error))?;
+                    sync_folder(parent_of(&path));
+                }
+                Change::Split { pieces, .. } => {
+                    for (path, temp) in pieces {
+                        temp.persist(&path).map_err(|e| io_error("cannot rename into", &path, e.error))?;
+                        sync_folder(parent_of(&path));
+                    }
+                }
+            }
+        }
+        temp.persist(&self.path).map_err(|e| io_error("cannot rename into", &self.path, e.error))?;
+        sync_folder(&self.folder);
+        drop(lock);
+        Ok(rows_deleted)
+    }
+
+    /// What writing this window does to `file`, and how many of its rows go that the new window
+    /// does not have again.
+    fn change_for(
+        &self,
+        file: &WindowFile,
+        new_keys: &mut Option<HashSet<Vec<u8>>>,
+    ) -> Result<(Option<Change>, u64), SinkError> {
+        let read_error = |e: ParquetError| {
+            SinkError::write(
+                self.describe.clone(),
+                format!(
+                    "cannot read {}, which the new window overlaps (a reader must not see its rows twice): {e}; \
+                     move it away and run again",
+                    file.path.display()
+                ),
+            )
+            .caused_by(e)
+        };
+        let same_query = file.fingerprint == self.fingerprint;
+        if file.path == self.path || (same_query && self.window.covers(&file.window)) {
+            // Replaced whole: the rename, or a deletion. Its rows are counted, not kept.
+            let stale = self.stale_rows(&file.path);
+            let change = (file.path != self.path).then(|| Change::Delete(file.path.clone()));
+            return Ok((change, stale));
+        }
+        if file.granularity != self.scope.granularity.as_iso() {
+            return Ok((None, 0));
+        }
+        let (stored, metadata) = read_window_file(&file.path).map_err(read_error)?;
+        if stored.group_names != self.columns.group_names {
+            // Other columns, other grains (one group-by per folder is the contract).
+            return Ok((None, 0));
+        }
+        let (mut kept, mut gone) = (Columns::empty(&stored.group_names), Vec::new());
+        for i in 0..stored.len() {
+            if self.scope.covers(&stored, i) {
+                gone.push(i);
+            } else {
+                kept.push_row(&stored, i);
+            }
+        }
+        if gone.is_empty() && !same_query {
+            return Ok((None, 0));
+        }
+        let keys = new_keys.get_or_insert_with(|| self.columns.keys());
+        let mut key = Vec::new();
+        let stale = gone
+            .iter()
+            .filter(|&&i| {
+                stored.key(i, &mut key);
+                !keys.contains(&key)
+            })
+            .count() as u64;
+        if same_query {
+            // The same query's file straddles the window: its rows before and after it become
+            // files of their own, so its checkpoints keep claiming only what it holds.
+            let mut pieces = Vec::new();
+            let outside = [
+                TimeWindow::new(file.window.start(), self.window.start()),
+                TimeWindow::new(self.window.end(), file.window.end()),
+            ];
+            for piece in outside.into_iter().flatten() {
+                let mut columns = Columns::empty(&kept.group_names);
+                for i in 0..kept.len() {
+                    if piece.start().timestamp_micros() <= kept.starts[i]
+                        && kept.starts[i] < piece.end().timestamp_micros()
+                    {
+                        columns.push_row(&kept, i);
+                    }
+                }
+                let (folder, path) =
+                    window_path(&self.org_dir, &file.granularity, piece, &file.fingerprint, self.time_zone);
+                fs::create_dir_all(&folder).map_err(|e| {
+                    SinkError::write(self.describe.clone(), format!("cannot create {}: {e}", folder.display()))
+                        .caused_by(e)
+                })?;
+                let metadata = with_window(&metadata, piece);
+                pieces.push((path.clone(), self.encode_temp(&path, &columns, &metadata)?));
+            }
+            return Ok((Some(Change::Split { path: file.path.clone(), pieces }), stale));
+        }
+        if kept.len() == 0 && self.window.covers(&file.window) {
+            return Ok((Some(Change::Delete(file.path.clone())), stale));
+        }
+        let temp = self.encode_temp(&file.path, &kept, &metadata)?;
+        Ok((Some(Change::Rewrite { path: file.path.clone(), temp }), stale))
+    }
+
+    /// `columns` encoded into a synced hidden temporary file beside `path`, created with the
+    /// output files' mode (0644 less the umask).
+    fn encode_temp(
+        &self,
+        path: &Path,
+        columns: &Columns,
+        metadata: &[KeyValue],
+    ) -> Result<tempfile::NamedTempFile, SinkError> {
+        let mut temp = temp_beside(path).map_err(|e| {
+            SinkError::write(
+                self.describe.clone(),
+                format!("cannot create a temporary file in {}: {e}", parent_of(path).display()),
+            )
+            .caused_by(e)
+        })?;
+        encode(temp.as_file_mut(), columns, metadata).map_err(|e| {
             let message = match &e {
                 // The file system refused the bytes (a full disk, a size limit): its error, not an encoding one.
                 ParquetError::External(io) if io.is::<io::Error>() => {
                     format!(
                         "cannot write {}: {io}; the windows written before are kept: make room, then run again to \
                          continue",
-                        self.path.display()
+                        path.display()
                     )
                 }
-                _ => format!("encoding {}: {e}", self.path.display()),
+                _ => format!("encoding {}: {e}", path.display()),
             };
             SinkError::write(self.describe.clone(), message).caused_by(e)
         })?;
-        let synced: io::Result<()> = (|| {
-            temp.as_file().sync_all()?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                temp.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
-            }
-            Ok(())
-        })();
-        synced.map_err(|e| io_error("cannot sync", temp.path(), e))?;
-
-        let replaced = window_files(&self.org_dir, &self.fingerprint, self.window)
-            .map_err(|e| io_error("cannot list", &self.org_dir, e))?;
-        let rows_deleted = self.stale_rows(&replaced);
-        let mut touched: Vec<&Path> = Vec::new();
-        for file in replaced.iter().filter(|f| f.path != self.path) {
-            match fs::remove_file(&file.path) {
-                Ok(()) => tracing::debug!(
-                    target = %self.describe,
-                    file = %file.path.display(),
-                    "deleted a window file that the new window covers"
-                ),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error("cannot delete", &file.path, e)),
-            }
-            let folder = file.path.parent().unwrap_or(Path::new("."));
-            if !touched.contains(&folder) {
-                touched.push(folder);
-            }
-        }
-        // The deletions are durable before the new file appears: a crash leaves a gap, never a duplicate.
-        for folder in touched {
-            sync_folder(folder);
-        }
-        temp.persist(&self.path).map_err(|e| io_error("cannot rename into", &self.path, e.error))?;
-        sync_folder(&self.folder);
-        Ok(rows_deleted)
+        temp.as_file().sync_all().map_err(|e| {
+            SinkError::write(self.describe.clone(), format!("cannot sync {}: {e}", temp.path().display())).caused_by(e)
+        })?;
+        Ok(temp)
     }
 
-    /// Writes the Parquet file: one row group (none for an empty window).
-    fn encode(&self, out: &mut File) -> Result<(), ParquetError> {
-        let c = &self.columns;
-        let schema = Arc::new(message_type(&c.group_names, false)?);
-        let order_by = (0..=c.group_names.len()).chain([c.group_names.len() + 2]);
-        let sorting =
-            order_by.map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: false }).collect();
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_sorting_columns(Some(sorting))
-            .set_key_value_metadata(Some(self.metadata.clone()))
-            .build();
-        let mut writer = SerializedFileWriter::new(out, schema, Arc::new(properties))?;
-        if c.len() > 0 {
-            let mut group = writer.next_row_group()?;
-            for values in &c.groups {
-                write_column::<ByteArrayType, _>(&mut group, values, None)?;
-            }
-            write_column::<Int64Type, _>(&mut group, &c.starts, None)?;
-            write_column::<Int64Type, _>(&mut group, &c.ends, None)?;
-            write_column::<ByteArrayType, _>(&mut group, &c.metrics, None)?;
-            write_column::<Int64Type, _>(&mut group, &c.count.values, Some(&c.count.levels))?;
-            for stat in [&c.sum, &c.min, &c.max] {
-                write_column::<DoubleType, _>(&mut group, &stat.values, Some(&stat.levels))?;
-            }
-            group.close()?;
-        }
-        writer.close()?;
-        Ok(())
-    }
-
-    /// How many rows of the files being replaced the new window no longer has. A file that cannot
-    /// be read is replaced all the same (and counted as nothing).
-    fn stale_rows(&self, replaced: &[WindowFile]) -> u64 {
-        if replaced.is_empty() {
-            return 0;
-        }
-        let mut new_keys = HashSet::with_capacity(self.columns.len());
-        for i in 0..self.columns.len() {
-            let mut key = Vec::new();
-            self.columns.key(i, &mut key);
-            new_keys.insert(key);
-        }
-        let mut stale = 0;
-        for file in replaced {
-            match stale_rows_of(&file.path, &self.columns.group_names, &new_keys) {
-                Ok(n) => stale += n,
-                Err(e) => tracing::warn!(
+    /// How many rows of the file at `path`, replaced whole, the new window no longer has. A file
+    /// that cannot be read is replaced all the same (and counted as nothing).
+    fn stale_rows(&self, path: &Path) -> u64 {
+        match stale_rows_of(path, &self.columns.group_names, &self.columns.keys()) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(
                     target = %self.describe,
-                    file = %file.path.display(),
+                    file = %path.display(),
                     error = %e,
                     "cannot read a replaced window file; it is replaced all the same"
-                ),
+                );
+                0
             }
         }
-        stale
     }
+}
+
+/// Writes a window file: one row group (none for an empty window).
+fn encode(out: &mut File, c: &Columns, metadata: &[KeyValue]) -> Result<(), ParquetError> {
+    let schema = Arc::new(message_type(&c.group_names, false)?);
+    let order_by = (0..=c.group_names.len()).chain([c.group_names.len() + 2]);
+    let sorting =
+        order_by.map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: false }).collect();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_sorting_columns(Some(sorting))
+        .set_key_value_metadata(Some(metadata.to_vec()))
+        .build();
+    let mut writer = SerializedFileWriter::new(out, schema, Arc::new(properties))?;
+    if c.len() > 0 {
+        let mut group = writer.next_row_group()?;
+        for values in &c.groups {
+            write_column::<ByteArrayType, _>(&mut group, values, None)?;
+        }
+        write_column::<Int64Type, _>(&mut group, &c.starts, None)?;
+        write_column::<Int64Type, _>(&mut group, &c.ends, None)?;
+        write_column::<ByteArrayType, _>(&mut group, &c.metrics, None)?;
+        write_column::<Int64Type, _>(&mut group, &c.count.values, Some(&c.count.levels))?;
+        for stat in [&c.sum, &c.min, &c.max] {
+            write_column::<DoubleType, _>(&mut group, &stat.values, Some(&stat.levels))?;
+        }
+        group.close()?;
+    }
+    writer.close()?;
+    Ok(())
+}
+
+/// `metadata` with its window entry set to `window`.
+fn with_window(metadata: &[KeyValue], window: TimeWindow) -> Vec<KeyValue> {
+    let mut out: Vec<KeyValue> = metadata.iter().filter(|kv| kv.key != "genesys_intervals.window").cloned().collect();
+    out.push(KeyValue::new("genesys_intervals.window".to_owned(), window.to_iso_interval()));
+    out
+}
+
+/// Every row of a window file, in its columns, and its key-value metadata.
+fn read_window_file(path: &Path) -> Result<(Columns, Vec<KeyValue>), ParquetError> {
+    let reader = SerializedFileReader::new(File::open(path)?)?;
+    let file_metadata = reader.metadata().file_metadata();
+    let metadata = file_metadata.key_value_metadata().cloned().unwrap_or_default();
+    let fields = file_metadata.schema_descr().root_schema().get_fields().to_vec();
+    let names: Vec<String> = fields.iter().map(|f| f.name().to_owned()).collect();
+    let groups = names.iter().position(|n| n == "interval_start").ok_or_else(|| {
+        ParquetError::General("no interval_start column: not a window file of genesys-intervals".to_owned())
+    })?;
+    let expected = ["interval_start", "interval_end", "metric", "count", "sum", "min", "max"];
+    if names[groups..] != expected {
+        return Err(ParquetError::General(format!(
+            "columns {} after the group columns, where this version writes {}",
+            names[groups..].join(","),
+            expected.join(",")
+        )));
+    }
+    let mut columns = Columns::empty(&names[..groups]);
+    for row in reader.get_row_iter(None)? {
+        let row = row?;
+        for (i, column) in columns.groups.iter_mut().enumerate() {
+            column.push(ByteArray::from(row.get_string(i)?.as_str()));
+        }
+        columns.starts.push(row.get_timestamp_micros(groups)?);
+        columns.ends.push(row.get_timestamp_micros(groups + 1)?);
+        columns.metrics.push(ByteArray::from(row.get_string(groups + 2)?.as_str()));
+        let fields: Vec<&Field> = row.get_column_iter().skip(groups + 3).map(|(_, f)| f).collect();
+        columns.count.push(match fields[0] {
+            Field::Long(v) => Some(*v),
+            _ => None,
+        });
+        for (stat, field) in [&mut columns.sum, &mut columns.min, &mut columns.max].into_iter().zip(&fields[1..]) {
+            stat.push(match field {
+                Field::Double(v) => Some(*v),
+                _ => None,
+            });
+        }
+    }
+    Ok((columns, metadata))
 }
 
 /// Writes one column chunk.
@@ -664,8 +988,9 @@ mod tests {
 
     #[test]
     fn file_names_parse_back_and_hidden_names_do_not() {
-        let (fingerprint, window) =
+        let (granularity, fingerprint, window) =
             parse_file_name("PT30M-20250310T000000Z-20250311T000000Z-5d0c9e1b7a3f2e44.parquet").expect("parses");
+        assert_eq!(granularity, "PT30M");
         assert_eq!(fingerprint, "5d0c9e1b7a3f2e44");
         assert_eq!(window.to_iso_interval(), "2025-03-10T00:00:00.000Z/2025-03-11T00:00:00.000Z");
         for bad in [

@@ -357,3 +357,198 @@ async fn a_mixed_run_writes_one_file_per_query_with_the_layouts_columns() {
     let err = sink.write_window(&key(&by_queue, DAY.0, DAY.1), &[]).await.unwrap_err();
     assert!(matches!(&err, SinkError::Write { message, .. } if message.contains("no place")), "{err}");
 }
+
+/// Every row a reader of the folder sees (`read_parquet('DIR/**/*.parquet')`: hidden files skipped)
+/// as (group values, interval_start, metric, sum), sorted.
+fn folder_rows(dir: &Path) -> Vec<(Vec<String>, i64, String, Option<f64>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !name.starts_with('.') && name.ends_with(".parquet") {
+                for row in read_rows(&path) {
+                    let mut group = Vec::new();
+                    let (mut start, mut metric, mut sum) = (0, String::new(), None);
+                    for (column, field) in row {
+                        match (column.as_str(), field) {
+                            ("interval_start", Field::TimestampMicros(t)) => start = t,
+                            ("metric", Field::Str(m)) => metric = m,
+                            ("sum", Field::Double(s)) => sum = Some(s),
+                            ("interval_end" | "count" | "min" | "max" | "sum", _) => {}
+                            (_, Field::Str(v)) => group.push(v),
+                            (c, f) => panic!("unexpected column {c}: {f:?}"),
+                        }
+                    }
+                    out.push((group, start, metric, sum));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out
+}
+
+/// No grain (group, interval_start, metric) twice in the folder.
+fn assert_each_grain_once(dir: &Path) {
+    let rows = folder_rows(dir);
+    for pair in rows.windows(2) {
+        assert!(
+            (&pair[0].0, pair[0].1, &pair[0].2) != (&pair[1].0, pair[1].1, &pair[1].2),
+            "a reader sees a grain twice: {:?}",
+            pair
+        );
+    }
+}
+
+/// The same query, the same UTC half hours, another time zone (same buckets in March in London).
+fn in_london(q: &AggregateQuery) -> Arc<AggregateQuery> {
+    Arc::new(
+        AggregateQuery::new(
+            q.metrics().to_vec(),
+            q.group_by().to_vec(),
+            Granularity::Pt30m,
+            "Europe/London".parse::<Tz>().unwrap(),
+            q.filters().clone(),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_smaller_window_read_again_takes_its_rows_out_of_the_larger_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let q = query("tHandle", "userId", &[]);
+    let (six, nine, noon, three) =
+        ("2025-03-10T06:00:00Z", "2025-03-10T09:00:00Z", "2025-03-10T12:00:00Z", "2025-03-10T15:00:00Z");
+    let day = [row(&[AGENT_A], nine, "tHandle", 1, 10.0), row(&[AGENT_B], three, "tHandle", 2, 20.0)];
+    sink.write_window(&key(&q, DAY.0, DAY.1), &day).await.unwrap();
+    // `--refetch --max-window PT6H`: the morning again, with a late correction.
+    let morning = [row(&[AGENT_A], nine, "tHandle", 1, 11.0)];
+    let stats = sink.write_window(&key(&q, six, noon), &morning).await.unwrap();
+    assert_eq!(stats.rows_deleted, 0);
+    assert_each_grain_once(dir.path());
+    let sums: Vec<Option<f64>> = folder_rows(dir.path()).into_iter().map(|r| r.3).collect();
+    assert_eq!(sums, vec![Some(11.0), Some(20.0)], "the correction replaced the row, the afternoon stayed");
+    // The day file became pieces of the same query: the checkpoints still tile the day, each file
+    // claiming what it holds.
+    assert_eq!(
+        completed(&sink, ORG, &q.fingerprint(), DAY).await,
+        vec![window(DAY.0, six), window(six, noon), window(noon, DAY.1)]
+    );
+    assert_eq!(
+        files_in(&partition(dir.path(), "2025-03-10")),
+        vec![
+            file_name("20250310T000000Z", "20250310T060000Z", &q.fingerprint()),
+            file_name("20250310T060000Z", "20250310T120000Z", &q.fingerprint()),
+            file_name("20250310T120000Z", "20250311T000000Z", &q.fingerprint()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn another_query_of_the_same_grains_replaces_them_instead_of_adding_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let (nine, ten) = ("2025-03-10T09:00:00Z", "2025-03-10T10:00:00Z");
+    let both = query("tHandle,tAcw", "userId", &[]);
+    sink.write_window(
+        &key(&both, DAY.0, DAY.1),
+        &[
+            row(&[AGENT_A], nine, "tHandle", 1, 10.0),
+            row(&[AGENT_A], nine, "tAcw", 1, 5.0),
+            row(&[AGENT_B], ten, "tHandle", 1, 7.0),
+        ],
+    )
+    .await
+    .unwrap();
+    // Another --time-zone, same buckets, another fingerprint, tHandle only: its tHandle rows
+    // replace the stored ones (AGENT_B's is gone from the source now), tAcw stays.
+    let handle = in_london(&query("tHandle", "userId", &[]));
+    assert_ne!(handle.fingerprint(), both.fingerprint());
+    let stats =
+        sink.write_window(&key(&handle, DAY.0, DAY.1), &[row(&[AGENT_A], nine, "tHandle", 1, 12.0)]).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1, "AGENT_B's tHandle");
+    assert_each_grain_once(dir.path());
+    let rows: Vec<(String, String, Option<f64>)> =
+        folder_rows(dir.path()).into_iter().map(|(g, _, m, s)| (g[0].clone(), m, s)).collect();
+    assert_eq!(
+        rows,
+        vec![
+            (AGENT_A.to_owned(), "tAcw".to_owned(), Some(5.0)),
+            (AGENT_A.to_owned(), "tHandle".to_owned(), Some(12.0))
+        ]
+    );
+    // The first query's file keeps its name (and checkpoint) with what is still its own.
+    assert_eq!(completed(&sink, ORG, &both.fingerprint(), DAY).await, vec![window(DAY.0, DAY.1)]);
+
+    // The whole metric set again in London: the first file has nothing left and goes.
+    let both_london = in_london(&both);
+    sink.write_window(&key(&both_london, DAY.0, DAY.1), &[row(&[AGENT_A], nine, "tAcw", 1, 6.0)]).await.unwrap();
+    assert_each_grain_once(dir.path());
+    assert_eq!(completed(&sink, ORG, &both.fingerprint(), DAY).await, vec![]);
+    let rows: Vec<(String, Option<f64>)> = folder_rows(dir.path()).into_iter().map(|(_, _, m, s)| (m, s)).collect();
+    assert_eq!(rows, vec![("tAcw".to_owned(), Some(6.0))]);
+}
+
+#[tokio::test]
+async fn files_of_other_columns_or_other_filters_are_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let nine = "2025-03-10T09:00:00Z";
+    let by_user = query("tHandle", "userId", &[]);
+    sink.write_window(&key(&by_user, DAY.0, DAY.1), &[row(&[AGENT_A], nine, "tHandle", 1, 10.0)]).await.unwrap();
+    // Other columns: other grains.
+    let by_media = query("tHandle", "userId,mediaType", &[]);
+    sink.write_window(&key(&by_media, DAY.0, DAY.1), &[row(&[AGENT_A, "voice"], nine, "tHandle", 1, 10.0)])
+        .await
+        .unwrap();
+    assert_eq!(folder_rows(dir.path()).len(), 2);
+    // A filter on a media type replaces that media type's rows only.
+    let voice = query("tHandle", "userId,mediaType", &["voice"]);
+    let chat = query("tHandle", "userId,mediaType", &["chat"]);
+    sink.write_window(&key(&chat, DAY.0, DAY.1), &[row(&[AGENT_A, "chat"], nine, "tHandle", 1, 3.0)]).await.unwrap();
+    assert_eq!(folder_rows(dir.path()).len(), 3, "voice stays beside chat");
+    sink.write_window(&key(&voice, DAY.0, DAY.1), &[row(&[AGENT_A, "voice"], nine, "tHandle", 1, 4.0)]).await.unwrap();
+    assert_each_grain_once(dir.path());
+    let sums: Vec<Option<f64>> = folder_rows(dir.path()).into_iter().map(|r| r.3).collect();
+    assert_eq!(sums, vec![Some(10.0), Some(3.0), Some(4.0)]);
+}
+
+/// Two writers (two runs with other `--max-window`s) over the same day at once: whatever order
+/// their renames land in, a reader never sees a grain twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_with_other_windows_never_keep_a_grain_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = query("tHandle", "userId", &[]);
+    let halves = ["2025-03-10T00:00:00Z", "2025-03-10T06:00:00Z", "2025-03-10T12:00:00Z", "2025-03-10T18:00:00Z"];
+    let rows_in = |from: &str, to: &str, sum: f64| -> Vec<MetricRow> {
+        let w = window(from, to);
+        w.buckets(Granularity::Pt30m, Tz::UTC)
+            .into_iter()
+            .map(|b| {
+                let start = b.start().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                row(&[AGENT_A], &start, "tHandle", 1, sum)
+            })
+            .collect()
+    };
+    for round in 0..8 {
+        let (one, two) = (ParquetSink::create(dir.path()).unwrap(), ParquetSink::create(dir.path()).unwrap());
+        let whole_day = async {
+            one.write_window(&key(&q, DAY.0, DAY.1), &rows_in(DAY.0, DAY.1, 1.0)).await.unwrap();
+        };
+        let quarters = async {
+            for (i, from) in halves.iter().enumerate() {
+                let to = halves.get(i + 1).copied().unwrap_or(DAY.1);
+                two.write_window(&key(&q, from, to), &rows_in(from, to, 2.0)).await.unwrap();
+            }
+        };
+        tokio::join!(whole_day, quarters);
+        assert_each_grain_once(dir.path());
+        assert_eq!(folder_rows(dir.path()).len(), 48, "round {round}: every half hour once");
+    }
+}
