@@ -304,3 +304,12 @@ async fn the_dry_run_shows_the_source_and_the_credentials() {
         assert!(left.is_empty(), "a dry run creates nothing");
     }
 }
+
+#[tokio::test]
+async fn empty_filter_lists_are_refused_instead_of_reading_everything() {
+    for (flag, value) in [("--user-id", ""), ("--queue-id", ",,"), ("--media-type", ","), ("--user-id", " , ")] {
+        let mut args = RANGE.to_vec();
+        args.extend([flag, value]);
+        rejected_before_any_request(&args, &format!("{flag}: the list {value:?} holds no value")).await;
+    }
+}

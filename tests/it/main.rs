@@ -9,6 +9,7 @@ mod disk_full;
 mod extract_truth;
 mod hostile;
 mod more_commands;
+mod output_targets;
 mod parquet_output;
 mod postgres_smoke;
 mod report;

@@ -117,12 +117,22 @@ pub(crate) fn watch_windows_written(
     stderr: ChildStderr,
     after: usize,
 ) -> (tokio::sync::oneshot::Receiver<()>, tokio::task::JoinHandle<String>) {
-    let (reached, written) = tokio::sync::oneshot::channel();
+    watch_stderr(stderr, "\"message\":\"window written\"", after)
+}
+
+/// Reads `stderr` to its end on a blocking thread. The receiver fires once `after` lines contain
+/// `needle`; the handle yields the whole stderr.
+pub(crate) fn watch_stderr(
+    stderr: ChildStderr,
+    needle: &'static str,
+    after: usize,
+) -> (tokio::sync::oneshot::Receiver<()>, tokio::task::JoinHandle<String>) {
+    let (reached, seen_enough) = tokio::sync::oneshot::channel();
     let reader = tokio::task::spawn_blocking(move || {
         let (mut reached, mut seen, mut all) = (Some(reached), 0, String::new());
         for line in BufReader::new(stderr).lines() {
             let line = line.unwrap();
-            if line.contains("\"message\":\"window written\"") {
+            if line.contains(needle) {
                 seen += 1;
                 if seen == after {
                     let _ = reached.take().map(|r| r.send(()));
@@ -133,7 +143,7 @@ pub(crate) fn watch_windows_written(
         }
         all
     });
-    (written, reader)
+    (seen_enough, reader)
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {

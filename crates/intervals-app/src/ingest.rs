@@ -274,7 +274,16 @@ impl Ingestor {
         }
         report.failed.sort_by_key(|f| f.window);
         if !report.interrupted && report.failed.is_empty() {
-            self.target.sink().finish().await?;
+            // A signal still stops the run while the output is finished (a FIFO waiting for its
+            // reader): nothing more is written, and what the windows committed stays.
+            tokio::select! {
+                biased;
+                () = &mut shutdown => {
+                    tracing::warn!("interrupted while finishing the output: it is left as it was");
+                    report.interrupted = true;
+                }
+                finished = self.target.sink().finish() => finished?,
+            }
         }
         report.elapsed = started.elapsed();
         Ok(report)

@@ -1,11 +1,11 @@
 //! `genesys-intervals report`: reads what `extract` or the daemon stored, through the output registry,
 //! and writes one self-contained HTML file. Sends no request.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use intervals_adapters::outputs::Registry;
-use intervals_app::{build_report, ReportError, ReportRequest};
+use intervals_adapters::sinks::output::{Destination, Output};
+use intervals_app::{build_report, ReportError, ReportRequest, SinkError};
 use intervals_domain::{parse_time_zone, Granularity, TimeSpec};
 
 use crate::args::ReportArgs;
@@ -25,7 +25,9 @@ pub(crate) async fn run(args: &ReportArgs) -> Result<(), CliError> {
             |flag: &str, v: &Option<String>| v.as_deref().map(TimeSpec::parse).transpose().map_err(|e| usage(flag, e));
         (spec("--from", &args.from)?, spec("--to", &args.to)?)
     };
-    check_out(&args.out)?;
+    // The page's destination is checked and prepared before the database is read: a folder that
+    // does not exist is a usage error (2), one that cannot be written a sink error (4).
+    let mut out = prepare_out(&args.out)?;
     let db = args.db.clone().unwrap_or_else(|| DEFAULT_OUT.to_owned());
     let spec = Registry::builtin().parse(&db).map_err(|e| CliError::usage(format!("--db: {e}")))?;
     let Some(reader) = spec.config().open_reader().await? else {
@@ -40,8 +42,13 @@ pub(crate) async fn run(args: &ReportArgs) -> Result<(), CliError> {
         other => CliError::usage(other.to_string()),
     })?;
     let html = intervals_report::render_html(&report);
-    write_atomically(&args.out, html.as_bytes())
-        .map_err(|e| anyhow::anyhow!("cannot write the report to {}: {e}", args.out.display()))?;
+    let write_error = |e: std::io::Error| {
+        CliError::Sink(
+            SinkError::write(args.out.display().to_string(), format!("cannot write the report: {e}")).caused_by(e),
+        )
+    };
+    out.wait_until_writable().await.map_err(write_error)?;
+    out.commit(|w| w.write_all(html.as_bytes())).map_err(write_error)?;
     eprintln!(
         "Done: report of org {:?}, {} .. {} ({} agents, {} buckets of {}) written to {}",
         report.org,
@@ -50,44 +57,34 @@ pub(crate) async fn run(args: &ReportArgs) -> Result<(), CliError> {
         report.agents.len(),
         report.range.bucket_count(report.granularity, time_zone),
         report.granularity,
-        args.out.display()
+        if args.out.as_os_str() == "-" { "standard output".to_owned() } else { args.out.display().to_string() }
     );
     Ok(())
 }
 
-/// The report's path must be a file in an existing folder (checked before anything is read).
-fn check_out(out: &Path) -> Result<(), CliError> {
-    if out.as_os_str().is_empty() || out.is_dir() {
-        return Err(CliError::usage(format!("--out {}: give the path of an HTML file to write", out.display())));
+/// The report's destination: `-` is standard output; a device or FIFO is written through and a
+/// symbolic link followed, never replaced; a file is written to a temporary file beside it and
+/// renamed over it (a reader sees the old page or the new one, never half of one), created with
+/// mode 0644 less the umask.
+fn prepare_out(out: &Path) -> Result<Output, CliError> {
+    let dest = Destination::parse(out);
+    if let Destination::File(path) = &dest {
+        if path.as_os_str().is_empty() || path.is_dir() {
+            return Err(CliError::usage(format!("--out {}: give the path of an HTML file to write", out.display())));
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(CliError::usage(format!(
+                "--out {}: the folder {} does not exist",
+                out.display(),
+                parent.display()
+            )));
+        }
     }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(CliError::usage(format!(
-            "--out {}: the folder {} does not exist",
-            out.display(),
-            parent.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader sees the old
-/// report or the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    // The temporary file is private; a report is for sharing: keep the old file's mode, else rw-r--r--.
-    let mode = std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| default_permissions());
-    std::fs::set_permissions(tmp.path(), mode)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// A new report's mode: readable by all, like a file made by any other tool (the temporary file is
-/// created private).
-fn default_permissions() -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(0o644)
+    Output::create(dest).map_err(|e| {
+        CliError::Sink(
+            SinkError::unavailable(out.display().to_string(), format!("cannot write the report there: {e}"))
+                .caused_by(e),
+        )
+    })
 }

@@ -212,9 +212,9 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
         DEFAULT_GROUP_BY,
     ))
     .map_err(|e| CliError::usage(format!("--group-by: {e}")))?;
-    let media = split(&pick(&args.media_type, config.media_types.take().map(ConfigList::joined), ""));
-    let queues = split(&pick(&args.queue_id, config.queue_ids.take().map(ConfigList::joined), ""));
-    let users = split(&pick(&args.user_id, config.user_ids.take().map(ConfigList::joined), ""));
+    let media = filter_list("--media-type", "media_types", &args.media_type, config.media_types.take())?;
+    let queues = filter_list("--queue-id", "queue_ids", &args.queue_id, config.queue_ids.take())?;
+    let users = filter_list("--user-id", "user_ids", &args.user_id, config.user_ids.take())?;
     let filters = Filters::new(&media, &queues).and_then(|f| f.with_user_ids(&users)).map_err(usage)?;
     let queries = QuerySet::new(metrics, group_by, granularity, time_zone, filters).map_err(usage)?;
     let max_window = MaxWindow::parse(&pick(&args.max_window, config.max_window.take(), "P1D"))
@@ -270,6 +270,29 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
 pub(crate) fn demo_range(tz: Tz) -> (TimeSpec, TimeSpec) {
     let today = Utc::now().with_timezone(&tz).date_naive();
     (TimeSpec::Date(today - Days::new(DEMO_DAYS)), TimeSpec::Date(today))
+}
+
+/// A filter's values from its flag or, without it, its config key; none given: no filter (all). A
+/// list given but empty (`--user-id ''`, `--queue-id ',,'`) is refused: it would silently read
+/// everything.
+fn filter_list(
+    flag: &str,
+    key: &str,
+    from_flag: &Option<String>,
+    from_file: Option<ConfigList>,
+) -> Result<Vec<String>, CliError> {
+    let (given, source) = match (from_flag, from_file) {
+        (Some(value), _) => (value.clone(), flag.to_owned()),
+        (None, Some(list)) => (list.joined(), format!("{key} in --config")),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let values = split(&given);
+    if values.is_empty() {
+        return Err(CliError::usage(format!(
+            "{source}: the list {given:?} holds no value; give at least one, or leave it out to read all"
+        )));
+    }
+    Ok(values)
 }
 
 pub(crate) fn split(list: &str) -> Vec<String> {

@@ -490,13 +490,13 @@ impl DirectoryWriter for CsvDirectory {
                 for u in &users {
                     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
                     w.write_record([
-                        org.to_owned(),
+                        safe(org),
                         u.id.clone(),
-                        u.name.clone(),
-                        opt(&u.email),
-                        u.state.clone(),
+                        safe(&u.name),
+                        safe(&opt(&u.email)),
+                        safe(&u.state),
                         opt(&u.division_id),
-                        opt(&u.division_name),
+                        safe(&opt(&u.division_name)),
                     ])?;
                 }
                 w.flush()
@@ -515,17 +515,28 @@ impl DirectoryWriter for CsvDirectory {
                 for q in &queues {
                     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
                     w.write_record([
-                        org.to_owned(),
+                        safe(org),
                         q.id.clone(),
-                        q.name.clone(),
+                        safe(&q.name),
                         opt(&q.division_id),
-                        opt(&q.division_name),
+                        safe(&opt(&q.division_name)),
                     ])?;
                 }
                 w.flush()
             })
             .await?;
         Ok(queues.len() as u64)
+    }
+}
+
+/// A text field as spreadsheet-safe CSV writers write it (OWASP's advice against CSV injection): a
+/// value that starts with `=`, `+`, `-`, `@`, a tab or a carriage return, which a spreadsheet would
+/// read as a formula, gets a leading `'`, which spreadsheets show as text and do not display.
+/// Names come from the org's admins; ids never start with these.
+pub(crate) fn safe(value: &str) -> String {
+    match value.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{value}"),
+        _ => value.to_owned(),
     }
 }
 

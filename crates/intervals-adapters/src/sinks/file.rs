@@ -79,7 +79,8 @@ impl SortedFile {
             return Err(self.write_error("finish was already called"));
         }
         let output = self.output.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some(output) = output else { return Err(self.write_error("finish was already called")) };
+        let Some(mut output) = output else { return Err(self.write_error("finish was already called")) };
+        output.wait_until_writable().await.map_err(|e| self.io_error(e))?;
         blocking(|| {
             output.commit(|out| {
                 out.write_all(header)?;
@@ -170,8 +171,10 @@ impl WholeFile {
 
     /// Replaces the file with what `write` writes; on any error the target is left as it was.
     pub(crate) async fn write(&self, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), SinkError> {
-        blocking(|| Output::create(self.dest.clone())?.commit(write))
-            .map_err(|e| SinkError::write(self.describe.clone(), e.to_string()).caused_by(e))
+        let error = |e: io::Error| SinkError::write(self.describe.clone(), e.to_string()).caused_by(e);
+        let mut output = Output::create(self.dest.clone()).map_err(error)?;
+        output.wait_until_writable().await.map_err(error)?;
+        blocking(|| output.commit(write)).map_err(error)
     }
 }
 

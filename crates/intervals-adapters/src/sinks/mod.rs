@@ -29,7 +29,7 @@ mod csv;
 mod file;
 mod grain;
 mod jsonl;
-mod output;
+pub mod output;
 mod parquet;
 mod postgres;
 mod postgres_reader;

@@ -216,6 +216,39 @@ async fn rows_of_another_query_and_writes_after_finish_are_refused() {
     assert!(sink.finish().await.is_err());
 }
 
+/// Names an admin typed that a spreadsheet would run as formulas are written as text (a leading `'`).
+#[tokio::test]
+async fn names_that_a_spreadsheet_would_run_are_written_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = dir.path().join("users.csv");
+    let sink = CsvDirectory::create(CsvTarget::Path(users_path.clone())).unwrap();
+    let user = |id: &str, name: &str| User {
+        id: id.into(),
+        name: name.into(),
+        email: Some("@evil".into()),
+        state: "active".into(),
+        division_id: None,
+        division_name: Some("-2+3".into()),
+    };
+    sink.write_users(ORG, &[user(AGENT_A, "=HYPERLINK(\"http://x\")"), user(AGENT_B, "+1 Bob")]).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&users_path).unwrap(),
+        format!(
+            "org,id,name,email,state,division_id,division_name\n\
+             {ORG},{AGENT_A},\"'=HYPERLINK(\"\"http://x\"\")\",'@evil,active,,'-2+3\n\
+             {ORG},{AGENT_B},'+1 Bob,'@evil,active,,'-2+3\n"
+        )
+    );
+    let queues_path = dir.path().join("queues.csv");
+    let sink = CsvDirectory::create(CsvTarget::Path(queues_path.clone())).unwrap();
+    let queue = Queue { id: QUEUE_1.into(), name: "\tSales".into(), division_id: None, division_name: None };
+    sink.write_queues(ORG, &[queue]).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&queues_path).unwrap(),
+        format!("org,id,name,division_id,division_name\n{ORG},{QUEUE_1},'\tSales,,\n")
+    );
+}
+
 #[tokio::test]
 async fn users_and_queues_are_written_as_csv_files() {
     let dir = tempfile::tempdir().unwrap();
