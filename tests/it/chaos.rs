@@ -146,24 +146,6 @@ pub(crate) struct ChaosRow {
     pub(crate) bound: Option<Duration>,
 }
 
-impl ChaosRow {
-    /// A case that cannot run here, and why.
-    fn skipped(case: String, reason: &str) -> ChaosRow {
-        println!("chaos: skipped `{case}`: {reason}");
-        ChaosRow {
-            case,
-            faults: 0,
-            exit: "-".to_owned(),
-            requests: 0,
-            retries: 0,
-            difference: 0,
-            note: format!("SKIPPED: {reason}"),
-            elapsed: Duration::ZERO,
-            bound: None,
-        }
-    }
-}
-
 /// Lines in one text and not the other, counted as multisets (0 when equal).
 pub(crate) fn differing_lines(actual: &str, expected: &str) -> u64 {
     let mut counts: HashMap<&str, i64> = HashMap::new();
@@ -535,9 +517,16 @@ async fn stored_rows(db: &std::path::Path, extraction: &Extraction) -> u64 {
 // window's checkpoint, the last thing its transaction writes, after its rows), waits until the
 // run's transaction waits for it, and then stops the server.
 
-/// A private PostgreSQL server, started off the async threads; `Err` says why there is none.
-async fn private_server() -> Result<Arc<PgServer>, String> {
-    tokio::task::spawn_blocking(PgServer::start).await.unwrap().map(Arc::new)
+/// A private PostgreSQL server, started off the async threads. A case that cannot start one fails,
+/// naming why: it never passes without having run (CI installs the server binaries, `.ci/run`).
+async fn private_server(case: &str) -> Arc<PgServer> {
+    match tokio::task::spawn_blocking(PgServer::start).await.unwrap() {
+        Ok(server) => Arc::new(server),
+        Err(reason) => panic!(
+            "`{case}` needs a private PostgreSQL server and cannot start one: {reason} (install the server \
+             binaries: initdb, pg_ctl, postgres)"
+        ),
+    }
 }
 
 /// Runs a blocking `PgServer` step off the async threads, panicking with its reason.
@@ -597,10 +586,7 @@ fn restart_extraction(scale: Scale) -> Extraction {
 pub(crate) async fn postgres_restart_cli(scale: Scale) -> ChaosRow {
     let case = "PostgreSQL restart mid-window (CLI) -> postgres, then a rerun".to_owned();
     let started = Instant::now();
-    let server = match private_server().await {
-        Ok(server) => server,
-        Err(reason) => return ChaosRow::skipped(case, &reason),
-    };
+    let server = private_server(&case).await;
     let sim = kill_sim(scale).await;
     let extraction = restart_extraction(scale);
     let windows = extraction.range().duration().num_days() as u64;
@@ -712,10 +698,7 @@ async fn get(url: &str) -> (u16, String) {
 pub(crate) async fn postgres_restart_daemon(scale: Scale) -> ChaosRow {
     let case = "PostgreSQL restart mid-backfill (daemon), mixed -> postgres".to_owned();
     let started = Instant::now();
-    let server = match private_server().await {
-        Ok(server) => server,
-        Err(reason) => return ChaosRow::skipped(case, &reason),
-    };
+    let server = private_server(&case).await;
     let sim = Sim::start(SimConfig {
         agents: scale.agents,
         seed: 13,
@@ -1220,13 +1203,14 @@ fn the_table_has_a_line_per_row() {
         elapsed: Duration::from_millis(1500),
         bound: Some(Duration::from_secs(30)),
     };
-    let table = render(Scale::SMALL, &[row, ChaosRow::skipped("another".to_owned(), "no server")]);
+    let other = ChaosRow { case: "another".to_owned(), note: "exact".to_owned(), bound: None, ..row.clone() };
+    let table = render(Scale::SMALL, &[row, other]);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     assert_eq!(lines[0], "chaos (small scale)");
     assert!(lines[1].starts_with("case   ") && lines[1].ends_with("bound  note"), "{table}");
     assert!(lines[2].starts_with("a case") && lines[2].contains("  4, 0  ") && lines[2].ends_with("<30s  a note"));
-    assert!(lines[3].ends_with("SKIPPED: no server"), "{table}");
+    assert!(lines[3].starts_with("another") && lines[3].ends_with("exact"), "{table}");
 }
 
 /// Every case at the scale `GENESYS_CHAOS` names, and the table; run by `cargo xtask chaos`.

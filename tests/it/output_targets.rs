@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{clean_cli, expect_exit, run, spawn_watching, text, watch_stderr, Extraction, Sim};
+use crate::support::{clean_cli, expect_exit, run, spawn_watching, text, watch_log, Extraction, Sim};
 
 /// A SQLite store with one small extraction, and the folder it is in.
 async fn stored() -> (tempfile::TempDir, String) {
@@ -150,7 +150,8 @@ async fn a_fifo_output_without_a_reader_waits_and_stops_on_sigint_or_sigterm() {
         let mut cmd = sim.cli(&["extract", "--out", &format!("csv:{}", fifo.display()), "--log-format", "json"]);
         cmd.args(Extraction::default().args());
         let mut child = spawn_watching(cmd);
-        let (waiting, stderr) = watch_stderr(child.stderr.take().unwrap(), "waiting for a reader to open the FIFO", 1);
+        let (waiting, stderr) =
+            watch_log(child.stderr.take().unwrap(), "waiting for a reader to open the FIFO (Ctrl-C stops)", 1);
         waiting.await.expect("the run says it waits for a reader");
         let killed = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
         assert!(killed.success());

@@ -4,14 +4,17 @@
 //! operator's log. The outputs log statements, slow or not, at DEBUG only: `RUST_LOG=sqlx=debug`
 //! shows them.
 
-use std::io::Read;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
 use crate::extract_truth::pg_url;
-use crate::support::{expect_exit, run, spawn_watching, Extraction, Sim};
+use crate::support::{expect_exit, run, spawn_watching, watch_log, Extraction, Sim};
+
+/// sqlx's slow-statement threshold (1 s by default), with a margin: a statement kept waiting this
+/// long is one sqlx would log, with its SQL, at WARN.
+const SLOW: Duration = Duration::from_millis(1300);
 
 /// What shows that a log line carries SQL text.
 const SQL: &[&str] = &["INSERT INTO", "SELECT ", "DELETE FROM", "UPDATE ", "CREATE TABLE"];
@@ -39,21 +42,18 @@ fn assert_no_sql(stderr: &str, what: &str) {
     );
 }
 
-/// Runs `cmd` (stderr piped) while `hold` keeps the store busy; returns its output once both ended.
-async fn run_while<F>(cmd: Command, hold: F) -> Output
+/// Runs `cmd` (stderr piped) while `hold` keeps the store busy; `hold` is given a receiver that fires
+/// when the run logs `message`. Returns the run's output once both ended.
+async fn run_while<H, F>(cmd: Command, message: &str, hold: H) -> Output
 where
+    H: FnOnce(tokio::sync::oneshot::Receiver<()>) -> F,
     F: std::future::Future<Output = ()>,
 {
     let mut child = spawn_watching(cmd);
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut all = Vec::new();
-        stderr.read_to_end(&mut all).unwrap();
-        all
-    });
-    hold.await;
+    let (logged, reader) = watch_log(child.stderr.take().unwrap(), message, 1);
+    hold(logged).await;
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
-    Output { status, stdout: Vec::new(), stderr: reader.await.unwrap() }
+    Output { status, stdout: Vec::new(), stderr: reader.await.unwrap().into_bytes() }
 }
 
 fn demo_extract(db: &std::path::Path) -> Command {
@@ -67,8 +67,10 @@ fn demo_extract(db: &std::path::Path) -> Command {
     cmd
 }
 
-/// `extract --demo` into `db` while another connection holds the file's write lock for 2.5 s (from
-/// before the run starts until well after it needs the lock); returns stderr.
+/// `extract --demo` into `db` while another connection holds the file's write lock, from before the
+/// run starts until the run has waited for it past sqlx's slow-statement threshold: its first write
+/// (the users sync) comes right after the login, so the lock is held for [`SLOW`] after the run logs
+/// that it obtained its token (SQLite shows no waiting writer to poll for); returns stderr.
 async fn demo_extract_while_locked(db: &std::path::Path, rust_log: Option<&str>) -> String {
     let url = format!("sqlite://{}", db.display());
     let mut holder: sqlx::SqliteConnection = sqlx::Connection::connect(&url).await.unwrap();
@@ -77,14 +79,21 @@ async fn demo_extract_while_locked(db: &std::path::Path, rust_log: Option<&str>)
     if let Some(filter) = rust_log {
         cmd.env("RUST_LOG", filter);
     }
-    let started = std::time::Instant::now();
-    let out = run_while(cmd, async {
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut waited = Duration::ZERO;
+    let out = run_while(cmd, "obtained an access token", |logged| async {
+        tokio::time::timeout(Duration::from_secs(60), logged)
+            .await
+            .expect("the run logs its login within a minute")
+            .expect("the run logged its login");
+        let writing = std::time::Instant::now();
+        // The run's users sync is now blocked on the lock: keep it so past the threshold.
+        tokio::time::sleep_until((writing + SLOW).into()).await;
         holder.execute("COMMIT").await.unwrap();
+        waited = writing.elapsed();
     })
     .await;
     let stderr = expect_exit(&out, 0);
-    assert!(started.elapsed() >= Duration::from_secs(2), "the run waited for the lock");
+    assert!(waited >= SLOW, "the run waited for the lock");
     stderr
 }
 
@@ -116,22 +125,30 @@ async fn sqlite_extract_logs_no_sql_at_the_default_level_even_when_statements_ar
     assert!(found.iter().all(|l| l.contains("\"level\":\"DEBUG\"")), "only at debug:\n{}", found.join("\n"));
 }
 
-/// Waits until a backend of this database waits for a lock (the CLI, blocked by `LOCK TABLE`).
-async fn wait_for_a_lock_wait(pool: &sqlx::PgPool) {
-    for _ in 0..600 {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            return;
+/// Waits until a backend of this database has waited for a lock (the CLI, blocked by `LOCK TABLE`)
+/// for [`SLOW`], by the server's own clock: its statement is then one sqlx finds slow. Polls the
+/// server (every 50 ms) for at most a minute.
+async fn wait_for_a_slow_lock_wait(pool: &sqlx::PgPool) {
+    let polled = async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() \
+                 AND clock_timestamp() - query_start >= make_interval(secs => $1)",
+            )
+            .bind(SLOW.as_secs_f64())
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the extraction never waited for the lock");
+    };
+    tokio::time::timeout(Duration::from_secs(60), polled)
+        .await
+        .expect("the extraction never waited for the lock long enough to be slow");
 }
 
 /// A statement of `extract` into PostgreSQL waits on a lock another session holds (a migration, a
@@ -159,9 +176,8 @@ async fn postgres_extract_logs_no_sql_at_the_default_level_even_when_statements_
     let mut holder = sqlx::PgConnection::connect_with(&opts).await.unwrap();
     holder.execute("BEGIN").await.unwrap();
     holder.execute("LOCK TABLE ingest_windows, agent_intervals IN ACCESS EXCLUSIVE MODE").await.unwrap();
-    let out = run_while(extract(None), async {
-        wait_for_a_lock_wait(&pool).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+    let out = run_while(extract(None), "planned extraction", |_| async {
+        wait_for_a_slow_lock_wait(&pool).await;
         holder.execute("ROLLBACK").await.unwrap();
     })
     .await;

@@ -117,22 +117,23 @@ pub(crate) fn watch_windows_written(
     stderr: ChildStderr,
     after: usize,
 ) -> (tokio::sync::oneshot::Receiver<()>, tokio::task::JoinHandle<String>) {
-    watch_stderr(stderr, "\"message\":\"window written\"", after)
+    watch_log(stderr, "window written", after)
 }
 
-/// Reads `stderr` to its end on a blocking thread. The receiver fires once `after` lines contain
-/// `needle`; the handle yields the whole stderr.
-pub(crate) fn watch_stderr(
+/// Reads the JSON log on `stderr` to its end on a blocking thread. The receiver fires once the
+/// `after`-th line with the message `message` was logged; the handle yields the whole stderr.
+pub(crate) fn watch_log(
     stderr: ChildStderr,
-    needle: &'static str,
+    message: &str,
     after: usize,
 ) -> (tokio::sync::oneshot::Receiver<()>, tokio::task::JoinHandle<String>) {
-    let (reached, seen_enough) = tokio::sync::oneshot::channel();
+    let (reached, written) = tokio::sync::oneshot::channel();
+    let wanted = format!("\"message\":\"{message}\"");
     let reader = tokio::task::spawn_blocking(move || {
         let (mut reached, mut seen, mut all) = (Some(reached), 0, String::new());
         for line in BufReader::new(stderr).lines() {
             let line = line.unwrap();
-            if line.contains(needle) {
+            if line.contains(&wanted) {
                 seen += 1;
                 if seen == after {
                     let _ = reached.take().map(|r| r.send(()));
@@ -143,7 +144,7 @@ pub(crate) fn watch_stderr(
         }
         all
     });
-    (seen_enough, reader)
+    (written, reader)
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {

@@ -30,6 +30,10 @@ commands:
                                PostgreSQL (an ephemeral cluster unless DATABASE_URL is set)
   test [ARGS...]               only the test step; ARGS go to `cargo nextest run` (or `cargo test`),
                                e.g. `cargo xtask test -p intervals-e2e`
+  props [--cases N] [ARGS...]  the domain's property tests at N cases each (20000; CI runs them at their usual
+                               counts), from the same fixed seed unless PROPTEST_RNG_SEED is set; no failure
+                               file is written (a failure prints its minimal case: keep it as a table row);
+                               ARGS go to `cargo nextest run`, e.g. `cargo xtask props plan`
   chaos [ARGS...]              the fault suite, printing its table (small; GENESYS_CHAOS=full for full scale)
   db up|down|url               persistent dev cluster in /tmp/genesys-intervals-dev-pg on port 55433
   bench [NAME...] [-- ARGS...] run crates/*/examples/*_bench.rs in release against PostgreSQL;
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "ci" => ci(rest),
         "test" => test_step(rest),
+        "props" => props(rest).map_err(|e| vec![e]),
         "chaos" => chaos::run(rest).map_err(|e| vec![e]),
         "db" => db(rest),
         "bench" => bench(rest),
@@ -182,6 +187,29 @@ fn ci(args: &[String]) -> Outcome {
 
 fn test_step(args: &[String]) -> Outcome {
     run_tests(args).map_err(|e| vec![e])
+}
+
+/// The property tests of `intervals-domain` (pure and fast) at many cases: `PROPTEST_CASES`, which its
+/// `proptest_config` honours; seed and failure persistence stay as the tests set them (a fixed seed
+/// unless `PROPTEST_RNG_SEED` is set, no failure file in the tree).
+fn props(args: &[String]) -> Result<(), StepError> {
+    const DEFAULT_CASES: &str = "20000";
+    let mut cases = DEFAULT_CASES.to_owned();
+    let mut extra = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cases" => match args.next().filter(|n| n.parse::<u32>().is_ok_and(|n| n > 0)) {
+                Some(n) => cases.clone_from(n),
+                None => return Err(StepError::new("props", "--cases needs a positive number")),
+            },
+            other => extra.push(other.to_owned()),
+        }
+    }
+    let mut cmd = if nextest_available() { cargo(["nextest", "run"]) } else { cargo(["test"]) };
+    cmd.args(["--package", "intervals-domain"]).args(&extra).env("PROPTEST_CASES", &cases);
+    println!("==> props: PROPTEST_CASES={cases}");
+    run_step("props", &mut cmd)
 }
 
 fn nextest_available() -> bool {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use intervals_domain::{AggregateQuery, MetricFamily, Plan, QuerySet, TimeWindow};
+use intervals_domain::{AggregateQuery, Granularity, MetricFamily, Plan, QuerySet, TimeWindow, Tz};
 
 use crate::ports::{MetricSource, SinkError, SourceError, WindowKey, WindowTarget};
 
@@ -34,8 +34,9 @@ pub enum Progress {
     Planned { total: usize, skipped: usize, to_fetch: usize, buckets_to_fetch: usize },
     /// A window (or part of one) was written.
     WindowDone { window: TimeWindow, rows: usize, buckets: usize },
-    /// The API found a window too large: it is fetched as two halves, or in parts of a size the
-    /// API accepted when one is known (windows cut before asking report no event).
+    /// The API found a window too large: a window of several days is fetched in whole days, a
+    /// shorter one as two halves, or either in parts of a size the API accepted when one is known
+    /// (windows cut before asking report no event).
     WindowSplit { window: TimeWindow },
     /// A window failed for good (its buckets count as done for progress purposes).
     WindowFailed { window: TimeWindow, buckets: usize, error: String },
@@ -111,12 +112,18 @@ pub enum IngestError {
 /// one window, split on `TooLarge`, write each part with its checkpoint); it never calls `finish`,
 /// which belongs to a run.
 ///
+/// **It splits by days first.** A window of several local days that the API refuses as `TooLarge`
+/// is cut at local midnights into whole days (the natural unit, and `--max-window`'s); only a
+/// window within one day, or any window once a whole day was refused, is halved in buckets, down to
+/// one bucket.
+///
 /// **It learns window sizes.** Per query fingerprint, it remembers in buckets of the query's
 /// granularity (exact on 23- and 25-hour days, unlike durations) the smallest window the API refused
-/// as `TooLarge` and the largest, below that, it accepted. A window at least as large as a refused
-/// one is cut before its first request into parts no larger than the largest accepted size (or, none
-/// being known yet, halved as a refusal would have made it), so a run pays the halvings once instead
-/// of once per window. The sizes are shared by the windows fetched at the same time, and by every
+/// as `TooLarge` and the largest, below that, it accepted, and the same in days for windows of whole
+/// days. A window at least as large as a refused one is cut before its first request: one of several
+/// days into parts of the most days accepted (or single days), else into parts no larger than the
+/// largest accepted size (or, none being known yet, halved as a refusal would have made it), so a run
+/// pays the refusals once instead of once per window. The sizes are shared by the windows fetched at the same time, and by every
 /// call of [`Ingestor::fetch_window`]: the daemon keeps one `Ingestor` per org, so what it learned
 /// holds across its ticks, for the life of the process (the sizes only become more cautious: a limit
 /// that depends on the data, such as a busy hour's group count, costs requests, never 400s).
@@ -163,7 +170,8 @@ impl Ingestor {
     /// how many windows were complete. A target without checkpoints lacks every window.
     ///
     /// Checkpointed parts smaller than their planned window (an earlier run split it, or used a
-    /// smaller `--max-window`) are a size the API once accepted: the largest is kept as a guess, used
+    /// smaller `--max-window`) are a size the API once accepted: the largest (in buckets, and in days
+    /// for parts of whole days) is kept as a guess, used
     /// only once this ingestor has seen a `TooLarge` for the query and knows no accepted size of its
     /// own yet (it is no limit: the smaller windows may have been the user's choice).
     pub async fn gaps(
@@ -187,13 +195,13 @@ impl Ingestor {
             pending.extend(gaps);
         }
         let (granularity, tz) = (query.granularity(), query.time_zone());
-        let resumed = windows
+        let resumed: Vec<Size> = windows
             .iter()
             .flat_map(|window| done.iter().filter(move |d| *d != window && window.covers(d)))
-            .map(|d| d.bucket_count(granularity, tz))
-            .max();
-        if let Some(buckets) = resumed {
-            self.sizes.update(&query.fingerprint(), |limits| limits.resumed(buckets));
+            .map(|d| Size::of(*d, granularity, tz))
+            .collect();
+        if !resumed.is_empty() {
+            self.sizes.update(&query.fingerprint(), |limits| resumed.iter().for_each(|size| limits.resumed(*size)));
         }
         Ok((pending, skipped))
     }
@@ -289,8 +297,8 @@ impl Ingestor {
         Ok(report)
     }
 
-    /// Fetches one window of `query` for `org`, splitting it on `TooLarge` down to single buckets,
-    /// and writes each part with its checkpoint. A part at least as large as one the API refused
+    /// Fetches one window of `query` for `org`, splitting it on `TooLarge` (into whole days, then
+    /// halves) down to single buckets, and writes each part with its checkpoint. A part at least as large as one the API refused
     /// before (in this window, another window of the run, or an earlier call) is cut before it is
     /// asked for (see [`Ingestor`]). A part that fails for good is reported, not returned as an
     /// error; credentials and permission failures (which no other window can avoid) and sink
@@ -306,8 +314,8 @@ impl Ingestor {
         let mut outcome = WindowReport::default();
         let mut stack = vec![window];
         while let Some(part) = stack.pop() {
-            let buckets = part.bucket_count(granularity, tz);
-            if let Some(parts) = self.cut(&fingerprint, part, buckets, query) {
+            let size = Size::of(part, granularity, tz);
+            if let Some(parts) = self.cut(&fingerprint, part, size, query) {
                 tracing::debug!(window = %part, parts = parts.len(), "a window this large was refused; cut before asking");
                 outcome.cut += 1;
                 stack.extend(parts.into_iter().rev());
@@ -316,7 +324,7 @@ impl Ingestor {
             outcome.calls += 1;
             match self.source.query(query, part).await {
                 Ok(rows) => {
-                    self.sizes.update(&fingerprint, |limits| limits.accepted(buckets));
+                    self.sizes.update(&fingerprint, |limits| limits.accepted(size));
                     let key = WindowKey::new(org.to_owned(), Arc::clone(query), part);
                     let stats = self.target.sink().write_window(&key, &rows).await?;
                     outcome.written += 1;
@@ -331,10 +339,11 @@ impl Ingestor {
                 }
                 Err(SourceError::TooLarge { message, context_id }) => match part.split_half(granularity, tz) {
                     Some((first, second)) => {
-                        // Halves, unless a size known to work (learned meanwhile by another window,
-                        // or guessed from the checkpoints) cuts it smaller at once.
-                        self.sizes.update(&fingerprint, |limits| limits.refused(buckets));
-                        let parts = self.cut(&fingerprint, part, buckets, query).unwrap_or_else(|| vec![first, second]);
+                        // Whole days for a window of several, else halves, unless a size known to work
+                        // (learned meanwhile by another window, or guessed from the checkpoints) cuts
+                        // it smaller at once.
+                        self.sizes.update(&fingerprint, |limits| limits.refused(size));
+                        let parts = self.cut(&fingerprint, part, size, query).unwrap_or_else(|| vec![first, second]);
                         tracing::info!(window = %part, reason = %message, parts = parts.len(), "API found the window too large; splitting");
                         self.progress.on_event(&Progress::WindowSplit { window: part });
                         outcome.split += 1;
@@ -353,18 +362,13 @@ impl Ingestor {
         Ok(outcome)
     }
 
-    /// The parts to fetch `part` (of `buckets` buckets) in instead of asking for it whole, when a
-    /// window of its size was refused before; `None` to ask for it.
-    fn cut(
-        &self,
-        fingerprint: &str,
-        part: TimeWindow,
-        buckets: usize,
-        query: &AggregateQuery,
-    ) -> Option<Vec<TimeWindow>> {
+    /// The parts to fetch `part` (of `size`) in instead of asking for it whole, when a window of its
+    /// size was refused before; `None` to ask for it.
+    fn cut(&self, fingerprint: &str, part: TimeWindow, size: Size, query: &AggregateQuery) -> Option<Vec<TimeWindow>> {
         let (granularity, tz) = (query.granularity(), query.time_zone());
-        let parts = match self.sizes.get(fingerprint).cut(buckets) {
+        let parts = match self.sizes.get(fingerprint).cut(size) {
             Cut::Ask => return None,
+            Cut::Days(max) => part.split_days_at_most(max, granularity, tz),
             Cut::Parts(max) => part.split_at_most(max, granularity, tz),
             Cut::Halve => {
                 let (first, second) = part.split_half(granularity, tz)?;
@@ -385,10 +389,38 @@ impl Ingestor {
     }
 }
 
-/// What the API accepted and refused for one query, in buckets of its granularity.
+/// A window's size as [`SizeLimits`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Size {
+    /// Buckets of the query's granularity (exact on 23- and 25-hour days, unlike durations).
+    buckets: usize,
+    /// The local days it touches, a part of a day counting as one ([`TimeWindow::day_count`]).
+    days: usize,
+    /// Whether it is whole local days (both ends at local midnight).
+    whole_days: bool,
+}
+
+impl Size {
+    fn of(window: TimeWindow, granularity: Granularity, tz: Tz) -> Size {
+        Size {
+            buckets: window.bucket_count(granularity, tz),
+            days: window.day_count(granularity, tz),
+            whole_days: window.is_aligned(Granularity::P1d, tz),
+        }
+    }
+
+    /// The number of days, for a window of whole days.
+    fn whole_days(self) -> Option<usize> {
+        self.whole_days.then_some(self.days)
+    }
+}
+
+/// What the API accepted and refused for one query, in buckets of its granularity and, for windows
+/// of whole local days, in days.
 ///
-/// Invariant: `largest_ok < smallest_refused` when both are known, and `smallest_refused >= 2` (a
-/// single bucket refused cannot be cut, and says nothing about sizes).
+/// Invariants: `largest_ok < smallest_refused` and `largest_ok_days < smallest_refused_days` when
+/// both are known, and `smallest_refused >= 2` (a single bucket refused cannot be cut, and says
+/// nothing about sizes).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct SizeLimits {
     /// The largest window the API accepted, of fewer buckets than any it refused.
@@ -398,6 +430,12 @@ struct SizeLimits {
     /// The largest checkpointed part smaller than its planned window ([`Ingestor::gaps`]): a guess
     /// for `largest_ok` once a refusal is known, never a limit by itself.
     resumed: Option<usize>,
+    /// The most whole days of a window the API accepted, fewer than any whole-day window it refused.
+    largest_ok_days: Option<usize>,
+    /// The fewest whole days of a window (of two buckets or more) the API refused.
+    smallest_refused_days: Option<usize>,
+    /// The most whole days of such a checkpointed part: a guess for `largest_ok_days`.
+    resumed_days: Option<usize>,
 }
 
 /// What to do with a window before asking for it ([`SizeLimits::cut`]).
@@ -405,6 +443,9 @@ struct SizeLimits {
 enum Cut {
     /// Ask for it as it is: no window of its size was refused.
     Ask,
+    /// Cut it at local midnights into parts of at most this many days: a window of several days
+    /// whose size was refused, while a single day is not known to be too large.
+    Days(NonZeroUsize),
     /// Cut it into parts of at most this many buckets, a size accepted before.
     Parts(NonZeroUsize),
     /// Halve it: a window of its size was refused, and no smaller size is known to work.
@@ -412,15 +453,21 @@ enum Cut {
 }
 
 impl SizeLimits {
-    fn accepted(&mut self, buckets: usize) {
+    fn accepted(&mut self, size: Size) {
         // A window as large as a refused one got through: the limit depends on the data; keep the
         // refusal (the cautious side) and ignore this size.
-        if self.smallest_refused.is_none_or(|refused| buckets < refused) {
-            self.largest_ok = self.largest_ok.max(Some(buckets));
+        if self.smallest_refused.is_none_or(|refused| size.buckets < refused) {
+            self.largest_ok = self.largest_ok.max(Some(size.buckets));
+        }
+        if let Some(days) = size.whole_days() {
+            if self.smallest_refused_days.is_none_or(|refused| days < refused) {
+                self.largest_ok_days = self.largest_ok_days.max(Some(days));
+            }
         }
     }
 
-    fn refused(&mut self, buckets: usize) {
+    fn refused(&mut self, size: Size) {
+        let buckets = size.buckets;
         if buckets < 2 {
             return;
         }
@@ -430,16 +477,35 @@ impl SizeLimits {
             // below it is known to work any more.
             self.largest_ok = None;
         }
+        if let Some(days) = size.whole_days() {
+            self.smallest_refused_days = Some(self.smallest_refused_days.map_or(days, |refused| refused.min(days)));
+            if self.largest_ok_days.is_some_and(|ok| ok >= days) {
+                self.largest_ok_days = None;
+            }
+        }
     }
 
-    fn resumed(&mut self, buckets: usize) {
-        self.resumed = self.resumed.max(Some(buckets));
+    fn resumed(&mut self, size: Size) {
+        self.resumed = self.resumed.max(Some(size.buckets));
+        if let Some(days) = size.whole_days() {
+            self.resumed_days = self.resumed_days.max(Some(days));
+        }
     }
 
-    fn cut(&self, buckets: usize) -> Cut {
-        let Some(refused) = self.smallest_refused.filter(|refused| buckets >= *refused) else {
+    fn cut(&self, size: Size) -> Cut {
+        let Some(refused) = self.smallest_refused.filter(|refused| size.buckets >= *refused) else {
             return Cut::Ask;
         };
+        // A window of several days is cut at local midnights first: into the most days known to
+        // work (or guessed from the checkpoints), else into single days. Only once a whole day was
+        // refused does it go below a day, in buckets.
+        if size.days >= 2 && self.smallest_refused_days != Some(1) {
+            let known = self
+                .largest_ok_days
+                .or(self.resumed_days)
+                .filter(|days| *days < size.days && self.smallest_refused_days.is_none_or(|refused| *days < refused));
+            return Cut::Days(known.and_then(NonZeroUsize::new).unwrap_or(NonZeroUsize::MIN));
+        }
         let guess = self.largest_ok.or(self.resumed.filter(|resumed| *resumed < refused));
         match guess.and_then(NonZeroUsize::new) {
             Some(max) => Cut::Parts(max),

@@ -82,7 +82,7 @@ impl ProgressObserver for ProgressDisplay {
                     bar.println(format!("window {window} failed: {error}"));
                 }
                 Progress::WindowSplit { window } => {
-                    bar.println(format!("window {window} was too large for the API: fetching it in halves (later windows of this size are cut up front)"))
+                    bar.println(format!("window {window} was too large for the API: fetching it in whole days, or in halves within a day (later windows of this size are cut up front)"))
                 }
             }
         }

@@ -128,6 +128,52 @@ impl TimeWindow {
         }
         out
     }
+
+    /// The starts of local days strictly inside the window (local midnights, as [`Granularity::P1d`]
+    /// has them) that are also bucket boundaries of `granularity`: where the window can be cut into
+    /// days. Empty for a window within one day.
+    pub fn day_boundaries(&self, granularity: Granularity, tz: Tz) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let mut day = Granularity::P1d.next(Granularity::P1d.floor(self.start, tz), tz);
+        while day < self.end {
+            if granularity.is_boundary(day, tz) {
+                out.push(day);
+            }
+            day = Granularity::P1d.next(day, tz);
+        }
+        out
+    }
+
+    /// The local days the window touches, cut at [`TimeWindow::day_boundaries`] (a part of a day at
+    /// either end counts as one).
+    pub fn day_count(&self, granularity: Granularity, tz: Tz) -> usize {
+        self.day_boundaries(granularity, tz).len() + 1
+    }
+
+    /// Cuts the window at local midnights ([`TimeWindow::day_boundaries`]) into the fewest parts of
+    /// at most `max_days` days each, as even as possible: part sizes differ by at most one day, the
+    /// smaller parts first (`max_days` of half the days, rounded up, halves the window in days). A
+    /// window of at most `max_days` days is returned whole. The days, not the buckets, are counted,
+    /// so a 23- or 25-hour day is one day like any other.
+    pub fn split_days_at_most(&self, max_days: NonZeroUsize, granularity: Granularity, tz: Tz) -> Vec<TimeWindow> {
+        let cuts = self.day_boundaries(granularity, tz);
+        let days = cuts.len() + 1;
+        let parts = days.div_ceil(max_days.get());
+        if parts <= 1 {
+            return vec![*self];
+        }
+        let (small, larger) = (days / parts, days % parts);
+        let mut out = Vec::with_capacity(parts);
+        let (mut start, mut next) = (self.start, 0);
+        for part in 0..parts {
+            next += if part < parts - larger { small } else { small + 1 };
+            // The day `next` (0-based) starts at cut `next - 1`.
+            let end = cuts.get(next - 1).copied().unwrap_or(self.end);
+            out.push(TimeWindow { start, end });
+            start = end;
+        }
+        out
+    }
 }
 
 impl fmt::Display for TimeWindow {

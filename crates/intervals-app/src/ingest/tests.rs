@@ -505,6 +505,23 @@ fn assert_every_bucket_written_once(request: &IngestRequest, sink: &MemSink) {
     sink.assert_whole_windows();
 }
 
+/// `D + n` in the table below: `n` whole days (of 48 buckets).
+const D: usize = 1_000_000;
+/// A week from 15:00 (306 buckets, 7 local days, not whole); `PARTIAL_WEEK - 1` its first part,
+/// 15:00 to midnight (18 buckets).
+const PARTIAL_WEEK: usize = 2_000_000;
+
+/// The size a row of the table means: `D + n` is `n` whole days, `PARTIAL_WEEK` six days and a half,
+/// a plain number that many buckets within one day.
+fn size(n: usize) -> Size {
+    match n {
+        PARTIAL_WEEK => Size { buckets: 306, days: 7, whole_days: false },
+        n if n == PARTIAL_WEEK - 1 => Size { buckets: 18, days: 1, whole_days: false },
+        n if n > D => Size { buckets: 48 * (n - D), days: n - D, whole_days: true },
+        n => Size { buckets: n, days: 1, whole_days: false },
+    }
+}
+
 #[test]
 fn size_limits_learn_from_answers_and_cut_only_what_was_refused() {
     #[derive(Debug)]
@@ -516,7 +533,9 @@ fn size_limits_learn_from_answers_and_cut_only_what_was_refused() {
     use Cut::{Ask, Halve};
     use Seen::{Ok, Refused, Resumed};
     let parts = |n| Cut::Parts(NonZeroUsize::new(n).unwrap());
-    // (what was seen, in order; then (window size, what to do with it))
+    let in_days = |n| Cut::Days(NonZeroUsize::new(n).unwrap());
+    // (what was seen, in order; then (window size, what to do with it)); sizes in buckets are
+    // within one day (the arithmetic of sub-day limits), D-sizes are whole days of 48 buckets.
     type Row<'a> = (&'a [Seen], &'a [(usize, Cut)]);
     let table: &[Row<'_>] = &[
         (&[], &[(1, Ask), (WEEK, Ask)]),
@@ -545,18 +564,34 @@ fn size_limits_learn_from_answers_and_cut_only_what_was_refused() {
         (&[Refused(WEEK), Resumed(40), Resumed(48), Resumed(20)], &[(WEEK, parts(48))]),
         (&[Resumed(48), Refused(48)], &[(48, Halve), (WEEK, Halve)]),
         (&[Resumed(48), Refused(WEEK), Ok(EIGHTH_WEEK)], &[(WEEK, parts(42))]),
+        // Several whole days: a refusal cuts into single days, or into the most days known to work;
+        // a window of fewer buckets than the refused one is asked for.
+        (&[Refused(D + 7)], &[(D + 7, in_days(1)), (D + 6, Ask), (PARTIAL_WEEK, Ask)]),
+        // A part of a day at an end counts as a day, and is no size to learn in days.
+        (&[Refused(D + 6)], &[(PARTIAL_WEEK, in_days(1))]),
+        (&[Refused(D + 6), Ok(PARTIAL_WEEK - 1)], &[(D + 7, in_days(1))]),
+        (&[Refused(D + 7), Ok(D + 1)], &[(D + 7, in_days(1)), (D + 2, Ask)]),
+        (&[Refused(D + 7), Ok(D + 2), Refused(D + 3)], &[(D + 7, in_days(2)), (D + 3, in_days(2)), (D + 2, Ask)]),
+        // A limit that depends on the data: two days worked, then were refused.
+        (&[Ok(D + 2), Refused(D + 2)], &[(D + 2, in_days(1)), (D + 7, in_days(1))]),
+        // A whole day refused: below a day, in buckets, for windows of any length.
+        (&[Refused(D + 7), Refused(D + 1), Ok(12)], &[(D + 7, parts(12)), (D + 1, parts(12)), (11, Ask)]),
+        (&[Refused(D + 1)], &[(D + 1, Halve), (D + 7, Halve)]),
+        // The checkpoints' whole days: a guess once a refusal is known.
+        (&[Resumed(D + 1)], &[(D + 7, Ask)]),
+        (&[Resumed(D + 2), Refused(D + 7)], &[(D + 7, in_days(2))]),
     ];
     for (seen, decisions) in table {
         let mut limits = SizeLimits::default();
         for event in *seen {
             match event {
-                Ok(n) => limits.accepted(*n),
-                Refused(n) => limits.refused(*n),
-                Resumed(n) => limits.resumed(*n),
+                Ok(n) => limits.accepted(size(*n)),
+                Refused(n) => limits.refused(size(*n)),
+                Resumed(n) => limits.resumed(size(*n)),
             }
         }
-        for (size, want) in *decisions {
-            assert_eq!(limits.cut(*size), *want, "a window of {size} buckets after {seen:?}");
+        for (n, want) in *decisions {
+            assert_eq!(limits.cut(size(*n)), *want, "a window of {:?} after {seen:?}", size(*n));
         }
     }
 }
@@ -570,24 +605,72 @@ async fn a_size_the_api_refused_is_cut_before_asking_in_the_later_windows() {
 
     let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
 
-    // The first window pays the halvings once: 336, 168 and 84 buckets refused, 42 accepted, and
-    // the halves still waiting (84, 168) are cut into parts of 42 unasked: 3 + 8 calls. The four
-    // other windows are cut into 8 parts of 42 before their first request: 8 calls each.
-    assert_eq!(report.source_calls, 3 + 8 + 4 * 8);
-    assert_eq!(source.calls().len(), 43);
-    assert_eq!(source.too_large_calls(), 3, "one refusal per size, all in the first window");
-    assert_eq!(
-        [WEEK, HALF_WEEK, QUARTER_WEEK, EIGHTH_WEEK].map(|n| source.calls_of(n)),
-        [1, 1, 1, 40],
-        "calls per window size"
-    );
-    // Without learning each window pays the same 7 refusals: 5 * (7 + 8) = 75 calls, 35 of them 400s.
-    assert!(report.source_calls < 75 - 30);
-    assert_eq!((report.windows_split, report.windows_cut), (3, 2 + 4));
-    assert_eq!(report.windows_written, 40);
+    // The first window is refused once and cut into its 7 days: 1 + 7 calls. The four other
+    // windows are cut into days before their first request: 7 calls each.
+    assert_eq!(report.source_calls, 1 + 7 + 4 * 7);
+    assert_eq!(source.calls().len(), 36);
+    assert_eq!(source.too_large_calls(), 1, "one refusal, in the first window");
+    assert_eq!([WEEK, 48].map(|n| source.calls_of(n)), [1, 35], "calls per window size");
+    // Without learning each window pays the same refusal: 5 * (1 + 7) = 40 calls.
+    assert!(report.source_calls < 40);
+    assert_eq!((report.windows_split, report.windows_cut), (1, 4));
+    assert_eq!(report.windows_written, 35);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_every_bucket_written_once(&request, &sink);
     assert_eq!(sink.finishes(), 1);
+}
+
+#[tokio::test]
+async fn below_a_day_the_split_halves_buckets_and_learns_them() {
+    // Two weeks against an API taking at most 20 buckets (10 hours): days first, then, a whole day
+    // being refused, halves down to a size that works, which every later part is cut to.
+    let request = weeks(2, 1);
+    let source = Arc::new(FakeSource::new().too_large_above(20));
+    let sink = MemSink::new();
+
+    let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+    // The first week: 336 (refused) -> days; the first day 48 (refused) -> 24 (refused) -> 12 + 12,
+    // then the other half day cut to 12 + 12 unasked; the six days left cut into 4 parts of 12 each.
+    // The second week, a whole day being too large, is cut into parts of 12 buckets before asking.
+    assert_eq!(source.too_large_calls(), 3, "one refusal per size: a week, a day, half a day");
+    assert_eq!([WEEK, 48, 24, 12].map(|n| source.calls_of(n)), [1, 1, 1, 56], "calls per window size");
+    assert_eq!(report.source_calls, 3 + 56);
+    assert_eq!(report.windows_written, 56);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_every_bucket_written_once(&request, &sink);
+    assert_eq!(sink.finishes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_month_in_weeks_against_a_one_day_limit_is_cut_into_days() {
+    // 30 days in P7D windows (7, 7, 7, 7 and 2 days) against an API refusing spans over one day
+    // (48 PT30M buckets in UTC): the split tries the day, the natural unit, before halving below
+    // it. Halving buckets instead (336 -> 168 -> 84 -> 42, never 48) took 38 requests one window at
+    // a time and 47 at the CLI's default concurrency of 4; one request per day is 30.
+    let from = NaiveDate::from_ymd_opt(2025, 3, 10).unwrap();
+    let to = from + chrono::Days::new(30);
+    // (concurrency, requests, refusals)
+    for (concurrency, calls, refusals) in [(1, 32, 2), (4, 35, 5)] {
+        let request = request(&from.to_string(), &to.to_string(), MaxWindow::Days(7), concurrency);
+        assert_eq!(request.plan.windows().len(), 5);
+        let source = Arc::new(FakeSource::new().too_large_above(48).taking(Duration::from_secs(1)));
+        let sink = MemSink::new();
+
+        let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
+
+        assert!(report.source_calls <= 36, "{} requests for 30 days at {concurrency}", report.source_calls);
+        // One at a time: the first week is refused and cut into days, the next three are cut into
+        // days before asking, and the last two days (fewer buckets than the refused week) are asked
+        // for, refused and cut. At 4, each of the first four weeks is refused once, in flight together.
+        assert_eq!((report.source_calls, source.too_large_calls()), (calls, refusals), "at {concurrency}");
+        assert_eq!(source.calls_of(48), 30, "every day asked for once, whole");
+        assert_eq!(report.windows_written, 30);
+        assert!(sink.windows().iter().all(|w| w.is_aligned(Granularity::P1d, Tz::UTC)), "whole days");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert_every_bucket_written_once(&request, &sink);
+        assert_eq!(sink.finishes(), 1);
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -600,13 +683,13 @@ async fn windows_in_flight_share_what_they_learn() {
     let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
 
     assert_eq!(source.max_in_flight(), concurrency, "the windows did run at the same time");
-    // The windows in flight when the first refusal came back may each pay the three halvings
-    // (3 + 8 calls); the others start with what was learned (8 calls). Without learning: 75.
-    let bound = concurrency * (3 + 8) + (5 - concurrency) * 8;
+    // The windows in flight when the first refusal came back may each pay a refusal (1 + 7
+    // calls); the others start with what was learned (7 calls). Without learning: 40.
+    let bound = concurrency * (1 + 7) + (5 - concurrency) * 7;
     assert!(report.source_calls as usize <= bound, "{} calls, at most {bound}", report.source_calls);
-    assert!(source.too_large_calls() <= concurrency * 3, "{} refusals", source.too_large_calls());
+    assert!(source.too_large_calls() <= concurrency, "{} refusals", source.too_large_calls());
     assert_eq!(report.source_calls as usize, source.calls().len());
-    assert_eq!(report.windows_written, 40);
+    assert_eq!(report.windows_written, 35);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_every_bucket_written_once(&request, &sink);
     assert_eq!(sink.finishes(), 1);
@@ -622,11 +705,11 @@ async fn fetch_window_remembers_sizes_across_calls_per_query() {
     let ingestor = checkpointed(&source, &sink);
 
     let one = ingestor.fetch_window(ORG, request.queries.layout(), first).await.unwrap();
-    assert_eq!((one.calls, one.split, one.cut, one.written), (3 + 8, 3, 2, 8));
+    assert_eq!((one.calls, one.split, one.cut, one.written), (1 + 7, 1, 0, 7));
 
     let two = ingestor.fetch_window(ORG, request.queries.layout(), second).await.unwrap();
-    assert_eq!((two.calls, two.split, two.cut, two.written), (8, 0, 1, 8), "no refusal: cut before asking");
-    assert_eq!(source.too_large_calls(), 3);
+    assert_eq!((two.calls, two.split, two.cut, two.written), (7, 0, 1, 7), "no refusal: cut before asking");
+    assert_eq!(source.too_large_calls(), 1);
     assert_every_bucket_written_once(&request, &sink);
 
     // Another query (another fingerprint) learns for itself: it asks for the whole week first.
@@ -642,37 +725,40 @@ async fn fetch_window_remembers_sizes_across_calls_per_query() {
     );
     assert_ne!(other.fingerprint(), request.queries.layout().fingerprint());
     let three = ingestor.fetch_window(ORG, &other, first).await.unwrap();
-    assert_eq!((three.calls, three.split), (3 + 8, 3));
+    assert_eq!((three.calls, three.split), (1 + 7, 1));
 
     // A new Ingestor (a new run) starts from nothing.
     let fresh = Arc::new(FakeSource::new().too_large_above(48));
     let again =
         checkpointed(&fresh, &MemSink::new()).fetch_window(ORG, request.queries.layout(), second).await.unwrap();
-    assert_eq!((again.calls, again.split), (3 + 8, 3));
+    assert_eq!((again.calls, again.split), (1 + 7, 1));
 }
 
 #[tokio::test]
 async fn a_resume_guesses_the_size_of_its_checkpointed_parts_once_refused() {
-    // An earlier run wrote the first week as 8 parts of 42 buckets.
+    // An earlier run (--max-window P2D) wrote the first week as days 2 + 2 + 2 + 1, against an API
+    // taking at most two days (96 buckets).
     let sink = MemSink::new();
-    let first_week = weeks(1, 1);
-    let earlier = Arc::new(FakeSource::new().too_large_above(48));
+    let first_week = request("2025-03-10", "2025-03-17", MaxWindow::Days(2), 1);
+    let earlier = Arc::new(FakeSource::new().too_large_above(96));
     checkpointed(&earlier, &sink).run(&first_week, pending()).await.unwrap();
-    assert_eq!(sink.windows().len(), 8);
+    assert_eq!(sink.windows().len(), 4);
 
     let request = weeks(5, 1);
-    let source = Arc::new(FakeSource::new().too_large_above(48));
+    let source = Arc::new(FakeSource::new().too_large_above(96));
     let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
 
-    // The second week is asked for whole (the checkpoints are no limit), refused, then split into
-    // parts of 42 at once (the guess) instead of halved through 168 and 84: 1 + 8 calls, then 8
-    // per week. Without the guess: 3 + 8 + 3 * 8 = 35; without learning: 4 * 15 = 60.
+    // The second week is asked for whole (the checkpoints are no limit), refused, then cut into
+    // parts of at most two days at once (the guess: 1 + 2 + 2 + 2 days) instead of single days:
+    // 1 + 4 calls, then 4 per week. Without the guess: 1 + 7 + 3 * 7 = 29; without learning: 4 * 8.
     assert_eq!(report.windows_skipped, 1);
-    assert_eq!(report.source_calls, 1 + 8 + 3 * 8);
+    assert_eq!(report.source_calls, 1 + 4 + 3 * 4);
     assert_eq!(source.too_large_calls(), 1);
     assert_eq!(source.calls_of(WEEK), 1);
     assert_eq!((report.windows_split, report.windows_cut), (1, 3), "one refusal, three weeks cut unasked");
-    assert_every_bucket_written_once(&request, &sink);
+    assert!(sink.windows().iter().all(|w| w.is_aligned(Granularity::P1d, Tz::UTC) && buckets(*w).len() <= 96));
+    assert_eq!(sink.windows().into_iter().flat_map(buckets).collect::<Vec<_>>(), buckets(request.plan.range()));
+    sink.assert_whole_windows();
     assert_eq!(sink.finishes(), 2, "both runs finished");
 }
 

@@ -499,11 +499,7 @@ fn assert_plan_invariants(plan: &Plan, g: Granularity, zone: &str, max: MaxWindo
     for w in windows {
         assert!(w.is_aligned(g, z), "{w} aligned to {g} in {zone}");
         let fits = match max {
-            MaxWindow::Days(n) => {
-                let local_start = w.start().with_timezone(&z).date_naive();
-                let limit = local_start.checked_add_days(chrono::Days::new(u64::from(n)));
-                limit.is_none_or(|d| w.end() <= TimeSpec::Date(d).resolve(z))
-            }
+            MaxWindow::Days(n) => within_days(w, n, z),
             MaxWindow::Minutes(m) => w.duration() <= Duration::minutes(i64::from(m)),
         };
         assert!(fits || w.bucket_count(g, z) == 1, "{w} fits in {max} ({g} in {zone})");
@@ -515,6 +511,21 @@ fn assert_plan_invariants(plan: &Plan, g: Granularity, zone: &str, max: MaxWindo
         assert_eq!(g.floor(requested.start(), z), aligned.start(), "rounded down to the last boundary");
         assert_eq!(g.ceil(requested.end(), z), aligned.end(), "rounded up to the next boundary");
     }
+}
+
+/// Whether `w` lies within `n` consecutive local days: the `P1D` bucket holding its start and the
+/// `n - 1` after it. A day is a `P1D` bucket, not a wall-clock date: where the clock falls back across
+/// midnight (St John's until 2011: 00:01 NDT became 23:01 NST) the new date has begun while the clock
+/// shows the previous one again for an hour, and an instant of that hour belongs to the new day.
+fn within_days(w: &TimeWindow, n: u32, z: intervals_domain::Tz) -> bool {
+    let mut limit = G::P1d.floor(w.start(), z);
+    for _ in 0..n {
+        limit = G::P1d.next(limit, z);
+        if w.end() <= limit {
+            return true;
+        }
+    }
+    false
 }
 
 fn instant() -> impl Strategy<Value = DateTime<Utc>> {
@@ -579,11 +590,136 @@ fn plan_cases_found_by_the_properties() {
         ("America/St_Johns", "1995-10-29T02:31:00Z", 60, G::P1d, DAY),
         ("America/St_Johns", "1995-10-29T02:31:00Z", 3 * 24 * 60, G::Pt30m, DAY),
         ("America/St_Johns", "1995-10-28T23:00:00Z", 24 * 60, G::Pt1h, MaxWindow::Minutes(6 * 60)),
+        // A window starting in that hour (23:15 NST, shown as the 28th) lies in the day of the 29th.
+        ("America/St_Johns", "1995-10-29T02:45:00Z", 1485, G::Pt15m, DAY),
+        ("America/St_Johns", "2006-10-29T02:45:00Z", 36 * 60 + 45, G::Pt15m, MaxWindow::Days(2)),
     ];
     for (zone, from, span, g, max) in table {
         if let Err(e) = check_plan(utc(from), *span, *g, zone, *max) {
             panic!("plan of {span} min from {from} at {g} in {zone}: {e}");
         }
+    }
+}
+
+/// Offset changes at or near local midnight, as the IANA time zone database has them: (zone, the
+/// instant of the change, the wall clock one second before, the wall clock at the change). St John's
+/// changed at 00:01 until 2011: in spring 00:01 NST became 01:01 NDT, in autumn 00:01 NDT became 23:01
+/// NST of the day before, so midnight happened twice and the clock showed the previous date again for
+/// an hour of the new day.
+#[rustfmt::skip]
+const MIDNIGHT_CHANGES: &[(&str, &str, &str, &str)] = &[
+    ("America/St_Johns", "2006-04-02T03:31:00Z", "2006-04-02 00:00:59 NST", "2006-04-02 01:01:00 NDT"),
+    ("America/St_Johns", "2006-10-29T02:31:00Z", "2006-10-29 00:00:59 NDT", "2006-10-28 23:01:00 NST"),
+    ("America/St_Johns", "2007-03-11T03:31:00Z", "2007-03-11 00:00:59 NST", "2007-03-11 01:01:00 NDT"),
+    ("America/St_Johns", "2007-11-04T02:31:00Z", "2007-11-04 00:00:59 NDT", "2007-11-03 23:01:00 NST"),
+    ("America/St_Johns", "2008-03-09T03:31:00Z", "2008-03-09 00:00:59 NST", "2008-03-09 01:01:00 NDT"),
+    ("America/St_Johns", "2008-11-02T02:31:00Z", "2008-11-02 00:00:59 NDT", "2008-11-01 23:01:00 NST"),
+    ("America/St_Johns", "2009-03-08T03:31:00Z", "2009-03-08 00:00:59 NST", "2009-03-08 01:01:00 NDT"),
+    ("America/St_Johns", "2009-11-01T02:31:00Z", "2009-11-01 00:00:59 NDT", "2009-10-31 23:01:00 NST"),
+    ("America/St_Johns", "2010-03-14T03:31:00Z", "2010-03-14 00:00:59 NST", "2010-03-14 01:01:00 NDT"),
+    ("America/St_Johns", "2010-11-07T02:31:00Z", "2010-11-07 00:00:59 NDT", "2010-11-06 23:01:00 NST"),
+    ("America/St_Johns", "2011-03-13T03:31:00Z", "2011-03-13 00:00:59 NST", "2011-03-13 01:01:00 NDT"),
+    // From November 2011 St John's changes at 02:00, like the rest of Canada.
+    ("America/St_Johns", "2011-11-06T04:30:00Z", "2011-11-06 01:59:59 NDT", "2011-11-06 01:00:00 NST"),
+    ("America/Havana", "2010-03-14T05:00:00Z", "2010-03-13 23:59:59 CST", "2010-03-14 01:00:00 CDT"),
+    ("America/Havana", "2010-10-31T05:00:00Z", "2010-10-31 00:59:59 CDT", "2010-10-31 00:00:00 CST"),
+    ("America/Santiago", "2010-04-04T03:00:00Z", "2010-04-03 23:59:59 -03", "2010-04-03 23:00:00 -04"),
+    ("America/Santiago", "2010-10-10T04:00:00Z", "2010-10-09 23:59:59 -04", "2010-10-10 01:00:00 -03"),
+    ("America/Asuncion", "2010-04-11T03:00:00Z", "2010-04-10 23:59:59 -03", "2010-04-10 23:00:00 -04"),
+    ("America/Asuncion", "2010-10-03T04:00:00Z", "2010-10-02 23:59:59 -04", "2010-10-03 01:00:00 -03"),
+    ("Asia/Beirut", "2010-03-27T22:00:00Z", "2010-03-27 23:59:59 EET", "2010-03-28 01:00:00 EEST"),
+    ("Asia/Beirut", "2010-10-30T21:00:00Z", "2010-10-30 23:59:59 EEST", "2010-10-30 23:00:00 EET"),
+    ("Asia/Damascus", "2010-04-01T22:00:00Z", "2010-04-01 23:59:59 EET", "2010-04-02 01:00:00 EEST"),
+    ("Asia/Damascus", "2010-10-28T21:00:00Z", "2010-10-28 23:59:59 EEST", "2010-10-28 23:00:00 EET"),
+    ("Asia/Amman", "2010-03-25T22:00:00Z", "2010-03-25 23:59:59 EET", "2010-03-26 01:00:00 EEST"),
+    ("Asia/Amman", "2010-10-28T22:00:00Z", "2010-10-29 00:59:59 EEST", "2010-10-29 00:00:00 EET"),
+    ("America/Nuuk", "2024-03-31T01:00:00Z", "2024-03-30 22:59:59 -02", "2024-03-31 00:00:00 -01"),
+    ("America/Nuuk", "2024-10-27T01:00:00Z", "2024-10-26 23:59:59 -01", "2024-10-26 23:00:00 -02"),
+    ("America/Godthab", "2024-10-27T01:00:00Z", "2024-10-26 23:59:59 -01", "2024-10-26 23:00:00 -02"),
+    ("Atlantic/Azores", "2010-03-28T01:00:00Z", "2010-03-27 23:59:59 -01", "2010-03-28 01:00:00 +00"),
+    ("Atlantic/Azores", "2010-10-31T01:00:00Z", "2010-10-31 00:59:59 +00", "2010-10-31 00:00:00 -01"),
+    ("America/Scoresbysund", "2010-03-28T01:00:00Z", "2010-03-27 23:59:59 -01", "2010-03-28 01:00:00 +00"),
+    ("America/Scoresbysund", "2010-10-31T01:00:00Z", "2010-10-31 00:59:59 +00", "2010-10-31 00:00:00 -01"),
+    ("Asia/Gaza", "2010-03-26T22:01:00Z", "2010-03-27 00:00:59 EET", "2010-03-27 01:01:00 EEST"),
+    ("Asia/Gaza", "2010-08-10T21:00:00Z", "2010-08-10 23:59:59 EEST", "2010-08-10 23:00:00 EET"),
+    ("Africa/Cairo", "2024-04-25T22:00:00Z", "2024-04-25 23:59:59 EET", "2024-04-26 01:00:00 EEST"),
+    ("Africa/Cairo", "2024-10-31T21:00:00Z", "2024-10-31 23:59:59 EEST", "2024-10-31 23:00:00 EET"),
+    ("Asia/Tehran", "2010-03-21T20:30:00Z", "2010-03-21 23:59:59 +0330", "2010-03-22 01:00:00 +0430"),
+    ("Asia/Tehran", "2010-09-21T19:30:00Z", "2010-09-21 23:59:59 +0430", "2010-09-21 23:00:00 +0330"),
+    ("America/Sao_Paulo", "2010-02-21T02:00:00Z", "2010-02-20 23:59:59 -02", "2010-02-20 23:00:00 -03"),
+    ("America/Sao_Paulo", "2010-10-17T03:00:00Z", "2010-10-16 23:59:59 -03", "2010-10-17 01:00:00 -02"),
+    ("Africa/Casablanca", "2010-05-02T00:00:00Z", "2010-05-01 23:59:59 +00", "2010-05-02 01:00:00 +01"),
+    ("Africa/Casablanca", "2010-08-07T23:00:00Z", "2010-08-07 23:59:59 +01", "2010-08-07 23:00:00 +00"),
+    // Apia skipped 2011-12-30 altogether.
+    ("Pacific/Apia", "2011-12-30T10:00:00Z", "2011-12-29 23:59:59 -10", "2011-12-31 00:00:00 +14"),
+];
+
+/// Around every change of [`MIDNIGHT_CHANGES`], plans from instants every 15 minutes three hours either
+/// side, and from the local dates around it, at every granularity and several max windows: the windows
+/// tile the rounded range with whole buckets, each fits its max window, and `P<n>D` windows break only
+/// at local-day boundaries.
+#[test]
+fn plans_around_offset_changes_at_midnight() {
+    use chrono::NaiveDateTime;
+    let maxes = [DAY, MaxWindow::Days(2), WEEK, SIX_HOURS, MaxWindow::Minutes(90), MaxWindow::Minutes(24 * 60)];
+    for (zone, at, before, after) in MIDNIGHT_CHANGES {
+        let (z, change) = (tz(zone), utc(at));
+        let wall = |t: DateTime<Utc>| t.with_timezone(&z).format("%F %T %Z").to_string();
+        assert_eq!(wall(change - Duration::seconds(1)), *before, "{zone} before {at}");
+        assert_eq!(wall(change), *after, "{zone} at {at}");
+        let mut plans = Vec::new();
+        for k in -12..=12_i64 {
+            for span in [45, 26 * 60, 3 * 24 * 60] {
+                plans.push((change + Duration::minutes(15 * k), change + Duration::minutes(15 * k + span)));
+            }
+        }
+        let day = NaiveDateTime::parse_from_str(before, "%F %T %Z")
+            .map_or_else(|_| NaiveDate::parse_from_str(&before[..10], "%F").expect("a date"), |t| t.date());
+        for (first, days) in [(-1_i64, 1_u64), (-1, 3), (0, 1), (0, 2), (1, 1)] {
+            let from =
+                if first < 0 { day - chrono::Days::new(1) } else { day + chrono::Days::new(first.unsigned_abs()) };
+            let to = from + chrono::Days::new(days);
+            let (from, to) = (TimeSpec::Date(from).resolve(z), TimeSpec::Date(to).resolve(z));
+            if from < to {
+                // (Apia's 2011-12-30 did not exist: it starts where the 31st does.)
+                plans.push((from, to));
+            }
+        }
+        for (from, to) in plans {
+            for g in Granularity::ALL {
+                for max in maxes {
+                    let span = (to - from).num_minutes();
+                    if let Err(e) = check_plan(from, span, g, zone, max) {
+                        panic!("plan of {span} min from {from} at {g} in {zone} ({max}): {e}");
+                    }
+                    let Ok(plan) = Plan::new(plan_request(from, to, g, z, max)) else { continue };
+                    if let MaxWindow::Days(_) = max {
+                        for w in &plan.windows()[1..] {
+                            assert!(
+                                G::P1d.is_boundary(w.start(), z),
+                                "{w} ({g} in {zone}, {max}) starts at a local-day boundary"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn plan_request(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    g: Granularity,
+    z: intervals_domain::Tz,
+    max: MaxWindow,
+) -> PlanRequest {
+    PlanRequest {
+        from: TimeSpec::Instant(from),
+        to: TimeSpec::Instant(to),
+        granularity: g,
+        time_zone: z,
+        max_window: max,
     }
 }
 

@@ -448,6 +448,86 @@ fn split_at_most_cuts_into_the_fewest_even_parts() {
     }
 }
 
+#[test]
+fn split_days_at_most_cuts_at_local_midnights() {
+    // (zone, granularity, window, max days per part, the cuts between parts)
+    type Row = (&'static str, Granularity, (&'static str, &'static str), usize, &'static [&'static str]);
+    let table: &[Row] = &[
+        // Within one day, or no more days than the maximum: whole.
+        ("UTC", G::Pt30m, ("2025-03-10T00:00:00Z", "2025-03-11T00:00:00Z"), 1, &[]),
+        ("UTC", G::Pt30m, ("2025-03-10T06:00:00Z", "2025-03-10T18:00:00Z"), 1, &[]),
+        ("UTC", G::Pt30m, ("2025-03-10T00:00:00Z", "2025-03-17T00:00:00Z"), 7, &[]),
+        // A week in days.
+        (
+            "UTC",
+            G::Pt30m,
+            ("2025-03-10T00:00:00Z", "2025-03-17T00:00:00Z"),
+            1,
+            &[
+                "2025-03-11T00:00:00Z",
+                "2025-03-12T00:00:00Z",
+                "2025-03-13T00:00:00Z",
+                "2025-03-14T00:00:00Z",
+                "2025-03-15T00:00:00Z",
+                "2025-03-16T00:00:00Z",
+            ],
+        ),
+        // A week halved in days (at most 4): 3 + 4, the smaller first.
+        ("UTC", G::Pt30m, ("2025-03-10T00:00:00Z", "2025-03-17T00:00:00Z"), 4, &["2025-03-13T00:00:00Z"]),
+        // At most 3: 2 + 2 + 3, not 3 + 3 + 1.
+        (
+            "UTC",
+            G::Pt1h,
+            ("2025-03-10T00:00:00Z", "2025-03-17T00:00:00Z"),
+            3,
+            &["2025-03-12T00:00:00Z", "2025-03-14T00:00:00Z"],
+        ),
+        // A part of a day at either end counts as a day.
+        (
+            "UTC",
+            G::Pt30m,
+            ("2025-03-10T15:00:00Z", "2025-03-12T09:00:00Z"),
+            1,
+            &["2025-03-11T00:00:00Z", "2025-03-12T00:00:00Z"],
+        ),
+        // Local midnights: Dublin's week across spring-forward, the 23-hour day one day like the others.
+        (
+            "Europe/Dublin",
+            G::Pt30m,
+            ("2025-03-29T00:00:00Z", "2025-04-01T23:00:00Z"),
+            1,
+            &["2025-03-30T00:00:00Z", "2025-03-30T23:00:00Z", "2025-03-31T23:00:00Z"],
+        ),
+        // Kathmandu (+05:45) and St John's, where midnight of the 29th happened twice: the day
+        // starts at the first (00:00 NDT, 02:30Z), and the hour shown as the 28th again is in it.
+        ("Asia/Kathmandu", G::Pt15m, ("2025-03-09T18:15:00Z", "2025-03-11T18:15:00Z"), 1, &["2025-03-10T18:15:00Z"]),
+        ("America/St_Johns", G::Pt15m, ("2006-10-28T02:30:00Z", "2006-10-30T03:30:00Z"), 1, &["2006-10-29T02:30:00Z"]),
+        // Apia skipped 2011-12-30: the 29th (-10), the 31st and 1 January (+14), three days.
+        (
+            "Pacific/Apia",
+            G::Pt1h,
+            ("2011-12-29T10:00:00Z", "2012-01-01T10:00:00Z"),
+            1,
+            &["2011-12-30T10:00:00Z", "2011-12-31T10:00:00Z"],
+        ),
+        // P1D buckets are days.
+        ("UTC", G::P1d, ("2025-03-10T00:00:00Z", "2025-03-15T00:00:00Z"), 3, &["2025-03-12T00:00:00Z"]),
+    ];
+    for (zone, g, (start, end), max, cuts) in table {
+        let (w, z) = (win(start, end), tz(zone));
+        let max = NonZeroUsize::new(*max).expect("a positive maximum");
+        let parts = w.split_days_at_most(max, *g, z);
+        assert_contiguous(&w, &parts);
+        let got: Vec<_> = parts.iter().skip(1).map(TimeWindow::start).collect();
+        let want: Vec<_> = cuts.iter().map(|c| utc(c)).collect();
+        assert_eq!(got, want, "{w} in parts of at most {max} days in {zone}");
+        assert_eq!(w.day_count(*g, z), w.day_boundaries(*g, z).len() + 1);
+        for part in &parts {
+            assert!(part.day_count(*g, z) <= max.get(), "{part} has at most {max} days");
+        }
+    }
+}
+
 fn assert_contiguous(w: &TimeWindow, parts: &[TimeWindow]) {
     assert_eq!(parts.first().map(TimeWindow::start), Some(w.start()), "parts start with {w}");
     assert_eq!(parts.last().map(TimeWindow::end), Some(w.end()), "parts end with {w}");
@@ -571,6 +651,31 @@ proptest! {
         if parts.len() == 2 {
             prop_assert_eq!(w.split_half(g, z), Some((parts[0], parts[1])));
         }
+    }
+
+    /// split_days_at_most: the fewest parts (ceil(days / max)), contiguous, each cut at a local
+    /// midnight that is a bucket boundary, each at most `max` days, sizes even, smaller first.
+    #[test]
+    fn split_days_at_most_tiles_the_window(
+        w in any_window(),
+        g in prop::sample::select(Granularity::ALL.to_vec()),
+        zone in prop::sample::select(ZONES),
+        max in 1_usize..10,
+    ) {
+        let z = tz(zone);
+        let days = w.day_count(g, z);
+        let parts = w.split_days_at_most(NonZeroUsize::new(max).expect("max >= 1"), g, z);
+        prop_assert_eq!(parts.len(), days.div_ceil(max));
+        prop_assert_eq!(parts[0].start(), w.start());
+        prop_assert_eq!(parts[parts.len() - 1].end(), w.end());
+        for pair in parts.windows(2) {
+            prop_assert_eq!(pair[0].end(), pair[1].start());
+            prop_assert!(g.is_boundary(pair[0].end(), z) && G::P1d.is_boundary(pair[0].end(), z));
+        }
+        let sizes: Vec<usize> = parts.iter().map(|p| p.day_count(g, z)).collect();
+        prop_assert_eq!(sizes.iter().sum::<usize>(), days);
+        prop_assert!(sizes.iter().all(|s| (1..=max).contains(s)), "{:?} within 1..={}", sizes, max);
+        prop_assert!(sizes.windows(2).all(|p| p[0] <= p[1] && p[1] - p[0] <= 1), "{:?} even, smaller first", sizes);
     }
 
     /// The API's interval string parses back to the same window.
