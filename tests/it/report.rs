@@ -8,7 +8,7 @@ use intervals_domain::{Granularity, TimeWindow};
 use sqlx::Row;
 
 use crate::extract_truth::pg_url;
-use crate::support::{clean_cli, expect_exit, run, Extraction, Sim};
+use crate::support::{clean_cli, expect_exit, run, text, Extraction, Sim};
 
 const MIXED: &str = "tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected,tAgentRoutingStatus,tSystemPresence";
 
@@ -260,4 +260,123 @@ async fn the_postgres_readers_agent_totals_equal_sql_written_by_the_test(
     let html = out.path().join("pg.html").display().to_string();
     let (code, stderr) = report(&["--db", &url, "--out", &html]).await;
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// `cmd` with `dir` mounted read-only (root: a read-only bind mount in a mount namespace of the
+/// child's own; otherwise the folder and its files lose their write bits for the run, which
+/// `restore` gives back).
+fn with_read_only_folder(cmd: std::process::Command, dir: &std::path::Path) -> std::process::Command {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| text(&o.stdout).trim() == "0");
+    if root {
+        let mut outer = std::process::Command::new("unshare");
+        outer
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(r#"mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 125; shift; exec "$@""#)
+            .arg("sh")
+            .arg(dir)
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        outer
+    } else {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        cmd
+    }
+}
+
+/// Gives a folder and its files their write bits back (after [`with_read_only_folder`]).
+fn restore(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+/// Every file of a folder with its size and a digest of its bytes (the shared-memory index of the
+/// write-ahead log, `-shm`, which any reader of a WAL database updates, with its name only).
+fn folder_bytes(dir: &std::path::Path) -> BTreeMap<String, (usize, u64)> {
+    use std::hash::{Hash, Hasher};
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let shm = p.to_string_lossy().ends_with("-shm");
+            let bytes = if shm { Vec::new() } else { std::fs::read(&p).unwrap() };
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            (p.file_name().unwrap().to_string_lossy().into_owned(), (bytes.len(), hasher.finish()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_report_reads_a_sqlite_store_without_changing_it_even_a_read_only_one() {
+    let store = tempfile::tempdir().unwrap();
+    let path = store.path().join("r.db");
+    let db = format!("sqlite:{}", path.display());
+    stored(&db).await;
+    let before = folder_bytes(store.path());
+    let out = tempfile::tempdir().unwrap();
+    let html = out.path().join("r.html").display().to_string();
+    let (code, stderr) = report(&["--db", &db, "--out", &html]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(folder_bytes(store.path()), before, "a report changed the store's folder");
+
+    let cmd = clean_cli(&["report", "--db", &db, "--out", &html]);
+    let ran = run(with_read_only_folder(cmd, store.path())).await;
+    restore(store.path());
+    expect_exit(&ran, 0);
+    assert_eq!(folder_bytes(store.path()), before);
+
+    // A store of an older schema is refused, not upgraded.
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let (code, stderr) = report(&["--db", &db, "--out", &html]).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("reading never changes a store: run `genesys-intervals extract`"), "{stderr}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_report_reads_postgresql_with_a_role_that_may_only_select(
+    _pool_opts: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let url = pg_url(&opts);
+    stored(&url).await;
+    let pool = sqlx::PgPool::connect_with(opts.clone()).await.unwrap();
+    let unique = format!("{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+    let (reader, stranger) = (format!("reporter_{unique}"), format!("stranger_{unique}"));
+    let db = opts.get_database().unwrap_or("postgres").to_owned();
+    for statement in [
+        format!("CREATE ROLE {reader} LOGIN"),
+        format!("CREATE ROLE {stranger} LOGIN"),
+        format!("GRANT CONNECT ON DATABASE \"{db}\" TO {reader}, {stranger}"),
+        format!("GRANT USAGE ON SCHEMA public TO {reader}, {stranger}"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}"),
+        format!("GRANT SELECT ON _sqlx_migrations, agent_intervals TO {stranger}"),
+    ] {
+        sqlx::query(&statement).execute(&pool).await.unwrap();
+    }
+    let as_role = |role: &str| format!("postgres://{role}@{}:{}/{db}", opts.get_host(), opts.get_port());
+    let out = tempfile::tempdir().unwrap();
+    let html = out.path().join("pg.html").display().to_string();
+    let (code, stderr) = report(&["--db", &as_role(&reader), "--out", &html]).await;
+    let (stranger_code, stranger_stderr) = report(&["--db", &as_role(&stranger), "--out", &html]).await;
+    for statement in
+        [format!("DROP OWNED BY {reader}, {stranger}"), format!("DROP ROLE {reader}"), format!("DROP ROLE {stranger}")]
+    {
+        sqlx::query(&statement).execute(&pool).await.unwrap();
+    }
+    assert_eq!(code, 0, "a read-only role reads the store: {stderr}");
+    assert_eq!(stranger_code, 4, "{stranger_stderr}");
+    assert!(stranger_stderr.contains("GRANT SELECT ON ALL TABLES"), "{stranger_stderr}");
 }

@@ -39,7 +39,7 @@ use intervals_app::WindowTarget;
 use std::fmt;
 use std::sync::Arc;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The value of `user_id` / `queue_id` when the query does not group by it.
 pub(crate) const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";

@@ -15,11 +15,10 @@ use chrono::{DateTime, Utc};
 use intervals_app::{AgentSlot, IntervalsReader, SinkError, StoredSeries, StoredWindow};
 use intervals_domain::report::VolumeBucket;
 use intervals_domain::{Granularity, TimeWindow};
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
-use super::postgres::PostgresSink;
-use super::reading::slot_of;
+use super::reading::{check_schema_version, slot_of};
 use crate::outputs::redact_url;
 
 /// The nil UUID: how PostgreSQL stores "not grouped by user".
@@ -33,36 +32,61 @@ pub(crate) struct PostgresReader {
 }
 
 impl PostgresReader {
-    /// Connects to `url` without creating anything: a database without genesys-intervals' tables is
-    /// [`SinkError::Schema`]. A store of an older version gets its migrations (new views) first.
+    /// Connects to `url` for reading, creating and changing nothing (a role with only SELECT
+    /// works): a database without genesys-intervals' tables, or whose schema is older or newer than
+    /// this version's, is [`SinkError::Schema`]; a role that may not read them is
+    /// [`SinkError::Unavailable`] naming the grant it needs.
     pub(crate) async fn open(url: &str) -> Result<PostgresReader, SinkError> {
         let describe = redact_url(url);
         let options =
             PgConnectOptions::from_str(url).map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
-        let probe = PgPool::connect_lazy_with(super::statements_at_debug(options));
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect_lazy_with(super::statements_at_debug(options));
+        let unavailable = |e: sqlx::Error| SinkError::unavailable(describe.clone(), explained(&e)).caused_by(e);
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() \
              ORDER BY table_name",
         )
-        .fetch_all(&probe)
+        .fetch_all(&pool)
         .await
-        .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e))?;
-        probe.close().await;
+        .map_err(unavailable)?;
         let ours = ["_sqlx_migrations", "agent_intervals"].iter().all(|t| tables.iter().any(|n| n == t));
         if !ours {
             let found =
                 if tables.is_empty() { "no tables".to_owned() } else { format!("tables {}", tables.join(", ")) };
             return Err(SinkError::schema(
                 describe,
-                format!("not a genesys-intervals database ({found}); pass the database `extract` wrote (--db)"),
+                format!(
+                    "not a genesys-intervals database ({found}; a role sees only the tables it may read); pass \
+                     the database `extract` wrote (--db)"
+                ),
             ));
         }
-        let sink = PostgresSink::connect(url).await?;
-        Ok(PostgresReader { pool: sink.pool().clone(), describe })
+        let applied: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(version), 0)::int8 FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .map_err(unavailable)?;
+        check_schema_version(&describe, applied, &super::postgres::MIGRATOR)?;
+        Ok(PostgresReader { pool, describe })
     }
 
     fn read_error(&self, e: sqlx::Error) -> SinkError {
-        SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
+        SinkError::read(self.describe.clone(), explained(&e)).caused_by(e)
+    }
+}
+
+/// The message of `e`, with the grant a role lacks when the server refused it a table (SQLSTATE
+/// 42501).
+fn explained(e: &sqlx::Error) -> String {
+    match e.as_database_error().and_then(|d| d.code()).as_deref() {
+        Some("42501") => format!(
+            "{e}: the role may not read genesys-intervals' tables; grant it, e.g. `GRANT USAGE ON SCHEMA public TO \
+             reporter; GRANT SELECT ON ALL TABLES IN SCHEMA public TO reporter;`"
+        ),
+        _ => e.to_string(),
     }
 }
 

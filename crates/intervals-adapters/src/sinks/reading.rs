@@ -1,8 +1,38 @@
-//! What the database readers share: a row of their one per-slot statement read as an
-//! [`AgentSlot`] (conversation sums and status sums of one agent at one UTC time of day).
+//! What the database readers share: the schema check of a store opened for reading (a reader never
+//! migrates: `report` works with a read-only role or file), and a row of their one per-slot
+//! statement read as an [`AgentSlot`] (conversation sums and status sums of one agent at one UTC
+//! time of day).
 
-use intervals_app::AgentSlot;
+use intervals_app::{AgentSlot, SinkError};
+use sqlx::migrate::Migrator;
 use sqlx::{ColumnIndex, Decode, Row, Type};
+
+/// Checks that a store whose last applied migration is `applied` has the schema `migrator` ends
+/// with: a reader reads that schema and changes nothing, so an older store is refused with the
+/// command that upgrades it, and a newer one with the advice to upgrade the tool.
+pub(crate) fn check_schema_version(describe: &str, applied: i64, migrator: &Migrator) -> Result<(), SinkError> {
+    let latest = migrator.iter().map(|m| m.version).max().unwrap_or_default();
+    if applied < latest {
+        return Err(SinkError::schema(
+            describe,
+            format!(
+                "the store's schema is at migration {applied}, this version of genesys-intervals reads {latest}; \
+                 reading never changes a store: run `genesys-intervals extract` (or the daemon) on it once, with \
+                 a role or file it may write, and it upgrades the store first"
+            ),
+        ));
+    }
+    if applied > latest {
+        return Err(SinkError::schema(
+            describe,
+            format!(
+                "the store's schema is at migration {applied}, newer than this version of genesys-intervals knows \
+                 ({latest}): use the newer genesys-intervals that wrote it"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// A number column of a row of either database, 0 when NULL.
 fn number<R, T>(row: &R, column: &str) -> T

@@ -29,7 +29,7 @@ use crate::outputs::{file_path, Capabilities, Leases, MetricsContext, OutputConf
 use intervals_app::WindowTarget;
 use std::sync::Arc;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Tables and views the migrations create; finding one without our migration history means the
 /// database belongs to someone else.

@@ -13,11 +13,10 @@ use chrono::{DateTime, Utc};
 use intervals_app::{AgentSlot, IntervalsReader, SinkError, StoredSeries, StoredWindow};
 use intervals_domain::report::VolumeBucket;
 use intervals_domain::{rfc3339, Granularity, TimeWindow};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
 
-use super::reading::slot_of;
-use super::sqlite::SqliteSink;
+use super::reading::{check_schema_version, slot_of};
 
 /// A SQLite store opened for reading.
 #[derive(Debug, Clone)]
@@ -27,9 +26,10 @@ pub(crate) struct SqliteReader {
 }
 
 impl SqliteReader {
-    /// Opens the store at `path` without creating anything: a missing file is
-    /// [`SinkError::Unavailable`], a database genesys-intervals did not create is [`SinkError::Schema`].
-    /// A store of an older version gets its migrations (new views) first.
+    /// Opens the store at `path` for reading, creating and changing nothing (a read-only file or
+    /// folder works): a missing file is [`SinkError::Unavailable`]; a database genesys-intervals did
+    /// not create, or one whose schema is older or newer than this version's, is
+    /// [`SinkError::Schema`] naming what to do.
     pub(crate) async fn open(path: &Path) -> Result<SqliteReader, SinkError> {
         let describe = format!("sqlite:{}", path.display());
         if !path.is_file() {
@@ -38,20 +38,19 @@ impl SqliteReader {
                 format!("there is no database at {}: run `genesys-intervals extract` into it first", path.display()),
             ));
         }
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?
-            .filename(path)
-            .read_only(true);
-        let options = super::statements_at_debug(options);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e))?;
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-                .fetch_all(&mut conn)
-                .await
-                .map_err(|e| SinkError::schema(describe.clone(), e.to_string()).caused_by(e))?;
-        conn.close().await.ok();
+        let unavailable = |e: sqlx::Error| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e);
+        // A store in WAL mode in a folder that cannot be written, whose shared-memory file is gone,
+        // opens only as immutable (nobody can write it there anyway).
+        let (options, tables) = match tables_of(&read_only_options(path, false)?).await {
+            Ok(tables) => (read_only_options(path, false)?, tables),
+            Err(first) => match tables_of(&read_only_options(path, true)?).await {
+                Ok(tables) => {
+                    tracing::debug!(target = %describe, error = %first, "read as immutable");
+                    (read_only_options(path, true)?, tables)
+                }
+                Err(_) => return Err(unavailable(first)),
+            },
+        };
         let ours = ["_sqlx_migrations", "agent_intervals"].iter().all(|t| tables.iter().any(|n| n == t));
         if !ours {
             let found =
@@ -61,13 +60,39 @@ impl SqliteReader {
                 format!("not a genesys-intervals database ({found}); pass the database `extract` wrote (--db)"),
             ));
         }
-        let sink = SqliteSink::open(path).await?;
-        Ok(SqliteReader { pool: sink.pool().clone(), describe })
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(unavailable)?;
+        let applied: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .map_err(unavailable)?;
+        check_schema_version(&describe, applied, &super::sqlite::MIGRATOR)?;
+        Ok(SqliteReader { pool, describe })
     }
 
     fn read_error(&self, e: sqlx::Error) -> SinkError {
         SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
     }
+}
+
+/// The options of a read-only connection to `path` (`immutable`: no locking, no WAL index).
+fn read_only_options(path: &Path, immutable: bool) -> Result<SqliteConnectOptions, SinkError> {
+    let options = SqliteConnectOptions::from_str("sqlite:")
+        .map_err(|e| SinkError::unavailable(format!("sqlite:{}", path.display()), e.to_string()))?
+        .filename(path)
+        .read_only(true)
+        .immutable(immutable)
+        .busy_timeout(std::time::Duration::from_secs(60));
+    Ok(super::statements_at_debug(options))
+}
+
+/// The names of the tables of the database `options` open.
+async fn tables_of(options: &SqliteConnectOptions) -> Result<Vec<String>, sqlx::Error> {
+    let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
+    let tables = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .fetch_all(&mut conn)
+        .await;
+    conn.close().await.ok();
+    tables
 }
 
 fn instant(text: &str) -> Result<DateTime<Utc>, String> {
