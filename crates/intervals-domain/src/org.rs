@@ -8,8 +8,15 @@ use crate::error::DomainError;
 /// A valid org label: not blank, at most [`OrgLabel::MAX_CHARS`] characters, no control character
 /// (it names files and database keys, and it is printed in log lines, where a newline would
 /// forge one).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OrgLabel(String);
+
+/// As the string: `"emea"`.
+impl fmt::Debug for OrgLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 impl OrgLabel {
     /// The longest label, in characters (not bytes).
