@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
-use intervals_domain::{rfc3339, AggregateQuery, Plan, QuerySet, Schedule, TickWork, TimeWindow};
+use intervals_domain::{rfc3339, AggregateQuery, MetricFamily, Plan, QuerySet, Schedule, TickWork, TimeWindow};
 use tracing::Instrument;
 
 use super::{OrgStats, Stop, Ticks};
@@ -65,7 +65,7 @@ pub enum TickOutcome {
 }
 
 /// The figures of a tick that ran.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
     /// Windows (or split parts) written.
     pub windows_written: u64,
@@ -77,6 +77,27 @@ pub struct TickReport {
     pub daily: bool,
     /// Whether a stop cut the tick short.
     pub interrupted: bool,
+    /// The permissions the source refused this tick (403), one per query family refused: those
+    /// queries were skipped while the others were read. Empty when nothing was refused.
+    pub missing_permissions: Vec<String>,
+}
+
+/// The query families the source refused in a tick, with the permission each one lacks: the rest
+/// of their windows is skipped for the tick (one refused request per family and tick).
+#[derive(Debug, Default)]
+struct Refused(Vec<(MetricFamily, String)>);
+
+impl Refused {
+    fn contains(&self, family: MetricFamily) -> bool {
+        self.0.iter().any(|(f, _)| *f == family)
+    }
+
+    fn permissions(&self) -> Vec<String> {
+        let mut list: Vec<String> = self.0.iter().map(|(_, p)| p.clone()).collect();
+        list.sort();
+        list.dedup();
+        list
+    }
 }
 
 /// Why a tick stopped early.
@@ -257,6 +278,7 @@ impl OrgWorker {
                     rows = report.rows,
                     daily = report.daily,
                     interrupted = report.interrupted,
+                    missing_permissions = %report.missing_permissions.join(","),
                     "tick done"
                 );
                 TickOutcome::Done(report)
@@ -281,6 +303,7 @@ impl OrgWorker {
         backfilled_until: &mut Option<DateTime<Utc>>,
     ) -> Result<TickReport, TickError> {
         let mut report = TickReport::default();
+        let mut refused = Refused::default();
         if let Some(range) = work.backfill {
             // Everything before `backfilled_until` was found complete by an earlier tick.
             let start = backfilled_until.map_or(range.start(), |until| until.max(range.start()));
@@ -311,8 +334,9 @@ impl OrgWorker {
                     tracing::info!(range = %range, windows = pending.len(), "backfill");
                 }
                 let failed_before = report.windows_failed;
-                self.read_windows("backfill", pending, stop, &mut report).await?;
-                if !report.interrupted && report.windows_failed == failed_before {
+                self.read_windows("backfill", pending, stop, &mut report, &mut refused).await?;
+                // A refused query's backfill is still to do: it is looked up again next tick.
+                if !report.interrupted && report.windows_failed == failed_before && refused.0.is_empty() {
                     backfilled_until.replace(range.end());
                 }
             }
@@ -326,35 +350,59 @@ impl OrgWorker {
                     .flat_map(|window| self.job.queries.queries().iter().map(|query| (Arc::clone(query), *window)))
                     .collect();
                 let phase = if work.daily { "daily lookback" } else { "lookback" };
-                self.read_windows(phase, windows, stop, &mut report).await?;
+                self.read_windows(phase, windows, stop, &mut report, &mut refused).await?;
             }
         }
+        report.missing_permissions = refused.permissions();
         Ok(report)
     }
 
     /// Reads `windows` (each of one query) one at a time, each written with its checkpoint, until
-    /// done or stopped.
+    /// done or stopped. A query the source refuses for a missing permission (403) is skipped for
+    /// the rest of the tick while the other queries go on (logged once per tick); when every query
+    /// of the job is refused, the tick fails.
     async fn read_windows(
         &self,
         phase: &'static str,
         windows: Vec<(Arc<AggregateQuery>, TimeWindow)>,
         stop: &Stop,
         report: &mut TickReport,
+        refused: &mut Refused,
     ) -> Result<(), TickError> {
         for (query, window) in windows {
             if stop.is_requested() {
                 report.interrupted = true;
                 return Ok(());
             }
+            if refused.contains(query.family()) {
+                continue;
+            }
             // The window in flight may finish within the drain timeout after a stop; past it, its
             // uncommitted work is dropped (nothing half-written: a window commits with its checkpoint).
             let fetch = self.ingestor.fetch_window(&self.job.org, &query, window);
             let done = tokio::select! {
                 biased;
-                done = fetch => done.map_err(|e| match e {
-                    IngestError::Source(e) => TickError::Source(e),
-                    IngestError::Sink(e) => TickError::Store(e),
-                })?,
+                done = fetch => match done {
+                    Ok(done) => done,
+                    Err(IngestError::Source(SourceError::Forbidden { permission, message, context_id }))
+                        if refused.0.len() + 1 < self.job.queries.queries().len() =>
+                    {
+                        tracing::warn!(
+                            phase,
+                            window = %window,
+                            query = %query.family(),
+                            permission = %permission,
+                            error = %message,
+                            context_id = context_id.as_deref().unwrap_or(""),
+                            "the OAuth client's role lacks a permission: this query is skipped until it is granted \
+                             (asked again next tick); the other queries go on"
+                        );
+                        refused.0.push((query.family(), permission));
+                        continue;
+                    }
+                    Err(IngestError::Source(e)) => return Err(TickError::Source(e)),
+                    Err(IngestError::Sink(e)) => return Err(TickError::Store(e)),
+                },
                 () = stop.drained(self.drain_timeout) => {
                     tracing::warn!(phase, window = %window, query = %query.family(), "stopped before the window was written");
                     report.interrupted = true;
@@ -437,14 +485,16 @@ impl OrgWorker {
                     s.ticks_skipped += 1;
                     s.ready = true;
                     s.last_error = None;
+                    s.missing_permissions.clear();
                 }
                 TickOutcome::Done(report) => {
                     s.ready = true;
                     s.last_error = None;
+                    s.missing_permissions.clone_from(&report.missing_permissions);
                     if report.daily {
                         s.daily_lookbacks += 1;
                     }
-                    if report.windows_failed == 0 && !report.interrupted {
+                    if report.windows_failed == 0 && !report.interrupted && report.missing_permissions.is_empty() {
                         s.last_success = Some(now);
                     }
                 }
