@@ -598,6 +598,10 @@ mod tests {
         called: Notify,
         gate: Option<Arc<tokio::sync::Semaphore>>,
         refuse: Mutex<Option<SourceError>>,
+        /// Queries of this family are refused with a 403 (the status permission missing).
+        forbid: Option<MetricFamily>,
+        /// Calls per family.
+        families: Mutex<Vec<MetricFamily>>,
     }
 
     #[async_trait]
@@ -608,8 +612,16 @@ mod tests {
             if let Some(gate) = &self.gate {
                 gate.acquire().await.unwrap().forget();
             }
+            self.families.lock().unwrap().push(query.family());
             if let Some(e) = self.refuse.lock().unwrap().clone() {
                 return Err(e);
+            }
+            if self.forbid == Some(query.family()) {
+                return Err(SourceError::Forbidden {
+                    permission: "analytics:userAggregate:view".into(),
+                    message: "missing permission".into(),
+                    context_id: None,
+                });
             }
             let stats = Stats { count: Some(1), sum: Some(1000.0), ..Stats::default() };
             Ok(window
@@ -689,8 +701,13 @@ mod tests {
         }
 
         fn worker(&self, holder: &str) -> OrgWorker {
-            let query = AggregateQuery::new(
-                vec![MetricName::parse("tHandle").unwrap()],
+            self.worker_of(holder, "tHandle")
+        }
+
+        /// A worker reading `metrics` (both families make two queries).
+        fn worker_of(&self, holder: &str, metrics: &str) -> OrgWorker {
+            let queries = QuerySet::new(
+                AggregateQuery::parse_metrics(metrics).unwrap(),
                 AggregateQuery::parse_group_by("userId").unwrap(),
                 Granularity::Pt30m,
                 Tz::UTC,
@@ -702,12 +719,7 @@ mod tests {
                 daily_lookback_days: 1,
                 ..request("PT30M", "UTC")
             });
-            let job = OrgJob {
-                org: "emea".into(),
-                queries: QuerySet::single(query),
-                schedule,
-                lease_ttl: Duration::from_secs(60),
-            };
+            let job = OrgJob { org: "emea".into(), queries, schedule, lease_ttl: Duration::from_secs(60) };
             let ports = OrgPorts {
                 source: self.source.clone(),
                 sink: self.sink.clone(),
@@ -840,6 +852,33 @@ mod tests {
         let s = worker.stats().snapshot();
         assert!(s.ready && s.last_error.is_none());
         assert_eq!((s.ticks, s.ticks_failed), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_query_refused_for_a_permission_is_skipped_once_per_tick_and_the_others_go_on() {
+        let f = Fixture::new(FakeSource { forbid: Some(MetricFamily::UserStatus), ..FakeSource::default() });
+        let mut worker = f.worker_of("a", "tHandle,tAgentRoutingStatus");
+        let (_trigger, stop) = stop_signal();
+        for tick in 1..=2 {
+            let TickOutcome::Done(report) = worker.tick(&stop).await else { panic!("tick {tick} did not run") };
+            assert_eq!(report.missing_permissions, ["analytics:userAggregate:view"]);
+            let families = std::mem::take(&mut *f.source.families.lock().unwrap());
+            let status = families.iter().filter(|f| **f == MetricFamily::UserStatus).count();
+            assert_eq!(status, 1, "tick {tick}: one refused status request, not one per window: {families:?}");
+            assert!(families.contains(&MetricFamily::Conversation), "tick {tick}: conversations read");
+            let s = worker.stats().snapshot();
+            assert!(s.ready && s.last_error.is_none(), "{s:?}");
+            assert_eq!(s.missing_permissions, ["analytics:userAggregate:view"]);
+            assert_eq!(s.last_success, None, "a tick that skipped a query is not a full success");
+        }
+        // Every query refused: the tick fails, as before.
+        let f = Fixture::new(FakeSource { forbid: Some(MetricFamily::UserStatus), ..FakeSource::default() });
+        let mut worker = f.worker_of("a", "tAgentRoutingStatus");
+        assert!(matches!(
+            worker.tick(&stop).await,
+            TickOutcome::Failed(TickError::Source(SourceError::Forbidden { .. }))
+        ));
+        assert!(!worker.stats().snapshot().ready);
     }
 
     #[tokio::test]
