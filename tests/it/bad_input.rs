@@ -209,12 +209,12 @@ async fn org_labels_that_cannot_name_files_or_keys() {
     let long = "x".repeat(100_000);
     let mut args = RANGE.to_vec();
     args.extend(["--org", &long]);
-    rejected_before_any_request(&args, "--org must be at most 64 characters").await;
+    rejected_before_any_request(&args, "--org: the org label must be at most 64 characters").await;
     args.push("--dry-run");
-    rejected_before_any_request(&args, "--org must be at most 64 characters").await;
+    rejected_before_any_request(&args, "--org: the org label must be at most 64 characters").await;
     let mut args = RANGE.to_vec();
     args.extend(["--org", "emea\nwest"]);
-    rejected_before_any_request(&args, "--org must not contain control characters").await;
+    rejected_before_any_request(&args, "--org: the org label must not contain control characters").await;
 }
 
 /// Six years of daily windows: 2,192 requests.

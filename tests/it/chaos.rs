@@ -1080,6 +1080,104 @@ pub(crate) async fn hostile_token_expires_at_once(scale: Scale) -> ChaosRow {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
+// Case 6: the daemon's OAuth client may read conversations but not agents' status time.
+
+/// The conversation metrics of [`MIXED`]: what a client without the status permission can read.
+const CONVERSATION: &str = "tHandle,tAcw,tHeldComplete,tTalkComplete,nConnected";
+
+/// The daemon (in this process, one-second ticks, into SQLite) with both families configured and a
+/// client whose role lacks `analytics:userAggregate:view`: every users-aggregates request is a 403.
+/// The conversation query goes on (stored exactly), `/readyz` stays 200 and names the permission,
+/// and each tick asks for status time once, not once per window.
+pub(crate) async fn status_permission_missing_daemon(scale: Scale) -> ChaosRow {
+    let started = Instant::now();
+    let sim = Sim::start(SimConfig {
+        agents: scale.agents,
+        seed: 17,
+        rate_per_minute: 0,
+        user_aggregate_permission: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("denied.db");
+    let extraction = Extraction {
+        from: scale.kill_from,
+        to: scale.daemon_ready,
+        granularity: "PT1H",
+        metrics: CONVERSATION,
+        ..Extraction::default()
+    };
+    let metrics: Vec<String> = MIXED.split(',').map(|m| format!("\"{m}\"")).collect();
+    let config = format!(
+        "database_url = \"sqlite:{db}\"\nlisten = \"127.0.0.1:0\"\n[[org]]\nlabel = \"chaos\"\napi_url = \"{api}\"\n\
+         login_url = \"{api}\"\nclient_id_env = \"SIM_ID\"\nclient_secret_env = \"SIM_SECRET\"\nmetrics = [{metrics}]\n\
+         group_by = [\"userId\", \"mediaType\"]\ngranularity = \"PT1H\"\ntime_zone = \"UTC\"\n\
+         backfill_from = \"{from}\"\ntick_seconds = 1\nlookback_hours = 0\ndaily_lookback_days = 0\n",
+        db = db.display(),
+        api = sim.running.base_url(),
+        metrics = metrics.join(", "),
+        from = scale.kill_from,
+    );
+    let env = |name: &str| match name {
+        "SIM_ID" => Some(CLIENT_ID.to_owned()),
+        "SIM_SECRET" => Some(CLIENT_SECRET.to_owned()),
+        _ => None,
+    };
+    let settings = DaemonSettings::parse(&config, &env).unwrap_or_else(|e| panic!("{e}\n{config}"));
+    let clock = Arc::new(SettableClock(Mutex::new(just_after(scale.daemon_ready))));
+    let options = RunOptions {
+        clock: Arc::clone(&clock) as Arc<dyn intervals_app::Clock>,
+        ticks: TickMode::Interval,
+        holder: "chaos-replica".to_owned(),
+        drain_timeout: Duration::from_secs(5),
+        storage: None,
+    };
+    let daemon = Daemon::start(settings, options).await.unwrap_or_else(|e| panic!("start: {e}"));
+    let readyz = format!("http://{}/readyz", daemon.local_addr());
+    let metrics_url = format!("http://{}/metrics", daemon.local_addr());
+    let stats = Arc::clone(&daemon.org_stats()[0]);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daemon.run(async move {
+        let _ = stopped.await;
+    }));
+
+    // Two ticks: the backfill, then one that finds nothing new to read but asks for status again.
+    within("two ticks", stats.wait_until(|s| s.ticks >= 2)).await;
+    let (status, body) = get(&readyz).await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let org = &json["orgs"][0];
+    assert_eq!(status, 200, "a partial ingest that makes progress is ready: {body}");
+    assert_eq!(org["missing_permissions"], serde_json::json!(["analytics:userAggregate:view"]), "{body}");
+    let (_, metrics) = get(&metrics_url).await;
+    let gauge = "genesys_intervals_missing_permission{org=\"chaos\",permission=\"analytics:userAggregate:view\"} 1";
+    assert!(metrics.lines().any(|l| l == gauge), "{metrics}");
+    let _ = stop.send(());
+    within("the daemon's stop", task).await.unwrap().unwrap_or_else(|e| panic!("the daemon stopped uncleanly: {e}"));
+    let s = stats.snapshot();
+    assert_eq!(s.ticks_failed, 0, "{s:?}");
+
+    let stats = sim.running.stats();
+    // One refused request per tick (the ticks counted so far, and perhaps one more under way at the stop).
+    assert!(stats.user_aggregate_queries <= s.ticks + 1, "{stats:?} for {} ticks", s.ticks);
+    let difference = differing_lines(&sqlite_long_csv(&db, &extraction).await, &extraction.truth_csv(&sim));
+    ChaosRow {
+        case: "403 on status time (daemon), mixed -> sqlite".to_owned(),
+        faults: stats.user_aggregate_queries,
+        exit: "200".to_owned(),
+        requests: stats.requests,
+        retries: 0,
+        difference,
+        note: format!(
+            "conversations exact; /readyz 200 naming analytics:userAggregate:view; {} 403s in {} ticks, {} windows",
+            stats.user_aggregate_queries, s.ticks, s.windows_written
+        ),
+        elapsed: started.elapsed(),
+        bound: None,
+    }
+}
+
 // The tests.
 
 #[track_caller]
@@ -1116,6 +1214,11 @@ async fn a_postgres_restart_mid_window_exits_4_and_a_rerun_is_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_mid_backfill_leaves_the_daemon_running_and_it_catches_up() {
     assert_exact(&postgres_restart_daemon(Scale::SMALL).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_status_permission_keeps_the_daemons_conversations_exact() {
+    assert_exact(&status_permission_missing_daemon(Scale::SMALL).await);
 }
 
 #[tokio::test]
@@ -1227,6 +1330,7 @@ async fn chaos_table() {
         silent_api(scale).await,
         postgres_restart_cli(scale).await,
         postgres_restart_daemon(scale).await,
+        status_permission_missing_daemon(scale).await,
         full_disk_csv().await,
         full_disk_parquet().await,
         full_disk_sqlite().await,

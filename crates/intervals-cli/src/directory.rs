@@ -21,11 +21,11 @@ pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliErr
     let written = match which {
         Which::Users => {
             let users = source.directory.users().await?;
-            directory.write_users(&io.org, &users).await?
+            directory.write_users(io.org.as_str(), &users).await?
         }
         Which::Queues => {
             let queues = source.directory.queues().await?;
-            directory.write_queues(&io.org, &queues).await?
+            directory.write_queues(io.org.as_str(), &queues).await?
         }
     };
     directory.finish().await?;
@@ -34,6 +34,6 @@ pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliErr
         Which::Users => "users",
         Which::Queues => "queues",
     };
-    eprintln!("Done: {written} {what} written to {} (org {:?})", io.out, io.org);
+    eprintln!("Done: {written} {what} written to {} (org {:?})", io.out, io.org.as_str());
     Ok(())
 }

@@ -14,8 +14,9 @@ use crate::progress::ProgressDisplay;
 use crate::settings::{extract_settings, ExtractSettings, SourceSettings};
 use crate::wiring;
 
-/// Plans of more than this many requests need `--yes` (the dry run shows them without it).
-pub(crate) const LARGE_RUN_REQUESTS: usize = 2_000;
+/// Plans of more than this many requests need `--yes` (the dry run shows them without it); the
+/// daemon's `allow_large_backfill` guards the same number.
+pub(crate) const LARGE_RUN_REQUESTS: usize = intervals_domain::LARGE_PLAN_REQUESTS;
 
 /// The `--demo` source, as the plan and the summary name it.
 const DEMO_SOURCE: &str = "the built-in simulator (--demo: 50 synthetic agents, seed 42)";
@@ -42,7 +43,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     let ingestor =
         Ingestor::new(Arc::clone(&source.source), target, Arc::clone(&progress) as Arc<dyn ProgressObserver>);
     let request = IngestRequest {
-        org: settings.io.org.clone(),
+        org: settings.io.org.to_string(),
         queries: settings.queries.clone(),
         plan: settings.plan.clone(),
         concurrency: settings.io.concurrency,
@@ -73,7 +74,7 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
 /// The requests one window of the plan takes: one per query, times the batches of user ids a
 /// filter by user needs (the API takes [`MAX_USER_PREDICATES`] per request).
 fn requests_per_window(queries: &QuerySet) -> usize {
-    queries.queries().iter().map(|q| q.filters().user_ids().len().div_ceil(MAX_USER_PREDICATES).max(1)).sum()
+    queries.requests_per_window(MAX_USER_PREDICATES)
 }
 
 /// `one per window`, or how many a window takes.
@@ -92,8 +93,8 @@ async fn demo_names(settings: &ExtractSettings, source: &wiring::OpenSource) -> 
         return Ok(None);
     }
     let directory = wiring::open_directory(&settings.io.out).await?;
-    let users = directory.write_users(&settings.io.org, &source.directory.users().await?).await?;
-    let queues = directory.write_queues(&settings.io.org, &source.directory.queues().await?).await?;
+    let users = directory.write_users(settings.io.org.as_str(), &source.directory.users().await?).await?;
+    let queues = directory.write_queues(settings.io.org.as_str(), &source.directory.queues().await?).await?;
     directory.finish().await?;
     Ok(Some((users, queues)))
 }
@@ -241,7 +242,7 @@ fn print_plan(s: &ExtractSettings) {
     }
     println!("  source:      {}", describe_source(&s.io.source));
     println!("  credentials: {}", describe_credentials(&s.io.source));
-    println!("  output:      {} (org {:?})", s.io.out, s.io.org);
+    println!("  output:      {} (org {:?})", s.io.out, s.io.org.as_str());
     for w in windows.iter().take(10) {
         println!("    {w}");
     }
@@ -297,7 +298,7 @@ fn print_summary(s: &ExtractSettings, r: &IngestReport, retries: u64, rate_limit
         rfc3339(s.plan.range().end()),
         q.granularity(),
         q.time_zone(),
-        s.io.org
+        s.io.org.as_str()
     ));
     let families: Vec<&str> = q.queries().iter().map(|q| q.family().describe()).collect();
     let per_query = match families.len() {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{Days, Utc};
 use intervals_app::RetryPolicy;
 use intervals_domain::{
-    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, MetricFamily, Plan, PlanRequest, QuerySet,
-    TimeSpec, Tz,
+    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, MetricFamily, OrgLabel, Plan, PlanRequest,
+    QuerySet, TimeSpec, Tz,
 };
 use intervals_runtime::ConfigList;
 use serde::Deserialize;
@@ -113,7 +113,7 @@ pub(crate) enum SourceSettings {
 pub(crate) struct IoSettings {
     pub(crate) source: SourceSettings,
     pub(crate) out: OutputSpec,
-    pub(crate) org: String,
+    pub(crate) org: OrgLabel,
     pub(crate) concurrency: usize,
     /// The retry deadline of each source call (`--window-deadline`).
     pub(crate) window_deadline: Duration,
@@ -140,8 +140,7 @@ pub(crate) fn io_settings(
 ) -> Result<IoSettings, CliError> {
     let out_text = output.out.clone().or(config.out.take()).unwrap_or_else(|| DEFAULT_OUT.to_owned());
     let out = Registry::builtin().parse(&out_text).map_err(|e| CliError::usage(format!("--out: {e}")))?;
-    let org = source.org.clone().or(config.org.take()).unwrap_or_else(|| "default".to_owned());
-    check_org(&org)?;
+    let org = org_label(&source.org.clone().or(config.org.take()).unwrap_or_else(|| "default".to_owned()))?;
     let concurrency = source.concurrency.or(config.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
     if !(1..=32).contains(&concurrency) {
         return Err(CliError::usage(format!("--concurrency must be between 1 and 32, got {concurrency}")));
@@ -299,38 +298,21 @@ pub(crate) fn split(list: &str) -> Vec<String> {
     list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-/// The longest `--org` label, in characters.
-const MAX_ORG_CHARS: usize = 64;
-
-/// An org label goes into file paths (Parquet partitions) and database keys: non-empty, short, and
-/// free of control characters.
-fn check_org(org: &str) -> Result<(), CliError> {
-    if org.trim().is_empty() {
-        return Err(CliError::usage("--org must not be empty"));
-    }
-    let chars = org.chars().count();
-    if chars > MAX_ORG_CHARS {
-        return Err(CliError::usage(format!(
-            "--org must be at most {MAX_ORG_CHARS} characters (it names files and database keys), got {chars}"
-        )));
-    }
-    if org.chars().any(char::is_control) {
-        return Err(CliError::usage(format!(
-            "--org must not contain control characters (it names files and database keys), got {org:?}"
-        )));
-    }
-    Ok(())
+/// `--org`: the domain's rule for org labels (they name files and database keys and are printed in
+/// log lines), its message prefixed with the flag.
+fn org_label(org: &str) -> Result<OrgLabel, CliError> {
+    OrgLabel::parse(org).map_err(|e| CliError::usage(format!("--org: {e}")))
 }
 
 #[cfg(test)]
 mod org_label_tests {
-    use super::check_org;
+    use super::org_label;
 
     #[test]
     fn org_labels_are_short_printable_and_not_empty() {
         let (ascii, accented) = ("x".repeat(64), "é".repeat(64));
         for ok in ["default", "emea", "Org 1", "ünïcödé-ørg", &ascii, &accented] {
-            assert!(check_org(ok).is_ok(), "{ok:?}");
+            assert_eq!(org_label(ok).unwrap().as_str(), ok);
         }
         // (label, what the message says)
         let (long, long_accented) = ("x".repeat(100_000), "é".repeat(65));
@@ -346,10 +328,13 @@ mod org_label_tests {
             ("del\u{7f}", "control characters"),
         ];
         for (label, needle) in table {
-            let err = check_org(label).expect_err(label);
+            let err = org_label(label).expect_err(label);
             assert_eq!(err.exit_code(), 2);
             let message = err.to_string();
-            assert!(message.starts_with("--org ") && message.contains(needle), "{label:?}: {message}");
+            assert!(
+                message.starts_with("--org: the org label must ") && message.contains(needle),
+                "{label:?}: {message}"
+            );
         }
     }
 }

@@ -17,10 +17,16 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use intervals_adapters::genesys::MAX_USER_PREDICATES;
 use intervals_adapters::genesys::{ClientConfig, Secret};
 use intervals_adapters::outputs::{OutputSpec, Registry};
 use intervals_app::daemon::{Schedule, ScheduleRequest};
-use intervals_domain::{parse_time_zone, AggregateQuery, Filters, Granularity, QuerySet, TimeSpec};
+use intervals_app::Pacer;
+use intervals_domain::{
+    parse_time_zone, rfc3339, AggregateQuery, Filters, Granularity, OrgLabel, QuerySet, TimeSpec, TimeWindow,
+    LARGE_PLAN_REQUESTS,
+};
 use intervals_runtime::ConfigList;
 use serde::Deserialize;
 
@@ -82,6 +88,7 @@ struct FileOrg {
     include_open_buckets: Option<bool>,
     lease_seconds: Option<u64>,
     window_deadline_seconds: Option<u64>,
+    allow_large_backfill: Option<bool>,
 }
 
 /// Everything wrong with a config file.
@@ -126,8 +133,8 @@ impl fmt::Debug for DaemonSettings {
 /// One org, validated.
 #[derive(Debug, Clone)]
 pub struct OrgSettings {
-    /// Stored in the `org` column; the lease key.
-    pub label: String,
+    /// Stored in the `org` column; the lease key (the CLI's `--org` rule: [`OrgLabel`]).
+    pub label: OrgLabel,
     /// Genesys Cloud environment (`mypurecloud.ie`, `eu-west-1`).
     pub environment: Option<String>,
     /// API base URL override.
@@ -148,9 +155,63 @@ pub struct OrgSettings {
     pub lease_ttl: Duration,
     /// Most time one window's request may take, retries and waits included (the retry deadline).
     pub window_deadline: Duration,
+    /// Whether a first backfill of more than [`LARGE_PLAN_REQUESTS`] requests may run
+    /// (`allow_large_backfill`).
+    pub allow_large_backfill: bool,
+}
+
+/// What the first tick of an org reads when nothing is stored yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackfillSize {
+    /// From `backfill_from` to the newest bucket read.
+    pub range: TimeWindow,
+    /// Request windows (at most a local day each).
+    pub windows: usize,
+    /// Requests per window: one per query, times the batches of user ids.
+    pub per_window: usize,
+}
+
+impl BackfillSize {
+    /// Requests the first tick sends.
+    pub fn requests(&self) -> usize {
+        self.windows * self.per_window
+    }
 }
 
 impl OrgSettings {
+    /// What the first tick at `now` reads when nothing is stored yet; `None` when nothing has
+    /// closed yet.
+    pub fn first_backfill(&self, now: DateTime<Utc>) -> Option<BackfillSize> {
+        let (range, windows) = self.schedule.first_tick(now)?;
+        Some(BackfillSize { range, windows, per_window: self.queries.requests_per_window(MAX_USER_PREDICATES) })
+    }
+
+    /// Why this org's first backfill may not run at `now`: more than [`LARGE_PLAN_REQUESTS`]
+    /// requests without `allow_large_backfill` (the CLI's `--yes` rule).
+    fn backfill_refusal(&self, now: DateTime<Utc>) -> Option<String> {
+        let size = self.first_backfill(now)?;
+        if self.allow_large_backfill || size.requests() <= LARGE_PLAN_REQUESTS {
+            return None;
+        }
+        let per_window = match size.per_window {
+            1 => "one per window".to_owned(),
+            n => format!("{n} per window"),
+        };
+        Some(format!(
+            "org {:?}: backfill_from: the backfill from {} to {} sends {} requests ({} windows, {per_window}), about {} \
+             at the default limit of {} requests/min; a backfill of more than {} requests needs \
+             allow_large_backfill = true in this [[org]] (or a later backfill_from)",
+            self.label.as_str(),
+            rfc3339(size.range.start()),
+            rfc3339(size.range.end()),
+            thousands(size.requests()),
+            thousands(size.windows),
+            estimate(size.requests()),
+            Pacer::DEFAULT_REQUESTS_PER_MINUTE,
+            thousands(LARGE_PLAN_REQUESTS),
+        ))
+    }
+
     /// The Genesys client configuration (no credentials yet).
     pub fn client_config(&self) -> Result<ClientConfig, intervals_adapters::genesys::ConfigError> {
         ClientConfig::new(self.environment.as_deref(), self.api_url.as_deref(), self.login_url.as_deref())
@@ -169,6 +230,18 @@ impl DaemonSettings {
             problems: vec![format!("cannot read the file: {e}")],
         })?;
         DaemonSettings::parse(&text, env).map_err(|e| ConfigError { source_name: Some(name), ..e })
+    }
+
+    /// Checks what depends on the clock: no org's first backfill at `now` sends more than
+    /// [`LARGE_PLAN_REQUESTS`] requests unless its `allow_large_backfill` is set. `--check` and
+    /// [`crate::Daemon::start`] call it.
+    pub fn check_backfill_sizes(&self, now: DateTime<Utc>) -> Result<(), ConfigError> {
+        let problems: Vec<String> = self.orgs.iter().filter_map(|org| org.backfill_refusal(now)).collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { source_name: None, problems })
+        }
     }
 
     /// Parses and validates a config text.
@@ -243,6 +316,31 @@ impl DaemonSettings {
     }
 }
 
+/// `5912` as `5,912`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The least time `requests` take at the pacer's default rate (with its headroom): minutes, or
+/// hours past two of them.
+fn estimate(requests: usize) -> String {
+    let per_minute = f64::from(Pacer::DEFAULT_REQUESTS_PER_MINUTE) * Pacer::HEADROOM;
+    let minutes = (requests as f64 / per_minute).ceil();
+    if minutes < 120.0 {
+        format!("{minutes} min")
+    } else {
+        format!("{:.1} h", minutes / 60.0)
+    }
+}
+
 fn nonblank(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
@@ -258,10 +356,19 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
     let mut problems: Vec<String> = Vec::new();
     let mut bad = |key: &str, message: String| problems.push(format!("{key}: {message}"));
 
-    let label = nonblank(org.label);
-    if label.is_none() {
-        bad("label", "missing; every [[org]] needs a label (stored in the org column)".to_owned());
-    }
+    let label = match nonblank(org.label) {
+        None => {
+            bad("label", "missing; every [[org]] needs a label (stored in the org column)".to_owned());
+            None
+        }
+        Some(text) => match OrgLabel::parse(&text) {
+            Ok(label) => Some(label),
+            Err(e) => {
+                bad("label", e.to_string());
+                None
+            }
+        },
+    };
 
     let (environment, api_url, login_url) = (nonblank(org.environment), nonblank(org.api_url), nonblank(org.login_url));
     if environment.is_none() && api_url.is_none() {
@@ -411,6 +518,7 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
                 Err(e) => {
                     let key = match e {
                         intervals_app::daemon::ScheduleError::EmptyBackfill { .. } => "backfill_to",
+                        intervals_app::daemon::ScheduleError::BeforeAnalyticsData(_) => "backfill_from",
                         intervals_app::daemon::ScheduleError::LookbackTooLong { .. } => "lookback_hours",
                         intervals_app::daemon::ScheduleError::DailyLookbackTooLong { .. } => "daily_lookback_days",
                     };
@@ -435,6 +543,7 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
                 tick: Duration::from_secs(tick_seconds),
                 lease_ttl: Duration::from_secs(lease_seconds),
                 window_deadline: Duration::from_secs(window_deadline_seconds),
+                allow_large_backfill: org.allow_large_backfill.unwrap_or(false),
             })
         }
         _ => Err(problems),

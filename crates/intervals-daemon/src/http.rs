@@ -4,8 +4,11 @@
 //! - `GET /readyz`: 200 while every org's last tick completed without a fatal error (a tick
 //!   skipped because another replica holds the lease counts), else 503: before the first tick,
 //!   and after a failed one (the database away, the source refusing us) until a tick succeeds.
-//!   Both with a JSON body `{"ready": bool, "orgs": [{"org", "ready", "reason"?}]}`; `reason` is
-//!   `no tick has completed yet` or `the last tick failed: <error>`.
+//!   Both with a JSON body `{"ready": bool, "orgs": [{"org", "ready", "reason"?,
+//!   "missing_permissions"?, "warning"?}]}`; `reason` is `no tick has completed yet` or `the last
+//!   tick failed: <error>`. An org whose source refuses one query family (a 403: the status
+//!   permission, say) while the others are read stays ready (200: it makes progress) and names the
+//!   permission in `missing_permissions` and `warning`; when every query is refused, the tick fails.
 //! - `GET /metrics`: Prometheus text format, one series per org (see [`render_metrics`]).
 
 use std::fmt::Write as _;
@@ -49,7 +52,7 @@ async fn readyz(State(orgs): State<Arc<Vec<OrgView>>>) -> impl IntoResponse {
         .map(|o| {
             let s = o.stats.snapshot();
             all &= s.ready;
-            if s.ready {
+            let mut org = if s.ready {
                 json!({ "org": o.stats.org(), "ready": true })
             } else {
                 let reason = match &s.last_error {
@@ -57,11 +60,25 @@ async fn readyz(State(orgs): State<Arc<Vec<OrgView>>>) -> impl IntoResponse {
                     None => "no tick has completed yet".to_owned(),
                 };
                 json!({ "org": o.stats.org(), "ready": false, "reason": reason })
+            };
+            if !s.missing_permissions.is_empty() {
+                org["missing_permissions"] = json!(s.missing_permissions);
+                org["warning"] = json!(missing_permission_warning(&s.missing_permissions));
             }
+            org
         })
         .collect();
     let status = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({ "ready": all, "orgs": list })))
+}
+
+/// What `/readyz` says of an org whose source refuses some of its queries.
+fn missing_permission_warning(permissions: &[String]) -> String {
+    format!(
+        "the OAuth client's role lacks {}: the queries that need it are not read (asked again every tick), the \
+         others are; add it to the role (docs/genesys-setup.md)",
+        permissions.join(", ")
+    )
 }
 
 async fn metrics(State(orgs): State<Arc<Vec<OrgView>>>) -> impl IntoResponse {
@@ -83,6 +100,7 @@ async fn metrics(State(orgs): State<Arc<Vec<OrgView>>>) -> impl IntoResponse {
 /// | `genesys_intervals_transient_failures_total` | counter | 5xx, timeouts, resets, truncated bodies |
 /// | `genesys_intervals_lease_held` | gauge | 1 while this replica holds the org's lease |
 /// | `genesys_intervals_ready` | gauge | 1 while the org's last tick completed without a fatal error |
+/// | `genesys_intervals_missing_permission` (+ `permission`) | gauge | 1 per permission the source refused in the last tick, while the org's other queries were read |
 pub fn render_metrics(orgs: &[OrgView]) -> String {
     let snapshots: Vec<_> = orgs.iter().map(|o| (label(o.stats.org()), o.stats.snapshot(), &o.retries)).collect();
     let mut out = String::new();
@@ -152,6 +170,12 @@ pub fn render_metrics(orgs: &[OrgView]) -> String {
     family("genesys_intervals_ready", "gauge", "1 while the org's last tick completed without a fatal error.", &|i| {
         one(u64::from(s(i).ready))
     });
+    family(
+        "genesys_intervals_missing_permission",
+        "gauge",
+        "1 per permission the source refused in the last tick; the org's queries that need it are not read.",
+        &|i| s(i).missing_permissions.iter().map(|p| (format!(",permission=\"{}\"", label(p)), 1.0)).collect(),
+    );
     out
 }
 

@@ -2,6 +2,9 @@
 //! it through leases) or a SQLite file (one daemon) current for one or many Genesys Cloud orgs (see
 //! docs/operations.md).
 //!
+//! Signals: SIGTERM and SIGINT drain and release the leases; SIGHUP and SIGUSR1 are logged and
+//! ignored (no configuration reload: restart to apply changes).
+//!
 //! Exit codes: 0 clean shutdown (SIGTERM or Ctrl-C) or `--check` passed; 1 a task failed or did
 //! not stop in time; 2 configuration error (also an unusable `listen` address); 3 an org's
 //! source refused us at start (credentials, permission); 4 the database is unreachable.
@@ -11,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use intervals_daemon::{Daemon, DaemonSettings, RunOptions};
-use intervals_runtime::{init_logging, shutdown_signal, LogFormat};
+use intervals_runtime::{ignore_reload_signals, init_logging, shutdown_signal, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +45,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // What depends on the clock: a first backfill of more than 2,000 requests needs
+    // allow_large_backfill (Daemon::start checks it again with its own clock).
+    if let Err(e) = settings.check_backfill_sizes(chrono::Utc::now()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     if args.check {
         let labels: Vec<&str> = settings.orgs.iter().map(|o| o.label.as_str()).collect();
         println!("config OK: {} org(s): {}", labels.len(), labels.join(", "));
@@ -59,6 +68,10 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // SIGHUP and SIGUSR1 would otherwise kill the process without releasing the leases.
+        if let Err(e) = ignore_reload_signals() {
+            tracing::warn!(error = %e, "cannot install the SIGHUP/SIGUSR1 handlers");
+        }
         let daemon = match Daemon::start(settings, RunOptions::new(holder_name())).await {
             Ok(daemon) => daemon,
             Err(e) => {

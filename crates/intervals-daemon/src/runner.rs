@@ -121,10 +121,20 @@ impl std::fmt::Debug for Daemon {
 }
 
 impl Daemon {
-    /// Opens the database (exit 4), builds and authenticates each org's client (exit 3), binds
-    /// `listen` (exit 2). Nothing is read from the orgs yet.
+    /// Checks what the clock decides (a first backfill of more than 2,000 requests needs
+    /// `allow_large_backfill`: exit 2), binds `listen` (exit 2), builds each org's client (exit 2
+    /// on a bad URL), opens the database (exit 4), then authenticates each org (exit 3): what can
+    /// fail without side effects fails before anything is created or contacted. Nothing is read
+    /// from the orgs yet.
     pub async fn start(settings: DaemonSettings, options: RunOptions) -> Result<Daemon, StartError> {
         let RunOptions { clock, ticks, holder, drain_timeout, storage } = options;
+        settings.check_backfill_sizes(clock.now()).map_err(|e| StartError::Config(e.to_string()))?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| StartError::Config(format!("listen: cannot bind {}: {e}", settings.listen)))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Config(format!("listen: {e}")))?;
+        let clients = settings.orgs.iter().map(|org| Ok((org, build_client(org)?))).collect::<Result<Vec<_>, _>>()?;
+
         let storage = match storage {
             Some(storage) => storage,
             None => settings.output.config().open_store().await.map_err(StartError::Database)?,
@@ -133,11 +143,11 @@ impl Daemon {
 
         let mut workers = Vec::new();
         let mut views = Vec::new();
-        for org in &settings.orgs {
-            let (source, counters) = open_source(org).await?;
-            let stats = Arc::new(OrgStats::new(org.label.clone()));
+        for (org, client) in clients {
+            let (source, counters) = open_source(org, client).await?;
+            let stats = Arc::new(OrgStats::new(org.label.to_string()));
             let job = OrgJob {
-                org: org.label.clone(),
+                org: org.label.to_string(),
                 queries: org.queries.clone(),
                 schedule: org.schedule,
                 lease_ttl: org.lease_ttl,
@@ -156,11 +166,6 @@ impl Daemon {
             workers.push((worker, org_ticks));
             views.push(OrgView { stats, retries: counters });
         }
-
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| StartError::Config(format!("listen: cannot bind {}: {e}", settings.listen)))?;
-        let addr = listener.local_addr().map_err(|e| StartError::Config(format!("listen: {e}")))?;
         Ok(Daemon { listener, addr, workers, views, drain_timeout })
     }
 
@@ -238,16 +243,23 @@ impl Daemon {
     }
 }
 
-/// One org's Genesys client behind the retry loop, authenticated once so that bad credentials
-/// stop the start; a transient failure only warns (the ticks retry).
-async fn open_source(org: &OrgSettings) -> Result<(Arc<RetryingSource>, Arc<RetryCounters>), StartError> {
+/// One org's Genesys client, built without contacting anything (a bad URL is a configuration error).
+fn build_client(org: &OrgSettings) -> Result<GenesysClient, StartError> {
     let config = org
         .client_config()
         .map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?
         .credentials(org.client_id.clone(), org.client_secret.clone())
         .pacer(Arc::new(Pacer::new(Pacer::DEFAULT_REQUESTS_PER_MINUTE)))
         .max_concurrency(MAX_CONCURRENCY);
-    let client = GenesysClient::new(config).map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?;
+    GenesysClient::new(config).map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))
+}
+
+/// One org's Genesys client behind the retry loop, authenticated once so that bad credentials
+/// stop the start; a transient failure only warns (the ticks retry).
+async fn open_source(
+    org: &OrgSettings,
+    client: GenesysClient,
+) -> Result<(Arc<RetryingSource>, Arc<RetryCounters>), StartError> {
     match client.authenticate().await {
         Ok(()) => tracing::info!(org = %org.label, api = %client.environment().api_url(), "authenticated"),
         Err(e) if e.is_retryable() => {
@@ -257,7 +269,7 @@ async fn open_source(org: &OrgSettings) -> Result<(Arc<RetryingSource>, Arc<Retr
             if let SourceError::Forbidden { permission, .. } = &error {
                 tracing::error!(org = %org.label, permission = %permission, error = %error, "forbidden");
             }
-            return Err(StartError::Source { org: org.label.clone(), error });
+            return Err(StartError::Source { org: org.label.to_string(), error });
         }
     }
     let counters = Arc::new(RetryCounters::default());

@@ -30,6 +30,18 @@ pub enum DomainError {
          use a {flag} no later than {latest}"
     )]
     AfterAnalyticsData { flag: &'static str, at: String, now: String, latest: String },
+    /// A blank org label.
+    #[error("the org label must not be empty (it names files and database keys)")]
+    EmptyOrgLabel,
+    /// An org label longer than [`crate::OrgLabel::MAX_CHARS`] characters.
+    #[error("the org label must be at most {max} characters (it names files and database keys), got {chars}")]
+    OrgLabelTooLong { chars: usize, max: usize },
+    /// An org label with a control character (a newline would forge log lines).
+    #[error(
+        "the org label must not contain control characters (it names files and database keys, and is printed in \
+         log lines), got {input:?}"
+    )]
+    OrgLabelControl { input: String },
     /// A window with start >= end.
     #[error("empty time window: start {start} is not before end {end}")]
     EmptyWindow { start: String, end: String },

@@ -10,6 +10,7 @@ mod error;
 mod format;
 mod granularity;
 mod names;
+mod org;
 mod plan;
 mod query;
 pub mod report;
@@ -24,7 +25,8 @@ pub use granularity::Granularity;
 pub use names::{
     Dimension, MetricFamily, MetricName, DEFAULT_METRICS, DIMENSIONS, METRICS, USER_STATUS_METRICS, UTILIZATION_METRICS,
 };
-pub use plan::{parse_time_zone, MaxWindow, Plan, PlanRequest, TimeSpec, EARLIEST_DATA};
+pub use org::OrgLabel;
+pub use plan::{parse_time_zone, MaxWindow, Plan, PlanRequest, TimeSpec, EARLIEST_DATA, LARGE_PLAN_REQUESTS};
 pub use query::{is_uuid, AggregateQuery, Filters, QuerySet, MEDIA_TYPES, STORABLE_DIMENSIONS};
 pub use row::{AggregateResponse, BucketData, GroupResult, MetricData, MetricRow, ResponseRows, Stats};
 pub use schedule::{Schedule, ScheduleError, ScheduleRequest, TickWork, MAX_DAILY_LOOKBACK_DAYS, MAX_LOOKBACK_HOURS};

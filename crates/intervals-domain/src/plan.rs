@@ -135,6 +135,28 @@ pub const EARLIEST_DATA: NaiveDate = match NaiveDate::from_ymd_opt(2010, 1, 1) {
     None => panic!("2010-01-01 is a date"),
 };
 
+/// The most requests a plan may send without an explicit go-ahead: the CLI's `--yes`, the daemon's
+/// `allow_large_backfill` (a first backfill of more is refused without it).
+pub const LARGE_PLAN_REQUESTS: usize = 2_000;
+
+impl TimeSpec {
+    /// Checks that this end of a range is not before local midnight of [`EARLIEST_DATA`] in `tz`
+    /// (Genesys Cloud has no analytics data before); `name` is how the caller's user wrote it (a
+    /// flag such as `--from`, a config key such as `backfill_from`).
+    pub fn check_not_before_data(self, tz: Tz, name: &'static str) -> Result<(), DomainError> {
+        let at = self.resolve(tz);
+        if at < local_midnight(EARLIEST_DATA, tz) {
+            return Err(DomainError::BeforeAnalyticsData {
+                flag: name,
+                at: rfc3339(at),
+                earliest: EARLIEST_DATA,
+                zone: tz.name().to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl PlanRequest {
     /// Checks that the range lies where analytics data can exist: both ends on or after local
     /// midnight of [`EARLIEST_DATA`] in the request's zone, and at most one day after `now` (there
@@ -145,18 +167,10 @@ impl PlanRequest {
     /// sends requests calls it before planning.
     pub fn check_bounds(&self, now: DateTime<Utc>) -> Result<(), DomainError> {
         let tz = self.time_zone;
-        let earliest = local_midnight(EARLIEST_DATA, tz);
         let latest = now + Duration::days(1);
         for (flag, spec) in [("--from", self.from), ("--to", self.to)] {
+            spec.check_not_before_data(tz, flag)?;
             let at = spec.resolve(tz);
-            if at < earliest {
-                return Err(DomainError::BeforeAnalyticsData {
-                    flag,
-                    at: rfc3339(at),
-                    earliest: EARLIEST_DATA,
-                    zone: tz.name().to_owned(),
-                });
-            }
             if at > latest {
                 return Err(DomainError::AfterAnalyticsData {
                     flag,

@@ -291,6 +291,12 @@ pub struct QuerySet {
 }
 
 impl QuerySet {
+    /// The requests one window takes: one per query, times the batches of at most `batch` user ids
+    /// a filter by user is sent in (the API's limit of predicates per request).
+    pub fn requests_per_window(&self, batch: usize) -> usize {
+        self.queries().iter().map(|q| q.filters().user_ids().len().div_ceil(batch.max(1)).max(1)).sum()
+    }
+
     /// Splits `metrics` by family. Conversation metrics keep `group_by` and every filter; status
     /// metrics are grouped by userId alone (`group_by` must include userId) and keep the user-id
     /// filter only (the users API has no media type or queue).

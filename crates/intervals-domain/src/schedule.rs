@@ -50,6 +50,10 @@ pub enum ScheduleError {
     /// `daily_lookback_days` out of range.
     #[error("daily_lookback_days must be at most {max}, got {got}")]
     DailyLookbackTooLong { got: u32, max: u32 },
+    /// `backfill_from` before the first day Genesys Cloud holds analytics data for (the rule of
+    /// the CLI's `--from`: [`TimeSpec::check_not_before_data`]).
+    #[error(transparent)]
+    BeforeAnalyticsData(DomainError),
 }
 
 /// When to read what, for one org: the pure part of the daemon.
@@ -96,6 +100,7 @@ impl Schedule {
         if daily_lookback_days > MAX_DAILY_LOOKBACK_DAYS {
             return Err(ScheduleError::DailyLookbackTooLong { got: daily_lookback_days, max: MAX_DAILY_LOOKBACK_DAYS });
         }
+        backfill_from.check_not_before_data(tz, "backfill_from").map_err(ScheduleError::BeforeAnalyticsData)?;
         let from = g.floor(backfill_from.resolve(tz), tz);
         let to = backfill_to.map(|t| g.ceil(t.resolve(tz), tz));
         if let Some(to) = to {
@@ -171,6 +176,18 @@ impl Schedule {
         let backfill_end = reread.map_or(closed_end, |w| w.start().min(closed_end));
         let backfill = TimeWindow::new(self.backfill_from, backfill_end).ok();
         TickWork { local_date, backfill, reread, daily }
+    }
+
+    /// What the first tick at `now` reads when nothing is checkpointed yet (a new org, or a new
+    /// query): the range from `backfill_from` to the newest bucket read, and its request windows
+    /// (the backfill's and the daily lookback's, planned as the tick plans them), one request per
+    /// window and query. `None` when there is nothing to read yet.
+    pub fn first_tick(&self, now: DateTime<Utc>) -> Option<(TimeWindow, usize)> {
+        let work = self.decide(now, None);
+        let parts: Vec<TimeWindow> = [work.backfill, work.reread].into_iter().flatten().collect();
+        let range = TimeWindow::new(parts.first()?.start(), parts.last()?.end()).ok()?;
+        let windows = parts.iter().map(|part| self.plan(*part).map_or(0, |plan| plan.windows().len())).sum();
+        Some((range, windows))
     }
 
     /// The request windows of `range` (whole local days at most, breaking at local midnight, as

@@ -4,11 +4,12 @@
 //! - [`ConfigList`]: a list in a TOML config file, written `"a,b"` or `["a", "b"]`;
 //! - [`init_logging`] with [`LogFormat`]: the tracing subscriber on stderr, text or JSON, filtered
 //!   by `RUST_LOG`;
-//! - [`shutdown_signal`]: a future that resolves on Ctrl-C or SIGTERM.
+//! - [`shutdown_signal`]: a future that resolves on Ctrl-C or SIGTERM;
+//! - [`ignore_reload_signals`]: SIGHUP and SIGUSR1 logged and ignored instead of terminating.
 //!
 //! Only the binaries call these, from `main` and its commands: this crate reads no environment
 //! variable (the binary passes the `RUST_LOG` value in), and installs signal handlers only when a
-//! binary awaits [`shutdown_signal`]. It depends on no other crate of the workspace. The defaults
+//! binary awaits [`shutdown_signal`] or calls [`ignore_reload_signals`]. It depends on no other crate of the workspace. The defaults
 //! the binaries share live next to what they are defaults of: the metrics in
 //! `intervals_domain::DEFAULT_METRICS`, the request rate in
 //! `intervals_app::Pacer::DEFAULT_REQUESTS_PER_MINUTE`.
@@ -19,4 +20,4 @@ mod signal;
 
 pub use list::ConfigList;
 pub use logging::{init_logging, LogFormat};
-pub use signal::shutdown_signal;
+pub use signal::{ignore_reload_signals, shutdown_signal};

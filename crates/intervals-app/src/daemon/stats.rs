@@ -31,6 +31,10 @@ pub struct OrgSnapshot {
     pub last_success: Option<DateTime<Utc>>,
     /// The fatal error of the last tick, cleared by a tick without one.
     pub last_error: Option<String>,
+    /// The permissions the source refused in the last tick that ran, while the org's other
+    /// queries were read (the org stays ready: it makes progress); empty when none was refused.
+    /// Kept by a failed tick, cleared by a skipped one.
+    pub missing_permissions: Vec<String>,
 }
 
 /// Live figures of one org's worker, shared with the HTTP endpoints.

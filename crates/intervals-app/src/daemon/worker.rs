@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
-use intervals_domain::{rfc3339, AggregateQuery, Plan, QuerySet, Schedule, TickWork, TimeWindow};
+use intervals_domain::{rfc3339, AggregateQuery, MetricFamily, Plan, QuerySet, Schedule, TickWork, TimeWindow};
 use tracing::Instrument;
 
 use super::{OrgStats, Stop, Ticks};
@@ -65,7 +65,7 @@ pub enum TickOutcome {
 }
 
 /// The figures of a tick that ran.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
     /// Windows (or split parts) written.
     pub windows_written: u64,
@@ -77,6 +77,27 @@ pub struct TickReport {
     pub daily: bool,
     /// Whether a stop cut the tick short.
     pub interrupted: bool,
+    /// The permissions the source refused this tick (403), one per query family refused: those
+    /// queries were skipped while the others were read. Empty when nothing was refused.
+    pub missing_permissions: Vec<String>,
+}
+
+/// The query families the source refused in a tick, with the permission each one lacks: the rest
+/// of their windows is skipped for the tick (one refused request per family and tick).
+#[derive(Debug, Default)]
+struct Refused(Vec<(MetricFamily, String)>);
+
+impl Refused {
+    fn contains(&self, family: MetricFamily) -> bool {
+        self.0.iter().any(|(f, _)| *f == family)
+    }
+
+    fn permissions(&self) -> Vec<String> {
+        let mut list: Vec<String> = self.0.iter().map(|(_, p)| p.clone()).collect();
+        list.sort();
+        list.dedup();
+        list
+    }
 }
 
 /// Why a tick stopped early.
@@ -257,6 +278,7 @@ impl OrgWorker {
                     rows = report.rows,
                     daily = report.daily,
                     interrupted = report.interrupted,
+                    missing_permissions = %report.missing_permissions.join(","),
                     "tick done"
                 );
                 TickOutcome::Done(report)
@@ -281,6 +303,7 @@ impl OrgWorker {
         backfilled_until: &mut Option<DateTime<Utc>>,
     ) -> Result<TickReport, TickError> {
         let mut report = TickReport::default();
+        let mut refused = Refused::default();
         if let Some(range) = work.backfill {
             // Everything before `backfilled_until` was found complete by an earlier tick.
             let start = backfilled_until.map_or(range.start(), |until| until.max(range.start()));
@@ -311,8 +334,9 @@ impl OrgWorker {
                     tracing::info!(range = %range, windows = pending.len(), "backfill");
                 }
                 let failed_before = report.windows_failed;
-                self.read_windows("backfill", pending, stop, &mut report).await?;
-                if !report.interrupted && report.windows_failed == failed_before {
+                self.read_windows("backfill", pending, stop, &mut report, &mut refused).await?;
+                // A refused query's backfill is still to do: it is looked up again next tick.
+                if !report.interrupted && report.windows_failed == failed_before && refused.0.is_empty() {
                     backfilled_until.replace(range.end());
                 }
             }
@@ -326,35 +350,59 @@ impl OrgWorker {
                     .flat_map(|window| self.job.queries.queries().iter().map(|query| (Arc::clone(query), *window)))
                     .collect();
                 let phase = if work.daily { "daily lookback" } else { "lookback" };
-                self.read_windows(phase, windows, stop, &mut report).await?;
+                self.read_windows(phase, windows, stop, &mut report, &mut refused).await?;
             }
         }
+        report.missing_permissions = refused.permissions();
         Ok(report)
     }
 
     /// Reads `windows` (each of one query) one at a time, each written with its checkpoint, until
-    /// done or stopped.
+    /// done or stopped. A query the source refuses for a missing permission (403) is skipped for
+    /// the rest of the tick while the other queries go on (logged once per tick); when every query
+    /// of the job is refused, the tick fails.
     async fn read_windows(
         &self,
         phase: &'static str,
         windows: Vec<(Arc<AggregateQuery>, TimeWindow)>,
         stop: &Stop,
         report: &mut TickReport,
+        refused: &mut Refused,
     ) -> Result<(), TickError> {
         for (query, window) in windows {
             if stop.is_requested() {
                 report.interrupted = true;
                 return Ok(());
             }
+            if refused.contains(query.family()) {
+                continue;
+            }
             // The window in flight may finish within the drain timeout after a stop; past it, its
             // uncommitted work is dropped (nothing half-written: a window commits with its checkpoint).
             let fetch = self.ingestor.fetch_window(&self.job.org, &query, window);
             let done = tokio::select! {
                 biased;
-                done = fetch => done.map_err(|e| match e {
-                    IngestError::Source(e) => TickError::Source(e),
-                    IngestError::Sink(e) => TickError::Store(e),
-                })?,
+                done = fetch => match done {
+                    Ok(done) => done,
+                    Err(IngestError::Source(SourceError::Forbidden { permission, message, context_id }))
+                        if refused.0.len() + 1 < self.job.queries.queries().len() =>
+                    {
+                        tracing::warn!(
+                            phase,
+                            window = %window,
+                            query = %query.family(),
+                            permission = %permission,
+                            error = %message,
+                            context_id = context_id.as_deref().unwrap_or(""),
+                            "the OAuth client's role lacks a permission: this query is skipped until it is granted \
+                             (asked again next tick); the other queries go on"
+                        );
+                        refused.0.push((query.family(), permission));
+                        continue;
+                    }
+                    Err(IngestError::Source(e)) => return Err(TickError::Source(e)),
+                    Err(IngestError::Sink(e)) => return Err(TickError::Store(e)),
+                },
                 () = stop.drained(self.drain_timeout) => {
                     tracing::warn!(phase, window = %window, query = %query.family(), "stopped before the window was written");
                     report.interrupted = true;
@@ -437,14 +485,16 @@ impl OrgWorker {
                     s.ticks_skipped += 1;
                     s.ready = true;
                     s.last_error = None;
+                    s.missing_permissions.clear();
                 }
                 TickOutcome::Done(report) => {
                     s.ready = true;
                     s.last_error = None;
+                    s.missing_permissions.clone_from(&report.missing_permissions);
                     if report.daily {
                         s.daily_lookbacks += 1;
                     }
-                    if report.windows_failed == 0 && !report.interrupted {
+                    if report.windows_failed == 0 && !report.interrupted && report.missing_permissions.is_empty() {
                         s.last_success = Some(now);
                     }
                 }
@@ -548,6 +598,10 @@ mod tests {
         called: Notify,
         gate: Option<Arc<tokio::sync::Semaphore>>,
         refuse: Mutex<Option<SourceError>>,
+        /// Queries of this family are refused with a 403 (the status permission missing).
+        forbid: Option<MetricFamily>,
+        /// Calls per family.
+        families: Mutex<Vec<MetricFamily>>,
     }
 
     #[async_trait]
@@ -558,8 +612,16 @@ mod tests {
             if let Some(gate) = &self.gate {
                 gate.acquire().await.unwrap().forget();
             }
+            self.families.lock().unwrap().push(query.family());
             if let Some(e) = self.refuse.lock().unwrap().clone() {
                 return Err(e);
+            }
+            if self.forbid == Some(query.family()) {
+                return Err(SourceError::Forbidden {
+                    permission: "analytics:userAggregate:view".into(),
+                    message: "missing permission".into(),
+                    context_id: None,
+                });
             }
             let stats = Stats { count: Some(1), sum: Some(1000.0), ..Stats::default() };
             Ok(window
@@ -639,8 +701,13 @@ mod tests {
         }
 
         fn worker(&self, holder: &str) -> OrgWorker {
-            let query = AggregateQuery::new(
-                vec![MetricName::parse("tHandle").unwrap()],
+            self.worker_of(holder, "tHandle")
+        }
+
+        /// A worker reading `metrics` (both families make two queries).
+        fn worker_of(&self, holder: &str, metrics: &str) -> OrgWorker {
+            let queries = QuerySet::new(
+                AggregateQuery::parse_metrics(metrics).unwrap(),
                 AggregateQuery::parse_group_by("userId").unwrap(),
                 Granularity::Pt30m,
                 Tz::UTC,
@@ -652,12 +719,7 @@ mod tests {
                 daily_lookback_days: 1,
                 ..request("PT30M", "UTC")
             });
-            let job = OrgJob {
-                org: "emea".into(),
-                queries: QuerySet::single(query),
-                schedule,
-                lease_ttl: Duration::from_secs(60),
-            };
+            let job = OrgJob { org: "emea".into(), queries, schedule, lease_ttl: Duration::from_secs(60) };
             let ports = OrgPorts {
                 source: self.source.clone(),
                 sink: self.sink.clone(),
@@ -790,6 +852,33 @@ mod tests {
         let s = worker.stats().snapshot();
         assert!(s.ready && s.last_error.is_none());
         assert_eq!((s.ticks, s.ticks_failed), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_query_refused_for_a_permission_is_skipped_once_per_tick_and_the_others_go_on() {
+        let f = Fixture::new(FakeSource { forbid: Some(MetricFamily::UserStatus), ..FakeSource::default() });
+        let mut worker = f.worker_of("a", "tHandle,tAgentRoutingStatus");
+        let (_trigger, stop) = stop_signal();
+        for tick in 1..=2 {
+            let TickOutcome::Done(report) = worker.tick(&stop).await else { panic!("tick {tick} did not run") };
+            assert_eq!(report.missing_permissions, ["analytics:userAggregate:view"]);
+            let families = std::mem::take(&mut *f.source.families.lock().unwrap());
+            let status = families.iter().filter(|f| **f == MetricFamily::UserStatus).count();
+            assert_eq!(status, 1, "tick {tick}: one refused status request, not one per window: {families:?}");
+            assert!(families.contains(&MetricFamily::Conversation), "tick {tick}: conversations read");
+            let s = worker.stats().snapshot();
+            assert!(s.ready && s.last_error.is_none(), "{s:?}");
+            assert_eq!(s.missing_permissions, ["analytics:userAggregate:view"]);
+            assert_eq!(s.last_success, None, "a tick that skipped a query is not a full success");
+        }
+        // Every query refused: the tick fails, as before.
+        let f = Fixture::new(FakeSource { forbid: Some(MetricFamily::UserStatus), ..FakeSource::default() });
+        let mut worker = f.worker_of("a", "tAgentRoutingStatus");
+        assert!(matches!(
+            worker.tick(&stop).await,
+            TickOutcome::Failed(TickError::Source(SourceError::Forbidden { .. }))
+        ));
+        assert!(!worker.stats().snapshot().ready);
     }
 
     #[tokio::test]

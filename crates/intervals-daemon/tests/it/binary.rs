@@ -144,3 +144,141 @@ async fn sigterm_drains_releases_the_lease_and_exits_0(pool: PgPool) {
         sqlx::query_as("SELECT count(*) FROM agent_intervals WHERE org = 'emea'").fetch_one(&pool).await.unwrap();
     assert!(rows.0 > 0);
 }
+
+#[test]
+fn check_refuses_a_large_backfill_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every day since 2010: thousands of requests at the first tick.
+    let large = CONFIG.replace("2025-01-01", "2010-01-01");
+    let out = daemon(&write_config(&dir, &large)).arg("--check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("org \"emea\": backfill_from: the backfill from 2010-01-01T00:00:00Z to ")
+            && stderr.contains("allow_large_backfill = true"),
+        "{stderr}"
+    );
+    let allowed = format!("{large}allow_large_backfill = true\n");
+    let out = daemon(&write_config(&dir, &allowed)).arg("--check").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = daemon(&write_config(&dir, &CONFIG.replace("2025-01-01", "1900-01-01"))).arg("--check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Genesys Cloud has no analytics data before 2010-01-01"), "{stderr}");
+}
+
+/// The real binary on a SQLite file of its own, its JSON log read line by line.
+struct Logged {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    log: Vec<String>,
+}
+
+impl Logged {
+    /// Starts the daemon on `config` (JSON logs on a pipe).
+    fn spawn(config: &std::path::Path) -> Logged {
+        let mut child = daemon(config)
+            .arg("--log-format")
+            .arg("json")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        Logged { child, lines, log: Vec::new() }
+    }
+
+    /// The next log line whose message is `message` (panics if the log ends first).
+    async fn wait_for(&mut self, message: &str) -> serde_json::Value {
+        let found = within(async {
+            while let Some(line) = self.lines.recv().await {
+                let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                self.log.push(line);
+                if json["message"] == message {
+                    return Some(json);
+                }
+            }
+            None
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("the log ended without {message:?}: {:#?}", self.log))
+    }
+
+    fn signal(&self, name: &str) {
+        let kill = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(kill.success());
+    }
+
+    async fn exit_code(self) -> Option<i32> {
+        let mut child = self.child;
+        within(tokio::task::spawn_blocking(move || child.wait())).await.unwrap().unwrap().code()
+    }
+}
+
+/// A daemon config on `database_url`, reading the simulator `sim` from a week back.
+fn sim_config(database_url: &str, listen: &str, sim: &intervals_sim::RunningSim) -> String {
+    let from = (chrono::Utc::now() - chrono::Duration::days(7)).format("%Y-%m-%d");
+    format!(
+        "database_url = \"{database_url}\"\nlisten = \"{listen}\"\n[[org]]\nlabel = \"emea\"\napi_url = \"{url}\"\n\
+         client_id_env = \"SIM_ID\"\nclient_secret_env = \"SIM_SECRET\"\nbackfill_from = \"{from}\"\n",
+        url = sim.base_url()
+    )
+}
+
+async fn sqlite_leases(db: &std::path::Path) -> Vec<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display())).await.unwrap();
+    sqlx::query_scalar("SELECT org FROM ingest_leases").fetch_all(&mut conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_and_sigusr1_are_logged_and_ignored_then_sigterm_releases_the_lease() {
+    let sim = intervals_sim::spawn(intervals_sim::SimConfig { agents: 4, ..Default::default() }, 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let config = write_config(&dir, &sim_config(&format!("sqlite:{}", db.display()), "127.0.0.1:0", &sim));
+    let mut daemon = Logged::spawn(&config);
+    let addr = daemon.wait_for("listening").await["address"].as_str().unwrap().to_owned();
+    daemon.wait_for("tick done").await;
+    assert_eq!(sqlite_leases(&db).await, ["emea"]);
+
+    for signal in ["HUP", "USR1"] {
+        daemon.signal(signal);
+        let line = daemon.wait_for("signal ignored").await;
+        assert_eq!(line["signal"], format!("SIG{signal}"), "{line}");
+        assert_eq!(
+            super::support::get(&format!("http://{addr}/healthz")).await,
+            (200, "ok\n".to_owned()),
+            "still running after SIG{signal}"
+        );
+    }
+    daemon.signal("TERM");
+    daemon.wait_for("lease released").await;
+    assert_eq!(daemon.exit_code().await, Some(0));
+    assert!(sqlite_leases(&db).await.is_empty(), "lease released on SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_address_in_use_exits_2_before_the_database_is_created() {
+    let sim = intervals_sim::spawn(intervals_sim::SimConfig { agents: 4, ..Default::default() }, 0).await.unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let config = write_config(&dir, &sim_config(&format!("sqlite:{}", db.display()), &addr, &sim));
+    let out = daemon(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("listen: cannot bind {addr}: ")), "{stderr}");
+    assert!(!db.exists(), "no database file before the listener is bound");
+    assert_eq!(sim.stats().requests, 0, "no login before the listener is bound");
+}

@@ -33,7 +33,7 @@ fn defaults_are_those_of_the_design() {
     assert_eq!(settings.listen.to_string(), "127.0.0.1:9187");
     assert_eq!(settings.database_url.expose(), "postgres://intervals:pw-from-env@db:5432/intervals");
     let org = &settings.orgs[0];
-    assert_eq!(org.label, "emea");
+    assert_eq!(org.label.as_str(), "emea");
     assert_eq!(org.client_id, "client-id", "client_id_env defaults to GENESYS_CLIENT_ID");
     let metrics: Vec<&str> = org.queries.layout().metrics().iter().map(|m| m.as_str()).collect();
     assert_eq!(metrics, ["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected"]);
@@ -222,4 +222,68 @@ fn status_metrics_make_a_second_query_grouped_by_user() {
     assert!(found[0].contains("must include userId"), "{found:?}");
     let found = problems(&format!("{MINIMAL}user_ids = [\"alice\"]\n"));
     assert!(found[0].starts_with("org \"emea\": user_ids: invalid filter value \"alice\""), "{found:?}");
+}
+
+#[test]
+fn org_labels_follow_the_clis_rule() {
+    // The CLI's --org rule (intervals_domain::OrgLabel): not empty, at most 64 characters, no
+    // control characters (a newline in a label would forge log lines: it is printed in spans).
+    let toml_string = |label: &str| {
+        let escaped: String = label
+            .chars()
+            .map(|c| if c.is_control() { format!("\\u{:04X}", c as u32) } else { c.to_string() })
+            .collect();
+        format!("\"{escaped}\"")
+    };
+    let with_label = |label: &str| MINIMAL.replace("label = \"emea\"", &format!("label = {}", toml_string(label)));
+    for (label, needle) in [
+        ("bell\u{7}", "control characters"),
+        ("emea\nlevel=ERROR forged", "control characters"),
+        (&"x".repeat(100), "at most 64 characters (it names files and database keys), got 100"),
+    ] {
+        let found = problems(&with_label(label));
+        assert_eq!(found.len(), 1, "{label:?}: {found:#?}");
+        assert!(found[0].contains(": label: ") && found[0].contains(needle), "{label:?}: {found:#?}");
+    }
+    let ok = DaemonSettings::parse(&with_label(&"é".repeat(64)), &env).unwrap();
+    assert_eq!(ok.orgs[0].label.to_string(), "é".repeat(64));
+}
+
+#[test]
+fn a_backfill_before_2010_is_refused_as_the_cli_refuses_from() {
+    let found = problems(&MINIMAL.replace("2025-01-01", "1900-01-01"));
+    assert_eq!(
+        found,
+        ["org \"emea\": backfill_from: backfill_from (1900-01-01T00:00:00Z) is before 2010-01-01 in UTC: Genesys \
+          Cloud has no analytics data before 2010-01-01; use a later backfill_from"]
+    );
+    DaemonSettings::parse(&MINIMAL.replace("2025-01-01", "2010-01-01"), &env).unwrap();
+}
+
+#[test]
+fn a_backfill_of_more_than_2000_requests_needs_allow_large_backfill() {
+    let now = t("2026-03-10T00:07:00Z");
+    // 2010-01-01 to now: 5,912 days, one request a day (the first tick reads them all).
+    let large = MINIMAL.replace("2025-01-01", "2010-01-01");
+    let err = DaemonSettings::parse(&large, &env).unwrap().check_backfill_sizes(now).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    let problem = &err.problems[0];
+    assert!(
+        problem.starts_with(
+            "org \"emea\": backfill_from: the backfill from 2010-01-01T00:00:00Z to 2026-03-10T00:00:00Z sends 5,912 \
+             requests"
+        ),
+        "{problem}"
+    );
+    assert!(problem.contains("allow_large_backfill = true"), "{problem}");
+    let allowed = format!("{large}allow_large_backfill = true\n");
+    DaemonSettings::parse(&allowed, &env).unwrap().check_backfill_sizes(now).unwrap();
+    // Two queries (conversation and status) double the requests: 1,001 days x 2 is refused.
+    let mixed =
+        format!("{}metrics = [\"tHandle\", \"tAgentRoutingStatus\"]\n", MINIMAL.replace("2025-01-01", "2023-06-13"));
+    let err = DaemonSettings::parse(&mixed, &env).unwrap().check_backfill_sizes(now).unwrap_err();
+    assert!(err.problems[0].contains("sends 2,002 requests"), "{err}");
+    // 2,000 requests is the largest backfill that needs no key.
+    let edge = MINIMAL.replace("2025-01-01", "2020-09-17");
+    DaemonSettings::parse(&edge, &env).unwrap().check_backfill_sizes(now).unwrap();
 }

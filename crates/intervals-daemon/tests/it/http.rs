@@ -84,3 +84,41 @@ async fn a_failing_org_does_not_stop_the_others(pool: PgPool) {
     assert_eq!(daemon.org("good").ticks, 2);
     daemon.shutdown().await.unwrap();
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_missing_status_permission_keeps_the_conversation_query_going(pool: PgPool) {
+    // The OAuth client may read conversation aggregates, not users aggregates (status time).
+    let sim = sim("2025-03-12T10:07:00Z", |c| c.user_aggregate_permission = false).await;
+    let text = config_text(&[("emea", &sim, "backfill_from = \"2025-03-11\"")]).replace(
+        "metrics = [\"tHandle\", \"tAcw\", \"nConnected\"]",
+        "metrics = [\"tHandle\", \"tAcw\", \"nConnected\", \"tAgentRoutingStatus\"]",
+    );
+    let conversation = settings(&text).orgs[0].queries.queries()[0].clone();
+    let clock = ManualClock::at("2025-03-12T10:07:00Z");
+    let mut daemon = Running::start(settings(&text), &pool, clock, "replica-a").await;
+    daemon.tick().await;
+
+    let range = window("2025-03-11T00:00:00Z", "2025-03-12T10:00:00Z");
+    assert_eq!(stored(&pool, "emea", range).await, truth(&sim, &conversation, range), "conversations ingested");
+    assert_eq!(sim.stats().user_aggregate_queries, 1, "one refused status request per tick, not one per window");
+    let s = daemon.org("emea");
+    assert_eq!((s.ticks, s.ticks_failed), (1, 0), "{s:?}");
+
+    // Ready (the org makes progress), with the missing permission named.
+    let (status, body) = get(&daemon.url("/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let org = &json["orgs"][0];
+    assert_eq!(org["ready"], true, "{body}");
+    assert_eq!(org["missing_permissions"], serde_json::json!(["analytics:userAggregate:view"]), "{body}");
+    assert!(org["warning"].as_str().unwrap_or("").contains("analytics:userAggregate:view"), "{body}");
+    let (_, metrics) = get(&daemon.url("/metrics")).await;
+    let line = "genesys_intervals_missing_permission{org=\"emea\",permission=\"analytics:userAggregate:view\"} 1";
+    assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+
+    // The next tick asks once more (the permission may have been granted meanwhile), once.
+    daemon.tick().await;
+    assert_eq!(sim.stats().user_aggregate_queries, 2);
+    assert_eq!(daemon.org("emea").ticks_failed, 0);
+    daemon.shutdown().await.unwrap();
+}

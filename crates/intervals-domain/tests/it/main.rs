@@ -5,6 +5,7 @@
 mod format;
 mod granularity;
 mod names;
+mod org;
 mod plan;
 mod query;
 mod rows;

@@ -395,3 +395,23 @@ fn a_query_describes_itself_for_people() {
         format!("user status: tAgentRoutingStatus by userId; PT30M in UTC; users {USER_A}")
     );
 }
+
+#[test]
+fn a_window_takes_one_request_per_query_and_batch_of_user_ids() {
+    use intervals_domain::{AggregateQuery, Filters, Granularity, QuerySet, Tz};
+    let set = |metrics: &str, users: usize| {
+        let ids: Vec<String> = (0..users).map(|i| format!("00000000-0000-4000-8000-{i:012}")).collect();
+        QuerySet::new(
+            AggregateQuery::parse_metrics(metrics).unwrap(),
+            AggregateQuery::parse_group_by("userId").unwrap(),
+            Granularity::Pt30m,
+            Tz::UTC,
+            Filters::none().with_user_ids(&ids).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(set("tHandle", 0).requests_per_window(100), 1);
+    assert_eq!(set("tHandle,tAgentRoutingStatus", 0).requests_per_window(100), 2);
+    assert_eq!(set("tHandle", 100).requests_per_window(100), 1);
+    assert_eq!(set("tHandle,tAgentRoutingStatus", 101).requests_per_window(100), 4);
+}

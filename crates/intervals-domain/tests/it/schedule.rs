@@ -145,3 +145,40 @@ fn an_unaligned_backfill_from_is_rounded_down_and_a_future_one_reads_nothing() {
     let work = s.decide(t("2025-03-10T09:07:00Z"), None);
     assert_eq!((work.backfill, work.reread), (None, None));
 }
+
+#[test]
+fn a_backfill_before_2010_is_refused_by_the_clis_rule() {
+    for (from, zone) in [("1900-01-01", "UTC"), ("2009-12-31", "UTC"), ("2009-12-31T23:59:59Z", "Europe/Dublin")] {
+        let err =
+            Schedule::new(ScheduleRequest { backfill_from: TimeSpec::parse(from).unwrap(), ..request("PT30M", zone) })
+                .unwrap_err();
+        let ScheduleError::BeforeAnalyticsData(ref inner) = err else { panic!("{from}: {err:?}") };
+        assert_eq!(err.to_string(), inner.to_string());
+        assert!(
+            err.to_string().starts_with("backfill_from (")
+                && err
+                    .to_string()
+                    .ends_with("Genesys Cloud has no analytics data before 2010-01-01; use a later backfill_from"),
+            "{err}"
+        );
+    }
+    schedule(ScheduleRequest { backfill_from: TimeSpec::parse("2010-01-01").unwrap(), ..request("PT30M", "UTC") });
+}
+
+#[test]
+fn the_first_tick_reads_the_backfill_and_the_daily_lookback() {
+    // PT30M, UTC, from 2025-03-01, a tick at 2025-03-10 10:07: 6 backfill days, then 3 days and today.
+    let s = schedule(request("PT30M", "UTC"));
+    let (range, windows) = s.first_tick(t("2025-03-10T10:07:00Z")).unwrap();
+    assert_eq!((range, windows), (w("2025-03-01T00:00:00Z", "2025-03-10T10:00:00Z"), 10));
+    // Bounded by backfill_to; nothing before the first bucket closes.
+    let bounded = schedule(ScheduleRequest {
+        backfill_to: Some(TimeSpec::parse("2025-03-03").unwrap()),
+        ..request("PT30M", "UTC")
+    });
+    assert_eq!(
+        bounded.first_tick(t("2025-03-10T10:07:00Z")),
+        Some((w("2025-03-01T00:00:00Z", "2025-03-03T00:00:00Z"), 2))
+    );
+    assert_eq!(s.first_tick(t("2025-03-01T00:10:00Z")), None);
+}
