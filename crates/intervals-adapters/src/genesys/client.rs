@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use intervals_app::{with_retry, DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
+use intervals_app::{
+    waiting_for, with_retry, DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError, Waiting,
+};
 use intervals_domain::{AggregateQuery, DomainError, MetricFamily, MetricRow, Queue, ResponseRows, TimeWindow, User};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -333,11 +335,13 @@ impl GenesysClient {
         json_body: Option<&[u8]>,
     ) -> Result<Reply, SourceError> {
         let inner = &*self.inner;
+        waiting_for(Some(Waiting::Slot));
         let _permit = inner.permits.acquire().await.expect("the semaphore is never closed");
+        waiting_for(None);
         let mut renewed = false;
         let mut stale_retries = 0;
         loop {
-            inner.pacer.acquire().await;
+            inner.pacer.acquire().await?;
             let (token, generation) = inner.token().await?;
             let started = Instant::now();
             let mut request =
@@ -605,13 +609,27 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Opti
 }
 
 /// A body over the cap: on a window of several buckets the caller splits it (smaller windows, smaller
-/// answers); otherwise nothing can help.
+/// answers); otherwise nothing can help. Either way the API accepted the request: the message says
+/// the answer was too big for the client, not that the API rejected anything.
 fn too_big(endpoint: &Endpoint, cap: usize, context_id: Option<String>) -> SourceError {
-    let message = format!("{} answered with more than {} MiB (the response size limit)", endpoint.what, cap >> 20);
+    let mib = if cap >= 1 << 20 { format!("{}, ", mebibytes(cap)) } else { String::new() };
+    let message = format!(
+        "the response body of {} exceeded the cap of {cap} bytes ({mib}the response size limit)",
+        endpoint.what
+    );
     if endpoint.buckets > 1 {
         SourceError::TooLarge { message, context_id }
     } else {
-        SourceError::Invalid { message, status: None, context_id }
+        SourceError::BodyTooLarge { message, cap, context_id }
+    }
+}
+
+/// A size of at least 1 MiB for messages: `256 MiB`, `1.5 MiB` (at most one decimal).
+fn mebibytes(bytes: usize) -> String {
+    let tenths = (bytes as u64 * 10 + (1 << 19)) >> 20;
+    match tenths % 10 {
+        0 => format!("{} MiB", tenths / 10),
+        d => format!("{}.{d} MiB", tenths / 10),
     }
 }
 
