@@ -187,6 +187,37 @@ async fn a_bad_source_configuration_exits_2_and_creates_no_output() {
     }
 }
 
+/// A mistyped environment (here one under `.invalid`, which never resolves and is never looked up)
+/// is found at the login, before any output is opened: exit 3 at once (the lookup is not retried),
+/// naming the host and what to check, and no database file left in the working folder.
+#[tokio::test]
+async fn a_mistyped_environment_exits_3_at_once_naming_the_host_and_creates_no_output() {
+    let commands: &[&[&str]] = &[
+        &["extract", "--from", "2025-03-10", "--to", "2025-03-11", "--out", "sqlite:x.db"],
+        &["users", "--out", "sqlite:x.db"],
+        &["queues", "--out", "sqlite:x.db"],
+    ];
+    for args in commands {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = clean_cli(args);
+        cmd.args(["--environment", "nonexistent.invalid", "--progress", "never"])
+            .current_dir(dir.path())
+            .env("GENESYS_CLIENT_ID", "id")
+            .env("GENESYS_CLIENT_SECRET", "secret");
+        let started = std::time::Instant::now();
+        let stderr = expect_exit(&run(cmd).await, 3);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{args:?}: not retried: {stderr}");
+        assert!(stderr.contains("the host login.nonexistent.invalid does not resolve"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--environment"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("retrying"), "{args:?}: {stderr}");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} behind; stderr: {stderr}");
+    }
+}
+
 /// Dates where Genesys Cloud cannot have data: before 2010, or more than a day in the future. Refused
 /// before anything is sent, with --dry-run too.
 #[tokio::test]

@@ -23,6 +23,7 @@ use super::classify::{
     classify_status, classify_transport, correlation_id, rate_limit_info, retry_after, unparsable, AggregateApi,
     Endpoint, DEFAULT_RETRY_AFTER,
 };
+use super::dns::{dns_failure, SystemResolver};
 use super::dto::{
     read_rows, stream_rows, AggregatePage, AggregateResponseDto, AggregationQueryDto, ContractError, EntityListingDto,
     ErrorBodyDto, QueueDto, RowsError, TokenResponseDto, UserAggregateResponseDto, UserDto,
@@ -258,6 +259,7 @@ impl GenesysClient {
             .gzip(true)
             // Never carry the bearer token anywhere else.
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(SystemResolver))
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
         Ok(GenesysClient {
@@ -661,6 +663,29 @@ impl Inner {
         }
     }
 
+    /// A failure to reach the login service. A login host that does not resolve before the first
+    /// token was ever obtained is a mistyped environment or login URL, not a passing fault: it is
+    /// refused at once (`Unauthorized`, not retried), naming the host. Afterwards (the host
+    /// resolved before) it is transient, like any other transport failure.
+    fn login_transport_failure(&self, endpoint: &Endpoint, err: &reqwest::Error) -> SourceError {
+        if self.tokens_issued.load(Ordering::Relaxed) == 0 {
+            if let Some(failure) = dns_failure(err) {
+                return SourceError::Unauthorized {
+                    message: format!(
+                        "cannot get an access token from {}: the host {} does not resolve ({}); check the \
+                         environment (--environment, GENESYS_ENVIRONMENT or the daemon's `environment`) or the \
+                         login URL",
+                        self.env.login_url(),
+                        failure.host,
+                        failure.why
+                    ),
+                    context_id: None,
+                };
+            }
+        }
+        classify_transport(endpoint, err, &[&self.client_secret])
+    }
+
     /// `POST https://login.<env>/oauth/token` with Basic auth and `grant_type=client_credentials`.
     async fn fetch_token(&self) -> Result<(Secret, Duration), SourceError> {
         const WHAT: &str = "POST /oauth/token";
@@ -674,7 +699,7 @@ impl Inner {
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
-            .map_err(|e| classify_transport(&endpoint, &e, &secrets))?;
+            .map_err(|e| self.login_transport_failure(&endpoint, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|e| classify_transport(&endpoint, &e, &secrets))?;
