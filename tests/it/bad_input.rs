@@ -157,7 +157,9 @@ async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
     let stderr = expect_exit(&run(cmd).await, 4);
     assert!(stderr.contains("127.0.0.1") && stderr.contains('1'), "{stderr}");
     assert!(!stderr.contains("pa55word"), "the password leaked: {stderr}");
-    assert_eq!(sim.requests(), 0, "the sink is opened before anything is fetched");
+    // The login comes first (a mistyped environment creates nothing); then the output, before any window.
+    let stats = sim.running.stats();
+    assert_eq!((stats.token_requests, stats.aggregate_queries), (1, 0), "the output is opened before any window");
 }
 
 /// A source configuration that cannot work is a usage error found before any output is opened: no
@@ -179,6 +181,37 @@ async fn a_bad_source_configuration_exits_2_and_creates_no_output() {
             .env("GENESYS_CLIENT_ID", "id")
             .env("GENESYS_CLIENT_SECRET", "secret");
         let stderr = expect_exit(&run(cmd).await, 2);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} behind; stderr: {stderr}");
+    }
+}
+
+/// A mistyped environment (here one under `.invalid`, which never resolves and is never looked up)
+/// is found at the login, before any output is opened: exit 3 at once (the lookup is not retried),
+/// naming the host and what to check, and no database file left in the working folder.
+#[tokio::test]
+async fn a_mistyped_environment_exits_3_at_once_naming_the_host_and_creates_no_output() {
+    let commands: &[&[&str]] = &[
+        &["extract", "--from", "2025-03-10", "--to", "2025-03-11", "--out", "sqlite:x.db"],
+        &["users", "--out", "sqlite:x.db"],
+        &["queues", "--out", "sqlite:x.db"],
+    ];
+    for args in commands {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = clean_cli(args);
+        cmd.args(["--environment", "nonexistent.invalid", "--progress", "never"])
+            .current_dir(dir.path())
+            .env("GENESYS_CLIENT_ID", "id")
+            .env("GENESYS_CLIENT_SECRET", "secret");
+        let started = std::time::Instant::now();
+        let stderr = expect_exit(&run(cmd).await, 3);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{args:?}: not retried: {stderr}");
+        assert!(stderr.contains("the host login.nonexistent.invalid does not resolve"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--environment"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("retrying"), "{args:?}: {stderr}");
         let left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

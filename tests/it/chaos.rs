@@ -242,6 +242,42 @@ pub(crate) async fn faults(scale: Scale) -> ChaosRow {
     }
 }
 
+/// Case 1b: truncated bodies on the jobs path (`--use-jobs`): every step (submission, status
+/// polls, result pages) asked again, the result exact.
+pub(crate) async fn jobs_truncated(scale: Scale) -> ChaosRow {
+    let started = Instant::now();
+    let sim = Sim::start(SimConfig {
+        agents: scale.agents,
+        seed: 8,
+        truncate_rate: 0.2,
+        rate_per_minute: 100_000,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db");
+    let extraction = Extraction { from: scale.from, to: scale.to, metrics: MIXED, ..Extraction::default() };
+    let mut cmd = sim.cli(&["extract", "--use-jobs", "--out", &format!("sqlite:{}", db.display())]);
+    cmd.args(extraction.args());
+    let stderr = expect_exit(&run(cmd).await, 0);
+    let stats = sim.running.stats();
+    let difference = differing_lines(&sqlite_long_csv(&db, &extraction).await, &extraction.truth_csv(&sim));
+    assert!(stats.truncated > 0, "faults were injected: {stats:?}");
+    let retries = retries_of(&stderr);
+    assert!(retries >= stats.truncated, "every truncated body was retried: {retries} retries, {stats:?}");
+    ChaosRow {
+        case: "truncated 20%, --use-jobs, mixed -> sqlite".to_owned(),
+        faults: stats.truncated,
+        exit: "0".to_owned(),
+        requests: stats.requests,
+        retries,
+        difference,
+        note: format!("{} truncated (submissions, status polls, result pages)", stats.truncated),
+        elapsed: started.elapsed(),
+        bound: None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Case 2: kill -9 at several moments of a window's life, then a run to the end.
 
@@ -1069,6 +1105,26 @@ pub(crate) async fn hostile_absurd_retry_after(scale: Scale) -> ChaosRow {
         .0
 }
 
+/// The daemon's probe at the CLI's scale: one 429 asking for 52 s under a 2 s window deadline. The
+/// window that got it gives up at once; the next one fails at once too, saying requests are held
+/// and that nothing was sent (it used to wait out its deadline in the pacer and say "no answer");
+/// no window waits, and the rerun is exact.
+pub(crate) async fn hostile_one_long_retry_after(scale: Scale) -> ChaosRow {
+    let expect = Expect {
+        exit: 1,
+        says: &["FAILED", "the server asked to wait 52 s", "rate limited until", "nothing was sent"],
+        leaves: Leaves::Nothing,
+    };
+    let case = "hostile: one 429 Retry-After 52 s, 2 s deadline -> sqlite, then a run";
+    let (mut row, server) = hostile_case(scale, Hostility::OneLongRetryAfter, case, expect).await;
+    assert_eq!(server.faults(), 1, "one 429");
+    assert!(row.note.starts_with("exit 1 after "), "{row:?}");
+    let took: f64 = row.note["exit 1 after ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(took < 10.0, "no window waited for the hold: {took} s");
+    row.note += "; the held window failed at once, nothing sent";
+    row
+}
+
 pub(crate) async fn hostile_token_expires_at_once(scale: Scale) -> ChaosRow {
     let expect = Expect { exit: 0, says: &[], leaves: Leaves::Truth };
     let (mut row, server) =
@@ -1192,6 +1248,11 @@ async fn faults_into_sqlite_are_exact() {
 }
 
 #[tokio::test]
+async fn truncated_bodies_on_the_jobs_path_are_retried_and_exact() {
+    assert_exact(&jobs_truncated(Scale::SMALL).await);
+}
+
+#[tokio::test]
 async fn kills_into_sqlite_are_exact() {
     assert_exact(&kills_sqlite(Scale::SMALL).await);
 }
@@ -1262,6 +1323,11 @@ async fn hostile_absurd_retry_after_gives_up_at_once() {
 }
 
 #[tokio::test]
+async fn hostile_one_long_retry_after_under_a_short_deadline_does_not_starve() {
+    assert_exact(&hostile_one_long_retry_after(Scale::SMALL).await);
+}
+
+#[tokio::test]
 async fn hostile_token_expiring_at_once_is_not_fetched_per_request() {
     assert_exact(&hostile_token_expires_at_once(Scale::SMALL).await);
 }
@@ -1325,6 +1391,7 @@ async fn chaos_table() {
     };
     let rows = vec![
         faults(scale).await,
+        jobs_truncated(scale).await,
         kills_sqlite(scale).await,
         kills_postgres(scale).await,
         silent_api(scale).await,
@@ -1339,6 +1406,7 @@ async fn chaos_table() {
         hostile_unauthorized(scale).await,
         hostile_outside_window(scale).await,
         hostile_absurd_retry_after(scale).await,
+        hostile_one_long_retry_after(scale).await,
         hostile_token_expires_at_once(scale).await,
     ];
     let table = render(scale, &rows);

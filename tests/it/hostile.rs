@@ -56,6 +56,9 @@ pub(crate) enum Hostility {
     AbsurdRetryAfter,
     /// Every token: the simulator's, with `expires_in: 0`.
     TokenExpiresAtOnce,
+    /// The first aggregates query: 429 with `Retry-After: 52`; every later one answered (the
+    /// server was back a second later).
+    OneLongRetryAfter,
 }
 
 /// The size of [`Hostility::HugeBody`]'s padding: 50 MB.
@@ -176,6 +179,12 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Hostility::Unauthorized if !login => {
             let body = r#"{"message":"Invalid login credentials.","code":"bad.credentials","status":401}"#;
             return spoil(reply(StatusCode::UNAUTHORIZED, "application/json", body.into()));
+        }
+        Hostility::OneLongRetryAfter if aggregates && shared.faults.load(Ordering::Relaxed) == 0 => {
+            let body = r#"{"message":"Rate limit exceeded the maximum","code":"too.many.requests","status":429}"#;
+            let mut response = reply(StatusCode::TOO_MANY_REQUESTS, "application/json", body.into());
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("52"));
+            return spoil(response);
         }
         Hostility::AbsurdRetryAfter if aggregates => {
             let body = r#"{"message":"Rate limit exceeded the maximum","code":"too.many.requests","status":429}"#;

@@ -24,4 +24,6 @@ pub use ingest::{
 pub use pacing::{Pacer, RateLimitInfo};
 pub use ports::{LeaseGrant, LeaseStore};
 pub use report::{build_report, ReportError, ReportRequest};
-pub use retry::{with_retry, RetryCounters, RetryPolicy, RetryingDirectory, RetryingSource};
+pub use retry::{
+    call_deadline, waiting_for, with_retry, RetryCounters, RetryPolicy, RetryingDirectory, RetryingSource, Waiting,
+};

@@ -61,6 +61,20 @@ pub enum SourceError {
     /// 403: give up, naming the permission the OAuth client's role lacks.
     #[error("forbidden: the OAuth client's role needs the permission {permission} ({message}){}", ctx(.context_id))]
     Forbidden { permission: String, message: String, context_id: Option<String> },
+    /// Nothing was sent: the client holds every request until `until` (its pacer, after a 429 or
+    /// near the limit), and waiting for that would pass the call's deadline, so the call gave up
+    /// at once. A later call (the next run, the daemon's next tick) may go through.
+    #[error("{message}")]
+    Held {
+        /// `rate limited until 10:00:52 UTC (47 s from now), past this call's 5 s deadline; nothing was sent`.
+        message: String,
+        /// How long from the moment of the refusal the hold lasts.
+        wait: Duration,
+    },
+    /// The API answered, but with a body larger than the client's cap (`cap` bytes), on a window
+    /// that cannot be split further: give up (a smaller window is not possible).
+    #[error("{message}{}", ctx(.context_id))]
+    BodyTooLarge { message: String, cap: usize, context_id: Option<String> },
     /// Any other rejection (400 on one bucket, 404, ...): give up with the API's message.
     #[error("the API rejected the request: {message}{}", ctx(.context_id))]
     Invalid {
@@ -76,15 +90,23 @@ fn ctx(context_id: &Option<String>) -> String {
     context_id.as_ref().map(|c| format!(" (contextId {c})")).unwrap_or_default()
 }
 
-/// A duration for people, in seconds: `300 s`, `0.25 s`, `100000 s`.
-pub(crate) fn seconds(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64())
+/// A duration for people: whole milliseconds below a second (`250 ms`), else seconds with at most one
+/// decimal (`300 s`, `4.8 s`, `100000 s`).
+pub fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return format!("{} ms", d.as_millis());
+    }
+    let tenths = (d.as_millis() + 50) / 100;
+    match tenths % 10 {
+        0 => format!("{} s", tenths / 10),
+        decimal => format!("{}.{decimal} s", tenths / 10),
+    }
 }
 
 impl SourceError {
     /// Whether waiting and trying again can help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SourceError::RateLimited { .. } | SourceError::Transient { .. })
+        matches!(self, SourceError::RateLimited { .. } | SourceError::Transient { .. } | SourceError::Held { .. })
     }
 
     /// The API's correlation id, for Genesys support.
@@ -93,9 +115,11 @@ impl SourceError {
             SourceError::RateLimited { context_id, .. }
             | SourceError::Transient { context_id, .. }
             | SourceError::TooLarge { context_id, .. }
+            | SourceError::BodyTooLarge { context_id, .. }
             | SourceError::Unauthorized { context_id, .. }
             | SourceError::Forbidden { context_id, .. }
             | SourceError::Invalid { context_id, .. } => context_id.as_deref(),
+            SourceError::Held { .. } => None,
         }
     }
 }

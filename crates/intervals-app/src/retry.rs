@@ -22,7 +22,7 @@ use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -106,6 +106,76 @@ impl RetryCounters {
     }
 }
 
+tokio::task_local! {
+    /// The call of [`with_retry`] the current task runs an attempt of.
+    static CALL: Arc<CallState>;
+}
+
+/// What the code of an attempt tells the retry loop: the deadline it runs under, and what it is
+/// waiting for before it sends anything.
+#[derive(Debug)]
+struct CallState {
+    /// When the whole call ends (the tightest of nested calls).
+    deadline: Instant,
+    /// The call's budget, for messages.
+    budget: Duration,
+    waiting: Mutex<Option<Waiting>>,
+}
+
+/// What an attempt is waiting for before its request is sent ([`waiting_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A free request slot (the client's concurrency limit).
+    Slot,
+    /// Its turn in the pacer, which holds it until `until` (the rate limit).
+    RateLimit {
+        /// When the turn comes.
+        until: Instant,
+    },
+}
+
+/// The deadline and budget of the [`with_retry`] call this task runs an attempt of, if any: the
+/// pacer refuses at once a turn that would come after it ([`crate::Pacer::acquire`]).
+pub fn call_deadline() -> Option<(Instant, Duration)> {
+    CALL.try_with(|call| (call.deadline, call.budget)).ok()
+}
+
+/// Tells the [`with_retry`] call this task runs an attempt of (if any) what the attempt waits for
+/// before sending anything (`None`: it waits for nothing, or it has sent its request), so that
+/// an attempt cut by the deadline says it sent nothing and why instead of "no answer". Set it
+/// before the wait and clear it after: a wait cut short leaves it set, which is the point.
+pub fn waiting_for(waiting: Option<Waiting>) {
+    let _ = CALL.try_with(|call| *call.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting);
+}
+
+/// `instant` (of tokio's clock) on the wall clock, for messages: `10:00:52 UTC`.
+pub fn wall_clock(instant: Instant) -> String {
+    let now = Instant::now();
+    let at = if instant >= now {
+        chrono::Utc::now() + chrono::Duration::from_std(instant - now).unwrap_or(chrono::Duration::MAX)
+    } else {
+        chrono::Utc::now() - chrono::Duration::from_std(now - instant).unwrap_or(chrono::Duration::zero())
+    };
+    at.format("%H:%M:%S UTC").to_string()
+}
+
+/// Why an attempt cut by the deadline ended, from what it was waiting for.
+fn cut_short(waiting: Option<Waiting>, budget: Duration) -> String {
+    match waiting {
+        None => format!("no answer within the {} deadline", seconds(budget)),
+        Some(Waiting::Slot) => format!(
+            "nothing was sent: still waiting for a free request slot (the concurrency limit) when the {} deadline \
+             passed",
+            seconds(budget)
+        ),
+        Some(Waiting::RateLimit { until }) => format!(
+            "nothing was sent: still waiting for the rate limit (requests held until {}) when the {} deadline passed",
+            wall_clock(until),
+            seconds(budget)
+        ),
+    }
+}
+
 /// Runs `op` until it succeeds, fails with an error that is not retryable, or the policy's budget
 /// runs out (then the last error is returned, saying that the loop gave up and why). Each attempt
 /// runs under what is left of the deadline and is abandoned when it passes. Each retry is logged
@@ -116,18 +186,29 @@ where
     Fut: Future<Output = Result<T, SourceError>>,
 {
     let started = Instant::now();
+    let own_deadline = started.checked_add(policy.deadline);
+    let (deadline, budget) = match (call_deadline(), own_deadline) {
+        (Some((outer, outer_budget)), Some(own)) if outer < own => (outer, outer_budget),
+        (_, Some(own)) => (own, policy.deadline),
+        (Some(outer), None) => outer,
+        // A deadline beyond what the clock holds: as good as none.
+        (None, None) => (started + Duration::from_secs(100 * 365 * 86_400), policy.deadline),
+    };
+    let call = Arc::new(CallState { deadline, budget, waiting: Mutex::new(None) });
     let mut attempt: u32 = 0;
     let mut transient_failures: u32 = 0;
     loop {
         attempt += 1;
         let remaining = policy.deadline.saturating_sub(started.elapsed());
-        let err = match tokio::time::timeout(remaining, op()).await {
+        waiting_in(&call, None);
+        let err = match tokio::time::timeout(remaining, CALL.scope(Arc::clone(&call), op())).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(err)) => err,
             Err(_) => {
                 counters.transient.fetch_add(1, Ordering::Relaxed);
+                let waiting = *call.waiting.lock().unwrap_or_else(|p| p.into_inner());
                 let err = SourceError::Transient {
-                    message: format!("no answer within the {} deadline", seconds(policy.deadline)),
+                    message: cut_short(waiting, policy.deadline),
                     retry_after: None,
                     context_id: None,
                 };
@@ -147,6 +228,9 @@ where
                 }
                 retry_after.unwrap_or_else(|| full_jitter(policy.backoff_cap(transient_failures)))
             }
+            SourceError::Held { .. } => {
+                return Err(give_up(counters, attempt, Some("held past the deadline".to_owned()), err));
+            }
             _ => return Err(err),
         };
         // A wait ending at the deadline itself would leave the next attempt no time at all.
@@ -164,6 +248,10 @@ where
         );
         tokio::time::sleep(wait).await;
     }
+}
+
+fn waiting_in(call: &CallState, waiting: Option<Waiting>) {
+    *call.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting;
 }
 
 /// Counts and logs giving up, and says so in the message of a transient failure: `gave up after 3
@@ -514,6 +602,63 @@ mod tests {
             "transient failure: gave up after 1 attempt (waiting 200 s more would pass the 100 s deadline): 503 \
              (contextId ctx-1)"
         );
+    }
+
+    /// Durations in messages: milliseconds below a second, else at most one decimal.
+    #[tokio::test(start_paused = true)]
+    async fn durations_in_messages_have_at_most_one_decimal() {
+        let cases = [
+            (Duration::from_millis(250), "250 ms"),
+            (Duration::from_secs(300), "300 s"),
+            (Duration::from_millis(4794), "4.8 s"),
+            (Duration::from_secs_f64(4.794_000_000_000_000_5), "4.8 s"),
+            (Duration::from_millis(59_960), "60 s"),
+            (Duration::from_secs(100_000), "100000 s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(seconds(d), want, "{d:?}");
+        }
+        assert!(seconds(Duration::MAX).ends_with(" s"));
+        let policy = RetryPolicy { deadline: Duration::from_secs(3), ..RetryPolicy::default() };
+        let script = Script::new(vec![transient(Some(Duration::from_secs_f64(4.794_000_000_000_000_5)))]);
+        let err = with_retry(&policy, &RetryCounters::default(), || script.call()).await.unwrap_err();
+        assert!(err.to_string().contains("(waiting 4.8 s more would pass the 3 s deadline)"), "{err}");
+    }
+
+    /// An attempt cut by the deadline before it sent anything says so, and what it waited for.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_cut_before_sending_says_nothing_was_sent() {
+        let policy = RetryPolicy { deadline: Duration::from_secs(5), ..RetryPolicy::default() };
+        let cut = |waiting: Waiting| async move {
+            with_retry(&policy, &RetryCounters::default(), || async move {
+                waiting_for(Some(waiting));
+                std::future::pending::<Result<(), SourceError>>().await
+            })
+            .await
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            cut(Waiting::Slot).await,
+            "transient failure: gave up after 1 attempt: nothing was sent: still waiting for a free request slot \
+             (the concurrency limit) when the 5 s deadline passed"
+        );
+        let message = cut(Waiting::RateLimit { until: Instant::now() + Duration::from_secs(60) }).await;
+        assert!(
+            message.contains("nothing was sent: still waiting for the rate limit (requests held until "),
+            "{message}"
+        );
+        assert!(message.ends_with("UTC) when the 5 s deadline passed"), "{message}");
+        // Waiting done, request sent: then it is the answer that did not come.
+        let message = with_retry(&policy, &RetryCounters::default(), || async {
+            waiting_for(Some(Waiting::Slot));
+            waiting_for(None);
+            std::future::pending::<Result<(), SourceError>>().await
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(message.ends_with("gave up after 1 attempt: no answer within the 5 s deadline"), "{message}");
     }
 
     #[test]

@@ -16,8 +16,11 @@ pub(crate) async fn run(args: &DirectoryArgs, which: Which) -> Result<(), CliErr
     let io = io_settings(&args.source, &args.output, &mut config, true)?;
     // The source's configuration is checked first (nothing is sent), so a usage error creates no output.
     let source = wiring::open_source(&io, false).await?;
-    let directory = wiring::open_directory(&io.out).await?;
+    // What the output can hold is known without opening it; the login comes before the output
+    // is opened, so a refused or unresolvable login creates nothing.
+    wiring::check_directory(&io.out)?;
     source.login().await?;
+    let directory = wiring::open_directory(&io.out).await?;
     let written = match which {
         Which::Users => {
             let users = source.directory.users().await?;

@@ -31,10 +31,11 @@ pub(crate) async fn run(args: &ExtractArgs) -> Result<(), CliError> {
     // The source first: its configuration (environment, URLs) is checked without sending anything,
     // so a usage error leaves no output behind (a new database file, tables in PostgreSQL).
     let source = wiring::open_source(&settings.io, settings.use_jobs).await?;
+    // Then the login, still before the output is opened: a login service that refuses, never
+    // answers or does not resolve (a mistyped --environment) is exit 3 with nothing created.
+    source.login().await?;
     let target = wiring::open_metrics(&settings.io.out, Arc::clone(settings.queries.layout()), settings.format).await?;
     let target = if settings.refetch { target.ignoring_checkpoints() } else { target };
-    // Logged in before any window: a login service that refuses or never answers is exit 3.
-    source.login().await?;
     let names = match settings.io.source {
         SourceSettings::Demo => demo_names(&settings, &source).await?,
         SourceSettings::Genesys { .. } => None,

@@ -118,13 +118,19 @@ pub(crate) async fn open_metrics(
     Ok(out.config().open_metrics(&MetricsContext { query, layout }).await?)
 }
 
-/// Opens `out` for users and queues, or says it cannot hold them (before anything is sent).
-pub(crate) async fn open_directory(out: &OutputSpec) -> Result<Arc<dyn DirectoryWriter>, CliError> {
+/// Says whether `out` can hold users and queues, without opening it (before anything is sent).
+pub(crate) fn check_directory(out: &OutputSpec) -> Result<(), CliError> {
     if !out.capabilities().directory {
         return Err(CliError::usage(format!(
             "--out: the {} output cannot hold users or queues; use sqlite:PATH, postgres://..., csv:PATH or jsonl:PATH",
             out.scheme()
         )));
     }
+    Ok(())
+}
+
+/// Opens `out` for users and queues, or says it cannot hold them.
+pub(crate) async fn open_directory(out: &OutputSpec) -> Result<Arc<dyn DirectoryWriter>, CliError> {
+    check_directory(out)?;
     Ok(out.config().open_directory().await?)
 }

@@ -6,6 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::error::DomainError;
+use crate::granularity::Granularity;
 use crate::names::{Dimension, MetricName};
 use crate::query::AggregateQuery;
 use crate::window::TimeWindow;
@@ -402,10 +403,17 @@ impl<'q> ResponseRows<'q> {
             Err(at) => at,
         };
         let (granularity, tz) = (self.query.granularity(), self.query.time_zone());
+        let on_grid = bucket.is_aligned(granularity, tz) && granularity.next(bucket.start(), tz) == bucket.end();
         let why = if !window.covers(&bucket) {
             Some("lies outside it")
-        } else if !bucket.is_aligned(granularity, tz) || granularity.next(bucket.start(), tz) != bucket.end() {
+        } else if !on_grid && !stepped_from_start(window, bucket, granularity) {
             Some("is not one bucket of the query's granularity")
+        } else if self.checked.get(at).is_some_and(|next| next.start() < bucket.end())
+            || at.checked_sub(1).and_then(|i| self.checked.get(i)).is_some_and(|prev| prev.end() > bucket.start())
+        {
+            // Both forms in one response (a grid bucket and an elapsed one over the same time):
+            // storing both would count that time twice.
+            Some("overlaps another bucket of the same response")
         } else {
             None
         };
@@ -423,6 +431,21 @@ impl<'q> ResponseRows<'q> {
             }
         }
     }
+}
+
+/// Whether `bucket` is one bucket of `granularity` counted in elapsed time from the start of
+/// `window` (a whole number of bucket lengths after it, one bucket length long, or cut short by
+/// the window's end). Where the UTC offset changes by less than a bucket (Lord Howe's 30-minute
+/// DST shift under PT1H) such buckets leave the local grid; the API's documentation does not say
+/// which form it sends, so both are accepted, inside the window.
+fn stepped_from_start(window: TimeWindow, bucket: TimeWindow, granularity: Granularity) -> bool {
+    let step = granularity.nominal();
+    let offset = bucket.start() - window.start();
+    let length = bucket.duration();
+    let whole_steps = offset >= chrono::Duration::zero()
+        && offset.num_seconds() % step.num_seconds() == 0
+        && offset.subsec_nanos() == 0;
+    whole_steps && (length == step || (length < step && bucket.end() == window.end()))
 }
 
 #[cfg(test)]

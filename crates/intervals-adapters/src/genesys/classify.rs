@@ -160,6 +160,10 @@ pub(crate) fn classify_status(
 
 /// Classifies a transport failure (connect, timeout, reset, truncated body): always transient.
 pub(crate) fn classify_transport(endpoint: &Endpoint, err: &reqwest::Error, secrets: &[&Secret]) -> SourceError {
+    if let Some(failure) = super::dns::dns_failure(err) {
+        let message = format!("{} could not be sent: {failure}", endpoint.what);
+        return SourceError::Transient { message: scrub(&message, secrets), retry_after: None, context_id: None };
+    }
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use intervals_app::{with_retry, DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError};
+use intervals_app::{
+    waiting_for, with_retry, DirectorySource, MetricSource, Pacer, RetryCounters, RetryPolicy, SourceError, Waiting,
+};
 use intervals_domain::{AggregateQuery, DomainError, MetricFamily, MetricRow, Queue, ResponseRows, TimeWindow, User};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -21,6 +23,7 @@ use super::classify::{
     classify_status, classify_transport, correlation_id, rate_limit_info, retry_after, unparsable, AggregateApi,
     Endpoint, DEFAULT_RETRY_AFTER,
 };
+use super::dns::{dns_failure, SystemResolver};
 use super::dto::{
     read_rows, stream_rows, AggregatePage, AggregateResponseDto, AggregationQueryDto, ContractError, EntityListingDto,
     ErrorBodyDto, QueueDto, RowsError, TokenResponseDto, UserAggregateResponseDto, UserDto,
@@ -256,6 +259,7 @@ impl GenesysClient {
             .gzip(true)
             // Never carry the bearer token anywhere else.
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(SystemResolver))
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
         Ok(GenesysClient {
@@ -333,11 +337,13 @@ impl GenesysClient {
         json_body: Option<&[u8]>,
     ) -> Result<Reply, SourceError> {
         let inner = &*self.inner;
+        waiting_for(Some(Waiting::Slot));
         let _permit = inner.permits.acquire().await.expect("the semaphore is never closed");
+        waiting_for(None);
         let mut renewed = false;
         let mut stale_retries = 0;
         loop {
-            inner.pacer.acquire().await;
+            inner.pacer.acquire().await?;
             let (token, generation) = inner.token().await?;
             let started = Instant::now();
             let mut request =
@@ -605,13 +611,27 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Opti
 }
 
 /// A body over the cap: on a window of several buckets the caller splits it (smaller windows, smaller
-/// answers); otherwise nothing can help.
+/// answers); otherwise nothing can help. Either way the API accepted the request: the message says
+/// the answer was too big for the client, not that the API rejected anything.
 fn too_big(endpoint: &Endpoint, cap: usize, context_id: Option<String>) -> SourceError {
-    let message = format!("{} answered with more than {} MiB (the response size limit)", endpoint.what, cap >> 20);
+    let mib = if cap >= 1 << 20 { format!("{}, ", mebibytes(cap)) } else { String::new() };
+    let message = format!(
+        "the response body of {} exceeded the cap of {cap} bytes ({mib}the response size limit)",
+        endpoint.what
+    );
     if endpoint.buckets > 1 {
         SourceError::TooLarge { message, context_id }
     } else {
-        SourceError::Invalid { message, status: None, context_id }
+        SourceError::BodyTooLarge { message, cap, context_id }
+    }
+}
+
+/// A size of at least 1 MiB for messages: `256 MiB`, `1.5 MiB` (at most one decimal).
+fn mebibytes(bytes: usize) -> String {
+    let tenths = (bytes as u64 * 10 + (1 << 19)) >> 20;
+    match tenths % 10 {
+        0 => format!("{} MiB", tenths / 10),
+        d => format!("{}.{d} MiB", tenths / 10),
     }
 }
 
@@ -643,6 +663,29 @@ impl Inner {
         }
     }
 
+    /// A failure to reach the login service. A login host that does not resolve before the first
+    /// token was ever obtained is a mistyped environment or login URL, not a passing fault: it is
+    /// refused at once (`Unauthorized`, not retried), naming the host. Afterwards (the host
+    /// resolved before) it is transient, like any other transport failure.
+    fn login_transport_failure(&self, endpoint: &Endpoint, err: &reqwest::Error) -> SourceError {
+        if self.tokens_issued.load(Ordering::Relaxed) == 0 {
+            if let Some(failure) = dns_failure(err) {
+                return SourceError::Unauthorized {
+                    message: format!(
+                        "cannot get an access token from {}: the host {} does not resolve ({}); check the \
+                         environment (--environment, GENESYS_ENVIRONMENT or the daemon's `environment`) or the \
+                         login URL",
+                        self.env.login_url(),
+                        failure.host,
+                        failure.why
+                    ),
+                    context_id: None,
+                };
+            }
+        }
+        classify_transport(endpoint, err, &[&self.client_secret])
+    }
+
     /// `POST https://login.<env>/oauth/token` with Basic auth and `grant_type=client_credentials`.
     async fn fetch_token(&self) -> Result<(Secret, Duration), SourceError> {
         const WHAT: &str = "POST /oauth/token";
@@ -656,7 +699,7 @@ impl Inner {
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
-            .map_err(|e| classify_transport(&endpoint, &e, &secrets))?;
+            .map_err(|e| self.login_transport_failure(&endpoint, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|e| classify_transport(&endpoint, &e, &secrets))?;

@@ -55,12 +55,17 @@ impl GenesysClient {
         let api = AggregateApi::of(family);
         let submit = api.job_submit(window.bucket_count(query.granularity(), query.time_zone()));
         let body = serde_json::to_vec(&request).expect("the request serialises");
-        let reply = self.step(&submit, Method::POST, &self.api_url(api.jobs_path), Some(&body)).await?;
-        let submitted: AsyncQueryResponseDto = self.parse(&submit, &reply)?;
-        let job_id = submitted
-            .job_id
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| contract(&submit, &ContractError("no jobId".into()), reply.context_id.clone()))?;
+        // A submission whose answer was cut short is sent again: the job it may have created is
+        // never read (the API expires it), and the new one is.
+        let job_id = self
+            .step(&submit, Method::POST, &self.api_url(api.jobs_path), Some(&body), |reply| {
+                let submitted: AsyncQueryResponseDto = self.parse(&submit, reply)?;
+                submitted
+                    .job_id
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| contract(&submit, &ContractError("no jobId".into()), reply.context_id.clone()))
+            })
+            .await?;
         let mut guard = JobGuard::new(self.clone(), family, job_id.clone());
         tracing::info!(job_id = %job_id, family = %family, window = %window, "aggregate job submitted");
 
@@ -76,8 +81,9 @@ impl GenesysClient {
                 Some(c) => format!("{results_url}?cursor={}", encode(c)),
                 None => results_url.clone(),
             };
-            let reply = self.step(&results, Method::GET, &page_url, None).await?;
-            let (page_rows, next) = self.rows_of(&results, &reply, query, window)?;
+            let (page_rows, next) = self
+                .step(&results, Method::GET, &page_url, None, |reply| self.rows_of(&results, reply, query, window))
+                .await?;
             pages += 1;
             append(&mut rows, page_rows);
             match next {
@@ -94,7 +100,7 @@ impl GenesysClient {
     /// cancelled.
     pub async fn cancel_job(&self, family: MetricFamily, job_id: &str) -> Result<(), SourceError> {
         let api = AggregateApi::of(family);
-        match self.step(&api.job_cancel(), Method::DELETE, &job_url(self, api, job_id), None).await {
+        match self.step(&api.job_cancel(), Method::DELETE, &job_url(self, api, job_id), None, |_| Ok(())).await {
             Ok(_) => {
                 tracing::info!(job_id, family = %family, "aggregate job cancelled");
                 Ok(())
@@ -144,8 +150,12 @@ impl GenesysClient {
         let deadline = Instant::now() + settings.timeout;
         let mut wait = settings.poll_initial;
         loop {
-            let reply = self.step(&endpoint, Method::GET, &url, None).await?;
-            let status: AsyncQueryStatusDto = self.parse(&endpoint, &reply)?;
+            let (status, context_id) = self
+                .step(&endpoint, Method::GET, &url, None, |reply| {
+                    let status: AsyncQueryStatusDto = self.parse(&endpoint, reply)?;
+                    Ok((status, reply.context_id.clone()))
+                })
+                .await?;
             let state = status.state.as_deref().unwrap_or("").to_ascii_uppercase();
             let failed = |what: &str| SourceError::Invalid {
                 message: format!(
@@ -153,7 +163,7 @@ impl GenesysClient {
                     status.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
                 ),
                 status: None,
-                context_id: reply.context_id.clone(),
+                context_id: context_id.clone(),
             };
             match state.as_str() {
                 FULFILLED => return Ok(()),
@@ -169,7 +179,7 @@ impl GenesysClient {
                         settings.timeout.as_secs()
                     ),
                     retry_after: None,
-                    context_id: reply.context_id.clone(),
+                    context_id,
                 });
             }
             tracing::debug!(job_id, state = %state, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "aggregate job pending");
@@ -179,16 +189,24 @@ impl GenesysClient {
         }
     }
 
-    /// One job step with its own retries.
-    async fn step(
+    /// One job step with its own retries: the request, and `read` of its answer, retried together,
+    /// so that an answer cut short (a 200 whose body is not the JSON it should be) is asked for
+    /// again like a 503, as the synchronous query is.
+    async fn step<T>(
         &self,
         endpoint: &Endpoint,
         method: Method,
         url: &str,
         body: Option<&[u8]>,
-    ) -> Result<Reply, SourceError> {
+        read: impl Fn(&Reply) -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
         let settings = &self.inner.jobs;
-        with_retry(&settings.retry, &settings.counters, || self.execute(endpoint, method.clone(), url, body)).await
+        let read = &read;
+        with_retry(&settings.retry, &settings.counters, || {
+            let method = method.clone();
+            async move { read(&self.execute(endpoint, method, url, body).await?) }
+        })
+        .await
     }
 }
 

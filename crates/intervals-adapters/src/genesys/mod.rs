@@ -21,6 +21,7 @@
 
 mod classify;
 mod client;
+mod dns;
 mod dto;
 mod environment;
 mod error;

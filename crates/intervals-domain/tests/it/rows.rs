@@ -3,7 +3,7 @@
 
 use intervals_domain::{
     AggregateQuery, AggregateResponse, BucketData, Dimension, DomainError, Filters, Granularity, GroupResult,
-    MetricData, MetricName, MetricRow, Stats, Tz,
+    MetricData, MetricName, MetricRow, Stats, TimeWindow, Tz,
 };
 
 use crate::win;
@@ -417,4 +417,86 @@ fn a_row_moves_into_the_columns_of_another_query() {
     assert_eq!((moved.metric_key(), moved.stats(), moved.bucket()), (row.metric_key(), row.stats(), row.bucket()));
     assert_eq!(moved.clone().regrouped(layout.group_by(), status.group_by()), row, "and back");
     assert_eq!(row.clone().regrouped(status.group_by(), status.group_by()), row);
+}
+
+/// Lord Howe moves its clocks by 30 minutes, so on the day it does, PT1H buckets counted in elapsed
+/// hours from the window's start leave the local-hour grid (they start at :30 after the change).
+/// Which form the API sends is not documented: both are accepted inside the window, a bucket cut
+/// short by the window's end included, and the rows keep the buckets as they came. A response
+/// mixing both forms over the same time is refused (that time would count twice).
+#[test]
+fn lord_howe_dst_days_accept_local_hours_and_elapsed_hours() {
+    let q = AggregateQuery::new(
+        AggregateQuery::parse_metrics("tHandle").unwrap(),
+        AggregateQuery::parse_group_by("userId").unwrap(),
+        Granularity::Pt1h,
+        "Australia/Lord_Howe".parse::<Tz>().unwrap(),
+        Filters::none(),
+    )
+    .unwrap();
+    let response = |intervals: &[&str]| AggregateResponse {
+        results: vec![GroupResult {
+            group: group(&[("userId", AGENT)]),
+            data: intervals
+                .iter()
+                .map(|interval| BucketData {
+                    interval: (*interval).to_owned(),
+                    metrics: vec![metric("tHandle", timer(2.0, 1.0, 2, 3.0))],
+                })
+                .collect(),
+        }],
+    };
+    // 2025-10-05, 23.5 h: local midnight at +10:30 (13:30Z), clocks 02:00 -> 02:30 at 15:30Z,
+    // the next midnight at +11 (13:00Z). 2025-04-06, 24.5 h: 02:00 -> 01:30 at 15:00Z.
+    let october = crate::win("2025-10-04T13:30:00Z", "2025-10-05T13:00:00Z");
+    let april = crate::win("2025-04-05T13:00:00Z", "2025-04-06T13:30:00Z");
+    // (window, buckets of one response, what the error says, or None when accepted)
+    let table: &[(_, &[&str], Option<&str>)] = &[
+        // Local hours: the bucket holding the change is 90 minutes long.
+        (october, &["2025-10-04T13:30:00Z/2025-10-04T14:30:00Z"], None),
+        (october, &["2025-10-04T14:30:00Z/2025-10-04T16:00:00Z"], None),
+        (october, &["2025-10-04T16:00:00Z/2025-10-04T17:00:00Z", "2025-10-05T12:00:00Z/2025-10-05T13:00:00Z"], None),
+        // Elapsed hours from the window's start: :30 after the change, the last one cut at the end.
+        (october, &["2025-10-04T15:30:00Z/2025-10-04T16:30:00Z", "2025-10-04T16:30:00Z/2025-10-04T17:30:00Z"], None),
+        (october, &["2025-10-05T12:30:00Z/2025-10-05T13:00:00Z"], None),
+        (april, &["2025-04-05T15:00:00Z/2025-04-05T16:00:00Z", "2025-04-06T13:00:00Z/2025-04-06T13:30:00Z"], None),
+        (april, &["2025-04-05T14:00:00Z/2025-04-05T15:30:00Z", "2025-04-06T12:30:00Z/2025-04-06T13:30:00Z"], None),
+        // Refused: past the window's end, neither form, a short bucket not at the end, both forms.
+        (october, &["2025-10-05T12:30:00Z/2025-10-05T13:30:00Z"], Some("lies outside it")),
+        (october, &["2025-10-04T15:00:00Z/2025-10-04T16:00:00Z"], Some("not one bucket")),
+        (october, &["2025-10-04T16:30:00Z/2025-10-04T17:00:00Z"], Some("not one bucket")),
+        (april, &["2025-04-05T13:20:00Z/2025-04-05T14:20:00Z"], Some("not one bucket")),
+        (
+            october,
+            &["2025-10-04T16:00:00Z/2025-10-04T17:00:00Z", "2025-10-04T15:30:00Z/2025-10-04T16:30:00Z"],
+            Some("overlaps another bucket"),
+        ),
+    ];
+    for (window, intervals, want) in table {
+        match (want, response(intervals).into_rows_within(&q, *window)) {
+            (None, Ok(rows)) => {
+                let got: Vec<String> = rows.iter().map(|r| r.bucket().to_string()).collect();
+                let expected: Vec<String> =
+                    intervals.iter().map(|i| TimeWindow::parse_iso_interval(i).unwrap().to_string()).collect();
+                assert_eq!(got, expected, "{intervals:?}");
+            }
+            (Some(why), Err(e @ DomainError::BucketOutsideWindow { .. })) => {
+                assert!(e.to_string().contains(why), "{intervals:?}: {e}");
+            }
+            (want, got) => panic!("{intervals:?}: want {want:?}, got {got:?}"),
+        }
+    }
+    // A whole day of elapsed hours: 23 of them and the half hour cut at midnight, every one stored.
+    let elapsed: Vec<String> = (0..24)
+        .map(|h| {
+            let start = october.start() + chrono::Duration::hours(h);
+            let end = (start + chrono::Duration::hours(1)).min(october.end());
+            TimeWindow::new(start, end).unwrap().to_iso_interval()
+        })
+        .collect();
+    let refs: Vec<&str> = elapsed.iter().map(String::as_str).collect();
+    let rows = response(&refs).into_rows_within(&q, october).unwrap();
+    assert_eq!(rows.len(), 24);
+    let total: chrono::Duration = rows.iter().map(|r| r.bucket().duration()).sum();
+    assert_eq!(total, october.duration(), "the buckets tile the day");
 }

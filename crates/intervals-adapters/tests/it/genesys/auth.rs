@@ -204,3 +204,19 @@ async fn login_does_not_retry_refused_credentials_and_keeps_the_refusal() {
     client.login(&RetryPolicy::default(), &RetryCounters::default()).await.unwrap();
     assert_eq!(client.tokens_issued(), 1);
 }
+
+/// A login host that does not resolve (a mistyped environment; `.invalid` is never looked up) is
+/// refused at the first login without a retry, naming the host and what to check.
+#[tokio::test]
+async fn an_unresolvable_login_host_is_refused_at_once_naming_it() {
+    let config =
+        intervals_adapters::genesys::GenesysConfig::for_environment(Environment::parse("nonexistent.invalid").unwrap())
+            .credentials("id", intervals_adapters::genesys::Secret::new("secret"));
+    let client = GenesysClient::new(config).unwrap();
+    let counters = RetryCounters::default();
+    let err = client.login(&RetryPolicy::default(), &counters).await.unwrap_err();
+    let SourceError::Unauthorized { message, .. } = &err else { panic!("{err:?}") };
+    assert!(message.contains("the host login.nonexistent.invalid does not resolve"), "{message}");
+    assert!(message.contains("--environment"), "{message}");
+    assert_eq!(counters.retries(), 0, "not retried");
+}

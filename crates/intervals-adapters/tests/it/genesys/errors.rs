@@ -164,7 +164,17 @@ async fn a_body_over_the_size_limit_is_refused_and_a_window_of_several_buckets_i
     assert!(message.contains("response size limit"), "{message}");
     let one_bucket = window("2025-03-10T00:00:00Z", "2025-03-10T00:30:00Z");
     let err = client.query(&handle_query(), one_bucket).await.unwrap_err();
-    assert!(matches!(&err, SourceError::Invalid { message, .. } if message.contains("size limit")), "{err:?}");
+    assert!(matches!(&err, SourceError::BodyTooLarge { cap: 16384, .. }), "{err:?}");
     assert!(!err.is_retryable());
+    // The API answered: the message says the answer was over the client's cap, not that it was rejected.
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "the response body of POST /api/v2/analytics/conversations/aggregates/query exceeded the cap of 16384 \
+             bytes (the response size limit)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("rejected"), "{text}");
     assert_eq!(intervals_adapters::genesys::DEFAULT_MAX_BODY_BYTES, 256 << 20);
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use intervals_adapters::genesys::{JobSettings, JobSource};
 use intervals_app::{
     DirectorySource, MetricSource, RetryCounters, RetryPolicy, RetryingDirectory, RetryingSource, SourceError,
 };
@@ -175,4 +176,73 @@ async fn a_single_attempt_surfaces_the_transient_error() {
         }
     );
     assert_eq!(fake.seen_at(AGGREGATES).len(), 1);
+}
+
+/// With `--use-jobs`, an answer cut short is asked for again on every step (the submission, the
+/// status polls, each results page), as on the synchronous path: the rows are exact, every
+/// truncated body was one retry, and no job is left behind.
+#[tokio::test(start_paused = true)]
+async fn truncated_bodies_on_every_job_step_are_retried() {
+    let config =
+        intervals_sim::SimConfig { truncate_rate: 0.3, job_delay: Duration::from_secs(2), ..support::sim_config() };
+    let sim = intervals_sim::spawn(config, 0).await.unwrap();
+    let counters = Arc::new(RetryCounters::default());
+    let client = support::client(&sim.base_url(), |cfg| {
+        cfg.jobs = JobSettings { page_size: 7, counters: counters.clone(), ..JobSettings::default() };
+    });
+    let source = JobSource::new(client.clone());
+    let query = handle_query();
+    for window in hour_windows(12, 1) {
+        let rows = source.query(&query, window).await.unwrap_or_else(|e| panic!("{window}: {e}"));
+        assert_eq!(support::sorted(rows), sim.truth(&query, window));
+    }
+    let stats = sim.stats();
+    assert!(stats.truncated >= 5, "{stats:?}");
+    assert_eq!(counters.transient(), stats.truncated, "{stats:?}");
+    assert_eq!(counters.gave_up(), 0);
+    assert!(client.active_jobs().is_empty());
+}
+
+/// One 429 with `Retry-After: 52` under a 5 s deadline (the daemon's probe): the call that got it
+/// gives up at once; the windows after it fail at once too, saying until when requests are held
+/// and that nothing was sent (no "no answer within the deadline"); the first window after the hold
+/// is sent when it ends, not later.
+#[tokio::test(start_paused = true)]
+async fn a_long_retry_after_under_a_short_deadline_holds_without_starving() {
+    let fake = Fake::start(|req, seen| {
+        if req.path == TOKEN {
+            return Canned::token("tok", 3600);
+        }
+        if seen.iter().any(|s| s.path == AGGREGATES) {
+            return empty_results();
+        }
+        Canned::error(429, "Rate limit exceeded the maximum", "ctx-429").header("retry-after", "52")
+    })
+    .await;
+    let counters = Arc::new(RetryCounters::default());
+    let policy = RetryPolicy { deadline: Duration::from_secs(5), ..RetryPolicy::default() };
+    let source = RetryingSource::new(Arc::new(support::client(&fake.base_url, |_| {})), policy, counters.clone());
+    let start = Instant::now();
+    let mut held = 0;
+    for (tick, window) in hour_windows(120, 1).into_iter().enumerate() {
+        tokio::time::sleep_until(start + Duration::from_secs(tick as u64)).await;
+        let t = Instant::now();
+        match source.query(&handle_query(), window).await {
+            Ok(_) => {}
+            Err(SourceError::RateLimited { .. }) if tick == 0 => {}
+            Err(SourceError::Held { message, .. }) => {
+                assert_eq!(t.elapsed(), Duration::ZERO, "tick {tick}: at once");
+                assert!(
+                    message.starts_with("rate limited until ") && message.contains("nothing was sent"),
+                    "{message}"
+                );
+                held += 1;
+            }
+            Err(e) => panic!("tick {tick}: {e}"),
+        }
+    }
+    assert_eq!(held, 47, "ticks 1 to 47 would wait past their deadline; tick 48 waits 4 s");
+    let calls = fake.seen_at(AGGREGATES);
+    assert_eq!(calls[1].at - calls[0].at, Duration::from_secs(52), "sent when the hold ends");
+    assert_eq!(calls.len(), 1 + 72);
 }
