@@ -346,3 +346,36 @@ async fn empty_filter_lists_are_refused_instead_of_reading_everything() {
         rejected_before_any_request(&args, &format!("{flag}: the list {value:?} holds no value")).await;
     }
 }
+
+#[tokio::test]
+async fn an_unknown_preset_is_refused_naming_the_presets() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--preset", "agents"]);
+    rejected_before_any_request(&args, "--preset: unknown preset \"agents\": use one of agent, utilization, queue")
+        .await;
+}
+
+/// `--preset` fills what is not given (the dry run names it), `--group-by` still wins, and
+/// `sim truth` builds the same queries from the same flags.
+#[tokio::test]
+async fn a_preset_is_shown_by_the_dry_run_and_explicit_flags_win() {
+    let sim = Sim::small().await;
+    let dry_run = |extra: &[&str]| {
+        let mut cmd =
+            sim.cli(&["extract", "--dry-run", "--from", "2025-03-01", "--to", "2025-03-02", "--preset", "queue"]);
+        cmd.args(extra);
+        cmd
+    };
+    let stdout = text(&run(dry_run(&[])).await.stdout);
+    assert!(stdout.contains("preset:      queue (by queueId,mediaType;"), "{stdout}");
+    assert!(stdout.contains("group by:    queueId,mediaType"), "{stdout}");
+    assert!(stdout.contains(&format!("metrics:     {}", intervals_domain::QUEUE_METRICS.join(","))), "{stdout}");
+    let stdout = text(&run(dry_run(&["--group-by", "queueId"])).await.stdout);
+    assert!(stdout.contains("group by:    queueId\n"), "{stdout}");
+    assert_eq!(sim.requests(), 0);
+
+    let truth =
+        run(clean_cli(&["sim", "truth", "--from", "2025-03-01", "--to", "2025-03-02", "--preset", "queue"])).await;
+    let header = text(&truth.stdout).lines().next().unwrap_or_default().to_owned();
+    assert!(header.starts_with("queue_id,media_type,interval_start"), "{header}");
+}

@@ -297,16 +297,21 @@ fn restore(dir: &std::path::Path) {
     }
 }
 
-/// Every file of a folder with its size and a digest of its bytes (the shared-memory index of the
-/// write-ahead log, `-shm`, which any reader of a WAL database updates, with its name only).
+/// Every file of a folder with its size and a digest of its bytes, but the write-ahead log's files
+/// (`-wal`, `-shm`), which SQLite creates beside a WAL database for any reader, and which an empty
+/// log leaves meaningless.
 fn folder_bytes(dir: &std::path::Path) -> BTreeMap<String, (usize, u64)> {
     use std::hash::{Hash, Hasher};
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            let wal = name.ends_with("-wal");
+            !(name.ends_with("-shm") || wal && std::fs::metadata(p).unwrap().len() == 0)
+        })
         .map(|p| {
-            let shm = p.to_string_lossy().ends_with("-shm");
-            let bytes = if shm { Vec::new() } else { std::fs::read(&p).unwrap() };
+            let bytes = std::fs::read(&p).unwrap();
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             bytes.hash(&mut hasher);
             (p.file_name().unwrap().to_string_lossy().into_owned(), (bytes.len(), hasher.finish()))

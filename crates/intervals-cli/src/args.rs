@@ -67,13 +67,13 @@ pub(crate) struct ReportArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct SourceArgs {
     /// Genesys Cloud environment (mypurecloud.com, mypurecloud.ie, ...) or region (eu-west-1).
-    #[arg(long, env = "GENESYS_ENVIRONMENT", value_name = "ENV")]
+    #[arg(long, env = intervals_runtime::ENVIRONMENT_ENV, value_name = "ENV")]
     pub(crate) environment: Option<String>,
     /// Override the API base URL (e.g. a simulator: http://127.0.0.1:8080).
-    #[arg(long, env = "GENESYS_API_URL", value_name = "URL")]
+    #[arg(long, env = intervals_runtime::API_URL_ENV, value_name = "URL")]
     pub(crate) api_url: Option<String>,
     /// Override the login base URL (token endpoint at <URL>/oauth/token).
-    #[arg(long, env = "GENESYS_LOGIN_URL", value_name = "URL")]
+    #[arg(long, env = intervals_runtime::LOGIN_URL_ENV, value_name = "URL")]
     pub(crate) login_url: Option<String>,
     /// Use an in-process simulator (50 agents, fixed seed): no credentials, no network.
     #[arg(long)]
@@ -118,18 +118,23 @@ pub(crate) struct ExtractArgs {
     /// Bucket size: PT15M, PT30M, PT1H or P1D [default: PT30M].
     #[arg(long, value_name = "ISO8601")]
     pub(crate) granularity: Option<String>,
+    /// A named bundle of group-by and metrics; --metrics and --group-by still win.
+    #[arg(long, value_name = "NAME", long_help = preset_help())]
+    pub(crate) preset: Option<String>,
     // No `default_value`, so that the --config file can set it: the default is applied in `settings`.
     #[arg(
         long,
         value_name = "LIST",
         help = format!(
             "Comma-separated metrics: conversation metrics and status metrics (tAgentRoutingStatus, \
-             tSystemPresence, tOrganizationPresence) [default: {}; with --demo also tAgentRoutingStatus,tSystemPresence]",
+             tSystemPresence, tOrganizationPresence) [default: the preset's, else {}; with --demo the \
+             utilization preset's]",
             default_metrics()
         )
     )]
     pub(crate) metrics: Option<String>,
-    /// Comma-separated dimensions from userId, mediaType, queueId [default: userId,mediaType].
+    /// Comma-separated dimensions from userId, mediaType, queueId [default: the preset's, else
+    /// userId,mediaType].
     #[arg(long, value_name = "LIST")]
     pub(crate) group_by: Option<String>,
     /// Keep only these media types (voice, chat, email, message, ...).
@@ -242,10 +247,10 @@ pub(crate) struct SimServeArgs {
     #[arg(long, default_value_t = 86_400)]
     pub(crate) token_ttl: u64,
     /// Accepted client id [default: GENESYS_CLIENT_ID, else sim-client].
-    #[arg(long, env = "GENESYS_CLIENT_ID", hide_env_values = true)]
+    #[arg(long, env = intervals_runtime::CLIENT_ID_ENV, hide_env_values = true)]
     pub(crate) client_id: Option<String>,
     /// Accepted client secret [default: GENESYS_CLIENT_SECRET, else sim-secret].
-    #[arg(long, env = "GENESYS_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(long, env = intervals_runtime::CLIENT_SECRET_ENV, hide_env_values = true)]
     pub(crate) client_secret: Option<String>,
 }
 
@@ -257,18 +262,21 @@ pub(crate) struct SimTruthArgs {
     /// End, exclusive (date or RFC 3339).
     #[arg(long)]
     pub(crate) to: String,
-    /// Bucket size.
-    #[arg(long, default_value = "PT30M")]
-    pub(crate) granularity: String,
-    /// Dimensions.
-    #[arg(long, default_value = "userId,mediaType")]
-    pub(crate) group_by: String,
-    /// Metrics.
-    #[arg(long, default_value = default_metrics())]
-    pub(crate) metrics: String,
-    /// IANA zone.
-    #[arg(long, default_value = "UTC")]
-    pub(crate) time_zone: String,
+    /// Bucket size [default: PT30M].
+    #[arg(long)]
+    pub(crate) granularity: Option<String>,
+    /// A named bundle of group-by and metrics, as for `extract`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) preset: Option<String>,
+    /// Dimensions [default: the preset's, else userId,mediaType].
+    #[arg(long)]
+    pub(crate) group_by: Option<String>,
+    /// Metrics [default: the preset's, else those of `extract`].
+    #[arg(long)]
+    pub(crate) metrics: Option<String>,
+    /// IANA zone [default: UTC].
+    #[arg(long)]
+    pub(crate) time_zone: Option<String>,
     /// Keep only these media types.
     #[arg(long)]
     pub(crate) media_type: Option<String>,
@@ -280,6 +288,17 @@ pub(crate) struct SimTruthArgs {
     pub(crate) user_id: Option<String>,
     #[command(flatten)]
     pub(crate) org: SimOrgArgs,
+}
+
+/// The long help of `--preset`: every preset with its group-by and metrics, from the domain's table.
+fn preset_help() -> String {
+    let mut help =
+        "A named bundle of group-by and metrics; --metrics and --group-by still win over the preset's:".to_owned();
+    for preset in intervals_domain::Preset::ALL {
+        help.push_str("\n  ");
+        help.push_str(&preset.describe());
+    }
+    help
 }
 
 #[cfg(test)]
@@ -303,20 +322,22 @@ mod tests {
 
         let mut cli = Cli::command();
         let extract = cli.find_subcommand_mut("extract").unwrap();
-        let help = extract.render_help().to_string();
-        let demo = crate::settings::demo_metrics();
-        assert!(demo.starts_with(default_metrics()) && demo.ends_with("tAgentRoutingStatus,tSystemPresence"));
+        let help = extract.render_long_help().to_string();
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             help.contains(&format!(
-                "[default: {}; with --demo also tAgentRoutingStatus,tSystemPresence]",
+                "[default: the preset's, else {}; with --demo the utilization preset's]",
                 default_metrics()
             )),
             "{help}"
         );
+        // Every preset is listed with its group-by and metrics, as the domain defines it.
+        for preset in intervals_domain::Preset::ALL {
+            assert!(help.contains(&preset.describe()), "{preset}: {help}");
+        }
 
         let cli = Cli::parse_from(["genesys-intervals", "sim", "truth", "--from", "2025-03-10", "--to", "2025-03-11"]);
         let Command::Sim(SimCommand::Truth(truth)) = cli.command else { panic!("not sim truth") };
-        assert_eq!(truth.metrics, default_metrics());
+        assert_eq!(truth.metrics, None, "sim truth takes extract's defaults from the domain");
     }
 }

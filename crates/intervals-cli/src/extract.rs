@@ -220,6 +220,13 @@ fn print_plan(s: &ExtractSettings) {
         println!("  note:        requested {requested} was rounded outward to whole {} buckets", qs.granularity());
     }
     println!("  granularity: {} in {}", qs.granularity(), qs.time_zone());
+    if let Some(preset) = s.preset {
+        println!(
+            "  preset:      {} (by {}; --metrics and --group-by win over it)",
+            preset,
+            preset.group_by().join(",")
+        );
+    }
     for q in qs.queries() {
         print_query(q);
     }

@@ -10,10 +10,10 @@ use std::time::Duration;
 use chrono::{Days, Utc};
 use intervals_app::RetryPolicy;
 use intervals_domain::{
-    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, MetricFamily, OrgLabel, Plan, PlanRequest,
-    QuerySet, TimeSpec, Tz,
+    BuiltQueries, Filters, MaxWindow, MetricFamily, OrgLabel, Plan, PlanRequest, Preset, QuerySet, QuerySpec,
+    SpecField, TimeSpec, Tz,
 };
-use intervals_runtime::ConfigList;
+use intervals_runtime::{ConfigList, CLIENT_ID_ENV, CLIENT_SECRET_ENV};
 use serde::Deserialize;
 
 use crate::args::{CsvFormat, ExtractArgs, OutputArgs, SourceArgs};
@@ -30,18 +30,7 @@ pub(crate) fn default_metrics() -> &'static str {
     TEXT.get_or_init(|| intervals_domain::DEFAULT_METRICS.join(","))
 }
 
-/// The metrics of `--demo` when none are named: [`default_metrics`] and the status metrics the
-/// `agent_utilization` view reads, so the demo's views are full out of the box.
-pub(crate) fn demo_metrics() -> &'static str {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| {
-        let all: Vec<&str> =
-            intervals_domain::DEFAULT_METRICS.iter().chain(intervals_domain::UTILIZATION_METRICS).copied().collect();
-        all.join(",")
-    })
-}
-
-const DEFAULT_GROUP_BY: &str = "userId,mediaType";
+/// Windows and requests in flight when `--concurrency` is not given.
 const DEFAULT_CONCURRENCY: usize = 4;
 /// Days extracted by `--demo` when no range is given: the last full week.
 const DEMO_DAYS: u64 = 7;
@@ -53,6 +42,7 @@ pub(crate) struct ConfigFile {
     from: Option<String>,
     to: Option<String>,
     granularity: Option<String>,
+    preset: Option<String>,
     metrics: Option<ConfigList>,
     group_by: Option<ConfigList>,
     media_types: Option<ConfigList>,
@@ -124,6 +114,8 @@ pub(crate) struct IoSettings {
 pub(crate) struct ExtractSettings {
     pub(crate) io: IoSettings,
     pub(crate) queries: QuerySet,
+    /// The preset that filled what was not given (`--preset`, or utilization for `--demo`).
+    pub(crate) preset: Option<Preset>,
     pub(crate) plan: Plan,
     pub(crate) format: CsvFormat,
     pub(crate) max_window: MaxWindow,
@@ -158,13 +150,13 @@ pub(crate) fn io_settings(
                  or --api-url and --login-url; or try --demo",
             ));
         }
-        let client_id = env_or("GENESYS_CLIENT_ID", config.client_id.take());
-        let client_secret = env_or("GENESYS_CLIENT_SECRET", config.client_secret.take());
+        let client_id = env_or(CLIENT_ID_ENV, config.client_id.take());
+        let client_secret = env_or(CLIENT_SECRET_ENV, config.client_secret.take());
         let credentials = match (client_id, client_secret) {
             (Some(client_id), Some(client_secret)) => Credentials { client_id, client_secret },
             _ if !needs_credentials => Credentials { client_id: String::new(), client_secret: String::new() },
             (id, _) => {
-                let missing = if id.is_none() { "GENESYS_CLIENT_ID" } else { "GENESYS_CLIENT_SECRET" };
+                let missing = if id.is_none() { CLIENT_ID_ENV } else { CLIENT_SECRET_ENV };
                 return Err(CliError::usage(format!(
                     "missing credentials: set {missing} (an OAuth client-credentials client; see docs/genesys-setup.md), \
                      or client_id/client_secret in the --config file"
@@ -196,26 +188,23 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
     };
     let usage = |e: intervals_domain::DomainError| CliError::usage(e.to_string());
 
-    let granularity = Granularity::parse(&pick(&args.granularity, config.granularity.take(), "PT30M"))
-        .map_err(|e| CliError::usage(format!("--granularity: {e}")))?;
-    let time_zone = parse_time_zone(&pick(&args.time_zone, config.time_zone.take(), "UTC")).map_err(usage)?;
-    let metrics = AggregateQuery::parse_metrics(&pick(
-        &args.metrics,
-        config.metrics.take().map(ConfigList::joined),
-        if args.source.demo { demo_metrics() } else { default_metrics() },
-    ))
-    .map_err(|e| CliError::usage(format!("--metrics: {e}")))?;
-    let group_by = AggregateQuery::parse_group_by(&pick(
-        &args.group_by,
-        config.group_by.take().map(ConfigList::joined),
-        DEFAULT_GROUP_BY,
-    ))
-    .map_err(|e| CliError::usage(format!("--group-by: {e}")))?;
     let media = filter_list("--media-type", "media_types", &args.media_type, config.media_types.take())?;
     let queues = filter_list("--queue-id", "queue_ids", &args.queue_id, config.queue_ids.take())?;
     let users = filter_list("--user-id", "user_ids", &args.user_id, config.user_ids.take())?;
     let filters = Filters::new(&media, &queues).and_then(|f| f.with_user_ids(&users)).map_err(usage)?;
-    let queries = QuerySet::new(metrics, group_by, granularity, time_zone, filters).map_err(usage)?;
+    let (metrics, group_by) =
+        (config.metrics.take().map(ConfigList::joined), config.group_by.take().map(ConfigList::joined));
+    let (granularity, time_zone, preset) = (config.granularity.take(), config.time_zone.take(), config.preset.take());
+    let spec = QuerySpec {
+        preset: args.preset.as_deref().or(preset.as_deref()),
+        metrics: args.metrics.as_deref().or(metrics.as_deref()),
+        group_by: args.group_by.as_deref().or(group_by.as_deref()),
+        granularity: args.granularity.as_deref().or(granularity.as_deref()),
+        time_zone: args.time_zone.as_deref().or(time_zone.as_deref()),
+        default_preset: args.source.demo.then_some(Preset::Utilization),
+    };
+    let BuiltQueries { queries, preset } = build_queries(&spec, filters)?;
+    let (granularity, time_zone) = (queries.granularity(), queries.time_zone());
     let max_window = MaxWindow::parse(&pick(&args.max_window, config.max_window.take(), "P1D"))
         .map_err(|e| CliError::usage(format!("--max-window: {e}")))?;
 
@@ -256,6 +245,7 @@ pub(crate) fn extract_settings(args: &ExtractArgs) -> Result<ExtractSettings, Cl
     Ok(ExtractSettings {
         io,
         queries,
+        preset,
         plan,
         format,
         max_window,
@@ -292,6 +282,22 @@ fn filter_list(
         )));
     }
     Ok(values)
+}
+
+/// `spec` made into queries, a problem named by its flag ([`SpecField`]).
+pub(crate) fn build_queries(spec: &QuerySpec<'_>, filters: Filters) -> Result<BuiltQueries, CliError> {
+    spec.build(filters).map_err(|errors| {
+        // The first problem, as a flag's: the CLI stops at one.
+        let e = &errors[0];
+        let flag = match e.field {
+            SpecField::Preset => "--preset: ",
+            SpecField::Metrics => "--metrics: ",
+            SpecField::GroupBy => "--group-by: ",
+            SpecField::Granularity => "--granularity: ",
+            SpecField::TimeZone | SpecField::Query => "",
+        };
+        CliError::usage(format!("{flag}{}", e.error))
+    })
 }
 
 pub(crate) fn split(list: &str) -> Vec<String> {

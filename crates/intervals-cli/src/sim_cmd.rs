@@ -2,15 +2,13 @@
 
 use std::time::Duration;
 
-use intervals_domain::{
-    parse_time_zone, AggregateQuery, Filters, Granularity, MaxWindow, Plan, PlanRequest, QuerySet, TimeSpec,
-};
+use intervals_domain::{Filters, MaxWindow, Plan, PlanRequest, QuerySpec, TimeSpec};
 use intervals_runtime::shutdown_signal;
 use intervals_sim::SimConfig;
 
 use crate::args::{SimOrgArgs, SimServeArgs, SimTruthArgs};
 use crate::exit::CliError;
-use crate::settings::split;
+use crate::settings::{build_queries, split};
 
 fn org_config(org: &SimOrgArgs) -> SimConfig {
     SimConfig { agents: org.agents, seed: org.seed, ..SimConfig::default() }
@@ -46,27 +44,27 @@ pub(crate) async fn serve(args: &SimServeArgs) -> Result<(), CliError> {
 
 pub(crate) fn truth(args: &SimTruthArgs) -> Result<(), CliError> {
     let usage = |e: intervals_domain::DomainError| CliError::usage(e.to_string());
-    let granularity = Granularity::parse(&args.granularity).map_err(usage)?;
-    let tz = parse_time_zone(&args.time_zone).map_err(usage)?;
     let filters = Filters::new(
         &split(args.media_type.as_deref().unwrap_or_default()),
         &split(args.queue_id.as_deref().unwrap_or_default()),
     )
     .and_then(|f| f.with_user_ids(&split(args.user_id.as_deref().unwrap_or_default())))
     .map_err(usage)?;
-    let queries = QuerySet::new(
-        AggregateQuery::parse_metrics(&args.metrics).map_err(usage)?,
-        AggregateQuery::parse_group_by(&args.group_by).map_err(usage)?,
-        granularity,
-        tz,
-        filters,
-    )
-    .map_err(usage)?;
+    // The queries `extract` makes of the same flags, defaults and presets included.
+    let spec = QuerySpec {
+        preset: args.preset.as_deref(),
+        metrics: args.metrics.as_deref(),
+        group_by: args.group_by.as_deref(),
+        granularity: args.granularity.as_deref(),
+        time_zone: args.time_zone.as_deref(),
+        default_preset: None,
+    };
+    let queries = build_queries(&spec, filters)?.queries;
     let plan = Plan::new(PlanRequest {
         from: TimeSpec::parse(&args.from).map_err(usage)?,
         to: TimeSpec::parse(&args.to).map_err(usage)?,
-        granularity,
-        time_zone: tz,
+        granularity: queries.granularity(),
+        time_zone: queries.time_zone(),
         max_window: MaxWindow::DEFAULT,
     })
     .map_err(usage)?;

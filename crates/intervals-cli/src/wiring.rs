@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use intervals_adapters::genesys::{ClientConfig, GenesysClient, JobSettings, JobSource, Secret};
+use intervals_adapters::genesys::{ClientConfig, Connection, Secret};
 use intervals_adapters::outputs::{MetricsContext, OutputSpec};
 use intervals_adapters::sinks::CsvLayout;
-use intervals_app::pacing::Pacer;
-use intervals_app::retry::{RetryCounters, RetryPolicy, RetryingSource};
-use intervals_app::{DirectorySource, DirectoryWriter, MetricSource, RetryingDirectory, WindowTarget};
+use intervals_app::retry::RetryCounters;
+use intervals_app::{DirectorySource, DirectoryWriter, MetricSource, WindowTarget};
 use intervals_domain::AggregateQuery;
 use intervals_sim::{RunningSim, SimConfig};
 
@@ -20,8 +19,7 @@ pub(crate) struct OpenSource {
     pub(crate) source: Arc<dyn MetricSource>,
     pub(crate) directory: Arc<dyn DirectorySource>,
     pub(crate) counters: Arc<RetryCounters>,
-    client: GenesysClient,
-    policy: RetryPolicy,
+    connection: Connection,
     sim: Option<RunningSim>,
 }
 
@@ -31,7 +29,7 @@ impl OpenSource {
     /// failing or never answers stops the command as a source error (exit 3), instead of failing
     /// every window in turn (exit 1).
     pub(crate) async fn login(&self) -> Result<(), CliError> {
-        Ok(self.client.login(&self.policy, &self.counters).await?)
+        Ok(self.connection.login().await?)
     }
 
     pub(crate) async fn shutdown(self) {
@@ -45,64 +43,33 @@ impl OpenSource {
 /// retry on their own; otherwise every call goes through the one retry loop. Either way each call
 /// (each job step) ends within `io.window_deadline`.
 pub(crate) async fn open_source(io: &IoSettings, use_jobs: bool) -> Result<OpenSource, CliError> {
-    let counters = Arc::new(RetryCounters::default());
-    let policy = RetryPolicy { deadline: io.window_deadline, ..RetryPolicy::default() };
-    let (config, sim) = match &io.source {
+    let (config, client_id, client_secret, sim) = match &io.source {
         SourceSettings::Demo => {
             let sim_config = SimConfig::default();
             let sim = intervals_sim::spawn(sim_config.clone(), 0)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot start the demo simulator: {e}"))?;
             let base = sim.base_url();
-            let config = client_config(
-                None,
-                Some(base.clone()),
-                Some(base),
-                &sim_config.client_id,
-                &sim_config.client_secret,
-                io,
-            )?;
-            (config, Some(sim))
+            let config = ClientConfig::new(None, Some(&base), Some(&base));
+            (config, sim_config.client_id.clone(), sim_config.client_secret.clone(), Some(sim))
         }
         SourceSettings::Genesys { environment, api_url, login_url, credentials } => {
-            let config = client_config(
-                environment.clone(),
-                api_url.clone(),
-                login_url.clone(),
-                &credentials.client_id,
-                &credentials.client_secret,
-                io,
-            )?;
-            (config, None)
+            let config = ClientConfig::new(environment.as_deref(), api_url.as_deref(), login_url.as_deref());
+            (config, credentials.client_id.clone(), credentials.client_secret.clone(), None)
         }
     };
-    let config = config.jobs(JobSettings { retry: policy, counters: Arc::clone(&counters), ..JobSettings::default() });
-    let client = GenesysClient::new(config).map_err(|e| CliError::usage(e.to_string()))?;
-    let directory: Arc<dyn DirectorySource> =
-        Arc::new(RetryingDirectory::new(Arc::new(client.clone()), policy, Arc::clone(&counters)));
-    let source: Arc<dyn MetricSource> = if use_jobs {
-        Arc::new(JobSource::new(client.clone()))
-    } else {
-        Arc::new(RetryingSource::new(Arc::new(client.clone()), policy, Arc::clone(&counters)))
-    };
-    Ok(OpenSource { source, directory, counters, client, policy, sim })
-}
-
-fn client_config(
-    environment: Option<String>,
-    api_url: Option<String>,
-    login_url: Option<String>,
-    client_id: &str,
-    client_secret: &str,
-    io: &IoSettings,
-) -> Result<ClientConfig, CliError> {
-    ClientConfig::new(environment.as_deref(), api_url.as_deref(), login_url.as_deref())
-        .map(|c| {
-            c.credentials(client_id, Secret::new(client_secret.to_owned()))
-                .pacer(Arc::new(Pacer::new(Pacer::DEFAULT_REQUESTS_PER_MINUTE)))
-                .max_concurrency(io.concurrency)
+    let connection = config
+        .and_then(|config| {
+            Connection::new(config, client_id, Secret::new(client_secret), io.concurrency, io.window_deadline)
         })
-        .map_err(|e| CliError::usage(e.to_string()))
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(OpenSource {
+        source: connection.metric_source(use_jobs),
+        directory: connection.directory(),
+        counters: Arc::clone(connection.counters()),
+        connection,
+        sim,
+    })
 }
 
 /// Opens `out` for the rows of `query` (the registry decides what the output offers).

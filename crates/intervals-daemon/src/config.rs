@@ -24,26 +24,20 @@ use intervals_adapters::outputs::{OutputSpec, Registry};
 use intervals_app::daemon::{Schedule, ScheduleRequest};
 use intervals_app::Pacer;
 use intervals_domain::{
-    parse_time_zone, rfc3339, AggregateQuery, Filters, Granularity, OrgLabel, QuerySet, TimeSpec, TimeWindow,
-    LARGE_PLAN_REQUESTS,
+    rfc3339, Filters, OrgLabel, QuerySet, QuerySpec, SpecField, TimeSpec, TimeWindow, LARGE_PLAN_REQUESTS,
 };
 use intervals_runtime::ConfigList;
 use serde::Deserialize;
 
 /// `listen` when the file has none.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
-/// `metrics` when an org has none: the CLI's default too (defined in the domain).
-pub use intervals_domain::DEFAULT_METRICS;
-/// `group_by` when an org has none.
-pub const DEFAULT_GROUP_BY: [&str; 2] = ["userId", "mediaType"];
-/// `granularity` when an org has none.
-pub const DEFAULT_GRANULARITY: &str = "PT30M";
-/// `time_zone` when an org has none.
-pub const DEFAULT_TIME_ZONE: &str = "UTC";
-/// `client_id_env` when an org has none.
-pub const DEFAULT_CLIENT_ID_ENV: &str = "GENESYS_CLIENT_ID";
-/// `client_secret_env` when an org has none.
-pub const DEFAULT_CLIENT_SECRET_ENV: &str = "GENESYS_CLIENT_SECRET";
+// `metrics`, `group_by`, `granularity`, `time_zone` and `preset` when an org has none: the CLI's
+// defaults and presets, defined once in the domain (`QuerySpec`).
+pub use intervals_domain::{DEFAULT_GRANULARITY, DEFAULT_GROUP_BY, DEFAULT_METRICS, DEFAULT_TIME_ZONE};
+/// `client_id_env` when an org has none: the CLI's variable.
+pub use intervals_runtime::CLIENT_ID_ENV as DEFAULT_CLIENT_ID_ENV;
+/// `client_secret_env` when an org has none: the CLI's variable.
+pub use intervals_runtime::CLIENT_SECRET_ENV as DEFAULT_CLIENT_SECRET_ENV;
 /// `tick_seconds` when an org has none.
 pub const DEFAULT_TICK_SECONDS: u64 = 300;
 /// `lookback_hours` when an org has none.
@@ -74,6 +68,7 @@ struct FileOrg {
     login_url: Option<String>,
     client_id_env: Option<String>,
     client_secret_env: Option<String>,
+    preset: Option<String>,
     metrics: Option<ConfigList>,
     group_by: Option<ConfigList>,
     granularity: Option<String>,
@@ -398,41 +393,9 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
     let client_id = credential("client_id_env", DEFAULT_CLIENT_ID_ENV, org.client_id_env);
     let client_secret = credential("client_secret_env", DEFAULT_CLIENT_SECRET_ENV, org.client_secret_env);
 
-    let list = |value: Option<ConfigList>, default: &[&str]| match value {
-        Some(list) => list.items(),
-        None => default.iter().map(|s| (*s).to_owned()).collect(),
-    };
-    let metrics = match AggregateQuery::parse_metrics(&list(org.metrics, DEFAULT_METRICS).join(",")) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            bad("metrics", e.to_string());
-            None
-        }
-    };
-    let group_by = match AggregateQuery::parse_group_by(&list(org.group_by, &DEFAULT_GROUP_BY).join(",")) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            bad("group_by", e.to_string());
-            None
-        }
-    };
-    let granularity =
-        match Granularity::parse(&nonblank(org.granularity).unwrap_or_else(|| DEFAULT_GRANULARITY.to_owned())) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                bad("granularity", e.to_string());
-                None
-            }
-        };
-    let time_zone = match parse_time_zone(&nonblank(org.time_zone).unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned())) {
-        Ok(tz) => Some(tz),
-        Err(e) => {
-            bad("time_zone", e.to_string());
-            None
-        }
-    };
-    let filters = match Filters::new(&list(org.media_types, &[]), &[]) {
-        Ok(f) => match f.with_user_ids(&list(org.user_ids, &[])) {
+    let list = |value: Option<ConfigList>| value.map(ConfigList::items).unwrap_or_default();
+    let filters = match Filters::new(&list(org.media_types), &[]) {
+        Ok(f) => match f.with_user_ids(&list(org.user_ids)) {
             Ok(f) => Some(f),
             Err(e) => {
                 bad("user_ids", e.to_string());
@@ -492,15 +455,34 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
         );
     }
 
-    let query = match (metrics, group_by, granularity, time_zone, filters) {
-        (Some(m), Some(g), Some(gr), Some(tz), Some(f)) => match QuerySet::new(m, g, gr, tz, f) {
-            Ok(q) => Some(q),
-            Err(e) => {
-                bad("metrics/group_by", e.to_string());
-                None
+    let (metrics, group_by) = (org.metrics.map(|m| m.items().join(",")), org.group_by.map(|g| g.items().join(",")));
+    let (preset, granularity, time_zone) = (nonblank(org.preset), nonblank(org.granularity), nonblank(org.time_zone));
+    let spec = QuerySpec {
+        preset: preset.as_deref(),
+        metrics: metrics.as_deref(),
+        group_by: group_by.as_deref(),
+        granularity: granularity.as_deref(),
+        time_zone: time_zone.as_deref(),
+        default_preset: None,
+    };
+    // Built even when the filters are wrong, so that every problem is reported at once.
+    let filters_ok = filters.is_some();
+    let query = match spec.build(filters.unwrap_or_else(Filters::none)) {
+        Ok(built) => filters_ok.then_some(built.queries),
+        Err(errors) => {
+            for e in errors {
+                let key = match e.field {
+                    SpecField::Preset => "preset",
+                    SpecField::Metrics => "metrics",
+                    SpecField::GroupBy => "group_by",
+                    SpecField::Granularity => "granularity",
+                    SpecField::TimeZone => "time_zone",
+                    SpecField::Query => "metrics/group_by",
+                };
+                bad(key, e.error.to_string());
             }
-        },
-        _ => None,
+            None
+        }
     };
     let schedule = match (query.as_ref(), backfill_from, backfill_to) {
         (Some(q), Some(from), Some(to)) => {

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use intervals_adapters::genesys::GenesysClient;
+use intervals_adapters::genesys::Connection;
 use intervals_adapters::outputs::Store;
 use intervals_app::daemon::{
     interval_ticks, stop_signal, triggered_ticks, OrgJob, OrgPorts, OrgStats, OrgWorker, Ticks, DEFAULT_DRAIN_TIMEOUT,
 };
-use intervals_app::{Clock, Pacer, RetryCounters, RetryPolicy, RetryingSource, SinkError, SourceError, SystemClock};
+use intervals_app::{Clock, RetryCounters, RetryingSource, SinkError, SourceError, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -243,23 +243,21 @@ impl Daemon {
     }
 }
 
-/// One org's Genesys client, built without contacting anything (a bad URL is a configuration error).
-fn build_client(org: &OrgSettings) -> Result<GenesysClient, StartError> {
-    let config = org
-        .client_config()
-        .map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?
-        .credentials(org.client_id.clone(), org.client_secret.clone())
-        .pacer(Arc::new(Pacer::new(Pacer::DEFAULT_REQUESTS_PER_MINUTE)))
-        .max_concurrency(MAX_CONCURRENCY);
-    GenesysClient::new(config).map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))
+/// One org's connection to Genesys Cloud, built without contacting anything (a bad URL is a
+/// configuration error).
+fn build_client(org: &OrgSettings) -> Result<Connection, StartError> {
+    let config = org.client_config().map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))?;
+    Connection::new(config, org.client_id.clone(), org.client_secret.clone(), MAX_CONCURRENCY, org.window_deadline)
+        .map_err(|e| StartError::Config(format!("org {:?}: {e}", org.label)))
 }
 
-/// One org's Genesys client behind the retry loop, authenticated once so that bad credentials
-/// stop the start; a transient failure only warns (the ticks retry).
+/// One org's aggregates behind the retry loop, authenticated once so that bad credentials stop
+/// the start; a transient failure only warns (the ticks retry).
 async fn open_source(
     org: &OrgSettings,
-    client: GenesysClient,
+    connection: Connection,
 ) -> Result<(Arc<RetryingSource>, Arc<RetryCounters>), StartError> {
+    let client = connection.client();
     match client.authenticate().await {
         Ok(()) => tracing::info!(org = %org.label, api = %client.environment().api_url(), "authenticated"),
         Err(e) if e.is_retryable() => {
@@ -272,8 +270,5 @@ async fn open_source(
             return Err(StartError::Source { org: org.label.to_string(), error });
         }
     }
-    let counters = Arc::new(RetryCounters::default());
-    let policy = RetryPolicy { deadline: org.window_deadline, ..RetryPolicy::default() };
-    let source = RetryingSource::new(Arc::new(client), policy, Arc::clone(&counters));
-    Ok((Arc::new(source), counters))
+    Ok((connection.retrying_source(), Arc::clone(connection.counters())))
 }

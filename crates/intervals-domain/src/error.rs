@@ -12,6 +12,9 @@ pub enum DomainError {
     /// Unknown IANA zone.
     #[error("unknown time zone {input:?}: use an IANA name such as UTC, Europe/Dublin or America/New_York")]
     InvalidTimeZone { input: String },
+    /// A preset that does not exist.
+    #[error("unknown preset {input:?}: use one of {known}")]
+    UnknownPreset { input: String, known: String },
     /// Bad `--max-window`.
     #[error("invalid max window {input:?}: {hint}")]
     InvalidMaxWindow { input: String, hint: String },

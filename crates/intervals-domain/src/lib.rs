@@ -16,6 +16,7 @@ mod query;
 pub mod report;
 mod row;
 mod schedule;
+mod settings;
 mod window;
 
 pub use directory::{Queue, User};
@@ -30,6 +31,10 @@ pub use plan::{parse_time_zone, MaxWindow, Plan, PlanRequest, TimeSpec, EARLIEST
 pub use query::{is_uuid, AggregateQuery, Filters, QuerySet, MEDIA_TYPES, STORABLE_DIMENSIONS};
 pub use row::{AggregateResponse, BucketData, GroupResult, MetricData, MetricRow, ResponseRows, Stats};
 pub use schedule::{Schedule, ScheduleError, ScheduleRequest, TickWork, MAX_DAILY_LOOKBACK_DAYS, MAX_LOOKBACK_HOURS};
+pub use settings::{
+    BuiltQueries, Preset, QuerySpec, SpecError, SpecField, DEFAULT_GRANULARITY, DEFAULT_GROUP_BY, DEFAULT_TIME_ZONE,
+    QUEUE_METRICS,
+};
 pub use window::{rfc3339, TimeWindow};
 
 /// Re-exported so callers name zones without depending on chrono-tz themselves.

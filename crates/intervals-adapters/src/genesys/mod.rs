@@ -21,6 +21,7 @@
 
 mod classify;
 mod client;
+mod connection;
 mod dns;
 mod dto;
 mod environment;
@@ -34,6 +35,7 @@ mod secret;
 pub const MAX_USER_PREDICATES: usize = 100;
 
 pub use client::{ClientConfig, GenesysClient, GenesysConfig, JobSettings, DEFAULT_MAX_BODY_BYTES};
+pub use connection::Connection;
 pub use environment::Environment;
 pub use error::ConfigError;
 pub use jobs::JobSource;

@@ -287,3 +287,25 @@ fn a_backfill_of_more_than_2000_requests_needs_allow_large_backfill() {
     let edge = MINIMAL.replace("2025-01-01", "2020-09-17");
     DaemonSettings::parse(&edge, &env).unwrap().check_backfill_sizes(now).unwrap();
 }
+
+/// The daemon builds its queries through the CLI's path: the same presets, the same defaults, an
+/// explicit key winning over the preset's, and the same refusals, named by key.
+#[test]
+fn presets_and_defaults_are_the_clis() {
+    let with = |extra: &str| format!("{MINIMAL}{extra}\n");
+    let org = |extra: &str| DaemonSettings::parse(&with(extra), &env).unwrap().orgs.remove(0);
+    let queue = org("preset = \"queue\"");
+    let spec = intervals_domain::QuerySpec { preset: Some("queue"), ..Default::default() };
+    let cli = spec.build(intervals_domain::Filters::none()).unwrap().queries;
+    assert_eq!(queue.queries.layout().fingerprint(), cli.layout().fingerprint(), "the CLI's --preset queue");
+    let queue_by_queue = org("preset = \"queue\"\ngroup_by = [\"queueId\"]");
+    let group: Vec<&str> = queue_by_queue.queries.layout().group_by().iter().map(|d| d.as_str()).collect();
+    assert_eq!(group, ["queueId"], "an explicit group_by wins");
+    let utilization = org("preset = \"utilization\"");
+    assert_eq!(utilization.queries.queries().len(), 2, "conversation and status queries");
+    let problems = problems(&with("preset = \"agents\""));
+    assert!(
+        problems.iter().any(|p| p.contains("preset") && p.contains("use one of agent, utilization, queue")),
+        "{problems:?}"
+    );
+}

@@ -10,6 +10,7 @@ mod plan;
 mod query;
 mod rows;
 mod schedule;
+mod settings;
 mod window;
 
 use chrono::{DateTime, Utc};
