@@ -103,6 +103,23 @@ async fn bad_sink_url() {
     assert_eq!(sim.requests(), 0);
 }
 
+/// SQLite outputs that are no file: said so before anything is sent, not "incompatible schema" or
+/// "disk is full" after the login.
+#[tokio::test]
+async fn sqlite_outputs_that_are_no_file_are_refused_naming_why() {
+    let sim = Sim::small().await;
+    for (out, needle) in [
+        ("sqlite::memory:", "is an in-memory database, gone when the run ends"),
+        ("sqlite:/dev/full", "/dev/full is not a regular file (a device, a FIFO or a socket)"),
+    ] {
+        let mut cmd = sim.cli(&["extract", "--out", out]);
+        cmd.args(RANGE);
+        let stderr = expect_exit(&run(cmd).await, 2);
+        assert!(stderr.contains(needle), "{out}: {stderr}");
+    }
+    assert_eq!(sim.requests(), 0);
+}
+
 #[tokio::test]
 async fn missing_credentials() {
     let sim = Sim::small().await;

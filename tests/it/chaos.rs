@@ -1332,6 +1332,106 @@ async fn hostile_token_expiring_at_once_is_not_fetched_per_request() {
     assert_exact(&hostile_token_expires_at_once(Scale::SMALL).await);
 }
 
+// Case 8: a Parquet folder read again by runs with other windows, at once, and in another zone.
+
+/// One run into `parquet:DIR` of the long extraction in `zone` with `extra` flags.
+fn parquet_run(sim: &Sim, dir: &std::path::Path, zone: &'static str, extra: &[&str]) -> std::process::Command {
+    let extraction = Extraction { time_zone: zone, ..long_extraction() };
+    let mut cmd = sim.cli(&["extract", "--out", &format!("parquet:{}", dir.display())]);
+    cmd.args(extraction.args()).args(extra);
+    cmd
+}
+
+/// The probe's sequences that once stored grains twice: a `--refetch` with smaller windows, two
+/// runs at once with other `--max-window`s, a run in another time zone with the same buckets.
+/// The folder, read as one table, equals the truth after them.
+pub(crate) async fn parquet_overlapping_writers() -> ChaosRow {
+    let started = Instant::now();
+    let sim = fast_sim().await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("pq");
+    let mut exits = vec![expect_exit(&run(parquet_run(&sim, &dir, "UTC", &[])).await, 0)];
+    exits.push(expect_exit(&run(parquet_run(&sim, &dir, "UTC", &["--refetch", "--max-window", "PT6H"])).await, 0));
+    let (a, b) = tokio::join!(
+        run(parquet_run(&sim, &dir, "UTC", &["--refetch", "--max-window", "P3D"])),
+        run(parquet_run(&sim, &dir, "UTC", &["--refetch", "--max-window", "PT4H"]))
+    );
+    exits.extend([expect_exit(&a, 0), expect_exit(&b, 0)]);
+    // Iceland keeps UTC all year: the same buckets under another fingerprint.
+    exits.push(expect_exit(&run(parquet_run(&sim, &dir, "Atlantic/Reykjavik", &["--refetch"])).await, 0));
+    let extraction = long_extraction();
+    let difference = differing_lines(&parquet_long_csv(&dir, "default", &extraction), &extraction.truth_csv(&sim));
+    ChaosRow {
+        case: "parquet: re-read with other windows, at once, in another zone".to_owned(),
+        faults: 4,
+        exit: "0, 0, 0+0, 0".to_owned(),
+        requests: sim.requests(),
+        retries: exits.iter().map(|e| retries_of(e)).sum(),
+        difference,
+        note: format!("{} window files, each grain once", window_files(&dir).len()),
+        elapsed: started.elapsed(),
+        bound: None,
+    }
+}
+
+// Case 9: `report --out` aimed at what is not a regular file.
+
+/// A report written through a link to `/dev/null`, into a FIFO with a reader, and to `-`: the
+/// device, the link and the FIFO stay what they were, and the page arrives where it was sent.
+/// The difference counts the targets replaced and the pages that did not arrive.
+pub(crate) async fn report_to_devices() -> ChaosRow {
+    use std::os::unix::fs::FileTypeExt;
+    let started = Instant::now();
+    let sim = fast_sim().await;
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", work.path().join("r.db").display());
+    let stored = expect_exit(&run(extract_fast(&sim, &db)).await, 0);
+    let report = |out: &std::path::Path| clean_cli(&["report", "--db", &db, "--out", &out.display().to_string()]);
+    let mut difference = 0;
+    let null_link = work.path().join("null.html");
+    std::os::unix::fs::symlink("/dev/null", &null_link).unwrap();
+    let mut exits = vec![run(report(&null_link)).await.status.code().unwrap_or(-1)];
+    difference += u64::from(!std::fs::symlink_metadata(&null_link).unwrap().file_type().is_symlink());
+    difference += u64::from(!std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    let fifo = work.path().join("pipe.html");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    exits.push(run(report(&fifo)).await.status.code().unwrap_or(-1));
+    difference += u64::from(!reader.join().unwrap().starts_with("<!DOCTYPE html>"));
+    difference += u64::from(!std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    let mut to_stdout = report(std::path::Path::new("-"));
+    to_stdout.current_dir(work.path());
+    let out = run(to_stdout).await;
+    exits.push(out.status.code().unwrap_or(-1));
+    difference += u64::from(!text(&out.stdout).starts_with("<!DOCTYPE html>"));
+    difference += u64::from(work.path().join("-").exists());
+    difference += exits.iter().filter(|code| **code != 0).count() as u64;
+    ChaosRow {
+        case: "report --out: a link to /dev/null, a FIFO, -".to_owned(),
+        faults: 3,
+        exit: exits.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+        requests: sim.requests(),
+        retries: retries_of(&stored),
+        difference,
+        note: "written through, nothing replaced".to_owned(),
+        elapsed: started.elapsed(),
+        bound: None,
+    }
+}
+
+#[tokio::test]
+async fn parquet_re_read_by_overlapping_writers_holds_each_grain_once() {
+    assert_exact(&parquet_overlapping_writers().await);
+}
+
+#[tokio::test]
+async fn a_report_aimed_at_devices_fifos_and_stdout_replaces_nothing() {
+    assert_exact(&report_to_devices().await);
+}
+
 /// The table of every case.
 pub(crate) fn render(scale: Scale, rows: &[ChaosRow]) -> String {
     let width = rows.iter().map(|r| r.case.len()).max().unwrap_or(4).max(4);
@@ -1401,6 +1501,8 @@ async fn chaos_table() {
         full_disk_csv().await,
         full_disk_parquet().await,
         full_disk_sqlite().await,
+        parquet_overlapping_writers().await,
+        report_to_devices().await,
         hostile_invalid_json(scale).await,
         hostile_huge_body(scale).await,
         hostile_unauthorized(scale).await,

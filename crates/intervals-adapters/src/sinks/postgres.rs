@@ -628,7 +628,19 @@ fn describe(options: &PgConnectOptions) -> String {
     format!("postgres://{user}@{}:{}/{db}", options.get_host(), options.get_port())
 }
 
-/// `url` with any password replaced by `***` (for URLs that do not even parse).
+/// The server's refusal when a migration failed for want of a privilege (SQLSTATE 42501).
+fn permission_denied(e: &sqlx::migrate::MigrateError) -> Option<String> {
+    use sqlx::migrate::MigrateError;
+    let db = match e {
+        MigrateError::Execute(sqlx::Error::Database(db))
+        | MigrateError::ExecuteMigration(sqlx::Error::Database(db), _) => db,
+        _ => return None,
+    };
+    (db.code().as_deref() == Some("42501")).then(|| db.message().to_owned())
+}
+
+/// Applies the migrations on `conn`: a database holding objects of our names without our
+/// migration history is refused, and so is a role that may not change the schema (nothing changed).
 async fn migrate(conn: &mut PgConnection, describe: &str) -> Result<(), SinkError> {
     let schema = |message: String| SinkError::schema(describe.to_owned(), message);
     let (has_history, found): (bool, Vec<String>) = {
@@ -653,7 +665,18 @@ async fn migrate(conn: &mut PgConnection, describe: &str) -> Result<(), SinkErro
     }
     // `run_direct` on the connection itself: `run` goes through `Acquire`, whose future the compiler cannot
     // prove `Send` for every lifetime, so the sink could not be opened from an `async_trait` method.
-    MIGRATOR.run_direct(&mut *conn).await.map_err(|e| schema(migrate_message(&e)))?;
+    MIGRATOR.run_direct(&mut *conn).await.map_err(|e| match permission_denied(&e) {
+        // Not an incompatible schema: a role that may not change this one.
+        Some(db) => SinkError::unavailable(
+            describe.to_owned(),
+            format!(
+                "the role may not create or change genesys-intervals' tables ({db}); nothing was changed: grant \
+                 it, e.g. `GRANT CREATE ON SCHEMA public TO etl`, or let a role that may run the first write \
+                 (`report` needs only SELECT)"
+            ),
+        ),
+        None => schema(migrate_message(&e)),
+    })?;
     for check in [
         "SELECT org, user_id, media_type, queue_id, granularity, interval_start, interval_end, other_metrics, \
          fetched_at FROM interval_grains LIMIT 0",

@@ -566,8 +566,26 @@ impl OutputKind for SqliteKind {
     fn capabilities(&self) -> Capabilities {
         Capabilities { checkpoints: true, directory: true, leases: Leases::OneDaemon, wide_layout: false }
     }
+    /// A file path; an in-memory database (gone when the run ends) and a path that is not a
+    /// regular file (a device, a FIFO, a socket: SQLite needs a file it can lock and sync) are
+    /// refused before anything is sent.
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
-        Ok(Box::new(SqliteConfig { path: file_path(url)? }))
+        let path = file_path(url)?;
+        let text = path.to_string_lossy();
+        if text == ":memory:" || text.contains("mode=memory") {
+            return Err(format!(
+                "{text} is an in-memory database, gone when the run ends: give the path of a database file \
+                 (sqlite:PATH)"
+            ));
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => Err(format!(
+                "{} is not a regular file (a device, a FIFO or a socket): SQLite needs a database file it can lock \
+                 and sync; give the path of a file",
+                path.display()
+            )),
+            _ => Ok(Box::new(SqliteConfig { path })),
+        }
     }
 }
 
