@@ -80,6 +80,8 @@ pub struct TickReport {
     /// The permissions the source refused this tick (403), one per query family refused: those
     /// queries were skipped while the others were read. Empty when nothing was refused.
     pub missing_permissions: Vec<String>,
+    /// The error of the last window that failed, if any.
+    pub last_failure: Option<String>,
 }
 
 /// The query families the source refused in a tick, with the permission each one lacks: the rest
@@ -419,6 +421,9 @@ impl OrgWorker {
                 s.windows_failed += failed;
                 s.rows_written += done.rows;
             });
+            if let Some(f) = done.failed.last() {
+                report.last_failure = Some(format!("window {} ({}): {}", f.window, f.family, f.error));
+            }
             for f in &done.failed {
                 tracing::error!(
                     phase,
@@ -486,6 +491,17 @@ impl OrgWorker {
                     s.ready = true;
                     s.last_error = None;
                     s.missing_permissions.clear();
+                }
+                // A tick whose every window failed (a rate-limit hold, an API that keeps failing)
+                // made no progress: not ready, naming the last failure, until a window is written.
+                TickOutcome::Done(report) if report.windows_failed > 0 && report.windows_written == 0 => {
+                    s.ready = false;
+                    s.last_error = Some(format!(
+                        "every window of the last tick failed ({}); the last: {}",
+                        report.windows_failed,
+                        report.last_failure.as_deref().unwrap_or("see the logs")
+                    ));
+                    s.missing_permissions.clone_from(&report.missing_permissions);
                 }
                 TickOutcome::Done(report) => {
                     s.ready = true;
@@ -879,6 +895,30 @@ mod tests {
             TickOutcome::Failed(TickError::Source(SourceError::Forbidden { .. }))
         ));
         assert!(!worker.stats().snapshot().ready);
+    }
+
+    /// A tick whose every window failed (a long rate-limit hold, an API that keeps failing) made no
+    /// progress: the org is not ready, naming the last failure, until a tick writes again.
+    #[tokio::test]
+    async fn a_tick_whose_every_window_failed_is_not_ready() {
+        let f = Fixture::new(FakeSource::default());
+        let mut worker = f.worker("a");
+        let (_trigger, stop) = stop_signal();
+        *f.source.refuse.lock().unwrap() = Some(SourceError::Transient {
+            message: "rate limited until 10:08:00 UTC".into(),
+            retry_after: None,
+            context_id: None,
+        });
+        let TickOutcome::Done(report) = worker.tick(&stop).await else { panic!("the tick ran") };
+        assert!(report.windows_failed > 0 && report.windows_written == 0, "{report:?}");
+        let s = worker.stats().snapshot();
+        assert!(!s.ready, "no window written: not ready");
+        assert!(s.last_error.as_deref().unwrap_or_default().contains("rate limited until 10:08:00 UTC"), "{s:?}");
+
+        *f.source.refuse.lock().unwrap() = None;
+        assert!(matches!(worker.tick(&stop).await, TickOutcome::Done(_)));
+        let s = worker.stats().snapshot();
+        assert!(s.ready && s.last_error.is_none(), "ready again once windows are written: {s:?}");
     }
 
     #[tokio::test]
