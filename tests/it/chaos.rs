@@ -727,6 +727,70 @@ async fn get(url: &str) -> (u16, String) {
     (status, response.text().await.unwrap())
 }
 
+/// The daemon of a chaos case, started in this process (as its own tests drive it): one org,
+/// `chaos`, reading [`MIXED`] by userId,mediaType at PT1H from `kill_from` with one-second
+/// interval ticks and no lookback, its clock set by the test.
+struct ChaosDaemon {
+    readyz: String,
+    healthz: String,
+    metrics_url: String,
+    stats: Arc<intervals_app::daemon::OrgStats>,
+    clock: Arc<SettableClock>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), intervals_daemon::DaemonError>>,
+}
+
+impl ChaosDaemon {
+    /// Starts it on `database_url` against `sim`; `extra` is more of the org's keys.
+    async fn start(database_url: &str, sim: &Sim, scale: Scale, extra: &str) -> ChaosDaemon {
+        let metrics: Vec<String> = MIXED.split(',').map(|m| format!("\"{m}\"")).collect();
+        let config = format!(
+            "database_url = \"{database_url}\"\nlisten = \"127.0.0.1:0\"\n[[org]]\nlabel = \"chaos\"\n\
+             api_url = \"{api}\"\nlogin_url = \"{api}\"\nclient_id_env = \"SIM_ID\"\nclient_secret_env = \"SIM_SECRET\"\n\
+             metrics = [{metrics}]\ngroup_by = [\"userId\", \"mediaType\"]\ngranularity = \"PT1H\"\ntime_zone = \"UTC\"\n\
+             backfill_from = \"{from}\"\ntick_seconds = 1\nlookback_hours = 0\ndaily_lookback_days = 0\n{extra}",
+            api = sim.running.base_url(),
+            metrics = metrics.join(", "),
+            from = scale.kill_from,
+        );
+        let env = |name: &str| match name {
+            "SIM_ID" => Some(CLIENT_ID.to_owned()),
+            "SIM_SECRET" => Some(CLIENT_SECRET.to_owned()),
+            _ => None,
+        };
+        let settings = DaemonSettings::parse(&config, &env).unwrap_or_else(|e| panic!("{e}\n{config}"));
+        let clock = Arc::new(SettableClock(Mutex::new(just_after(scale.daemon_ready))));
+        let options = RunOptions {
+            clock: Arc::clone(&clock) as Arc<dyn intervals_app::Clock>,
+            ticks: TickMode::Interval,
+            holder: "chaos-replica".to_owned(),
+            drain_timeout: Duration::from_secs(5),
+            storage: None,
+        };
+        let daemon = Daemon::start(settings, options).await.unwrap_or_else(|e| panic!("start: {e}"));
+        let (readyz, healthz, metrics_url) = (
+            format!("http://{}/readyz", daemon.local_addr()),
+            format!("http://{}/healthz", daemon.local_addr()),
+            format!("http://{}/metrics", daemon.local_addr()),
+        );
+        let stats = Arc::clone(&daemon.org_stats()[0]);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(daemon.run(async move {
+            let _ = stopped.await;
+        }));
+        ChaosDaemon { readyz, healthz, metrics_url, stats, clock, stop, task }
+    }
+
+    /// Stops it and waits until it has drained and released its lease.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        within("the daemon's stop", self.task)
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the daemon stopped uncleanly: {e}"));
+    }
+}
+
 /// The daemon (in this process, as its own tests drive it; interval ticks every second) backfills
 /// from `kill_from`; once ready, its clock moves on, and its database restarts in the middle of that
 /// backfill: it keeps running, `/readyz` says 503 and why while the database is away, and once it
@@ -750,40 +814,14 @@ pub(crate) async fn postgres_restart_daemon(scale: Scale) -> ChaosRow {
         metrics: MIXED,
         ..Extraction::default()
     };
-    let metrics: Vec<String> = MIXED.split(',').map(|m| format!("\"{m}\"")).collect();
-    let config = format!(
-        "database_url = \"{db}\"\nlisten = \"127.0.0.1:0\"\n[[org]]\nlabel = \"chaos\"\napi_url = \"{api}\"\n\
-         login_url = \"{api}\"\nclient_id_env = \"SIM_ID\"\nclient_secret_env = \"SIM_SECRET\"\nmetrics = [{metrics}]\n\
-         group_by = [\"userId\", \"mediaType\"]\ngranularity = \"PT1H\"\ntime_zone = \"UTC\"\n\
-         backfill_from = \"{from}\"\ntick_seconds = 1\nlookback_hours = 0\ndaily_lookback_days = 0\nlease_seconds = 5\n",
-        db = server.url(),
-        api = sim.running.base_url(),
-        metrics = metrics.join(", "),
-        from = scale.kill_from,
+    let daemon = ChaosDaemon::start(&server.url(), &sim, scale, "lease_seconds = 5\n").await;
+    let (readyz, healthz, metrics_url, stats, clock) = (
+        daemon.readyz.clone(),
+        daemon.healthz.clone(),
+        daemon.metrics_url.clone(),
+        Arc::clone(&daemon.stats),
+        Arc::clone(&daemon.clock),
     );
-    let env = |name: &str| match name {
-        "SIM_ID" => Some(CLIENT_ID.to_owned()),
-        "SIM_SECRET" => Some(CLIENT_SECRET.to_owned()),
-        _ => None,
-    };
-    let settings = DaemonSettings::parse(&config, &env).unwrap_or_else(|e| panic!("{e}\n{config}"));
-    let clock = Arc::new(SettableClock(Mutex::new(just_after(scale.daemon_ready))));
-    let options = RunOptions {
-        clock: Arc::clone(&clock) as Arc<dyn intervals_app::Clock>,
-        ticks: TickMode::Interval,
-        holder: "chaos-replica".to_owned(),
-        drain_timeout: Duration::from_secs(5),
-        storage: None,
-    };
-    let daemon = Daemon::start(settings, options).await.unwrap_or_else(|e| panic!("start: {e}"));
-    let readyz = format!("http://{}/readyz", daemon.local_addr());
-    let healthz = format!("http://{}/healthz", daemon.local_addr());
-    let metrics_url = format!("http://{}/metrics", daemon.local_addr());
-    let stats = Arc::clone(&daemon.org_stats()[0]);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(daemon.run(async move {
-        let _ = stopped.await;
-    }));
 
     // Ready after the first backfill; then the clock moves on, and a longer backfill starts.
     within("the first tick", stats.wait_until(|s| s.ready)).await;
@@ -809,7 +847,7 @@ pub(crate) async fn postgres_restart_daemon(scale: Scale) -> ChaosRow {
     assert_eq!(get(&healthz).await, (200, "ok\n".to_owned()), "alive");
     let (_, metrics) = get(&metrics_url).await;
     assert!(metrics.contains("genesys_intervals_ready{org=\"chaos\"} 0"), "{metrics}");
-    assert!(!task.is_finished(), "the daemon keeps running");
+    assert!(!daemon.task.is_finished(), "the daemon keeps running");
     let away = went_away.elapsed();
 
     // Back: the daemon catches up by itself.
@@ -820,8 +858,7 @@ pub(crate) async fn postgres_restart_daemon(scale: Scale) -> ChaosRow {
     let caught_up = back.elapsed();
     assert!(caught_up < bound, "ready {caught_up:?} after the database came back");
     let s = stats.snapshot();
-    let _ = stop.send(());
-    within("the daemon's stop", task).await.unwrap().unwrap_or_else(|e| panic!("the daemon stopped uncleanly: {e}"));
+    daemon.stop().await;
 
     let pool = sqlx::PgPool::connect_with(server_options(&server)).await.unwrap();
     let difference = differing_lines(&postgres_long_csv(&pool, &extraction).await, &extraction.truth_csv(&sim));
@@ -1165,39 +1202,8 @@ pub(crate) async fn status_permission_missing_daemon(scale: Scale) -> ChaosRow {
         metrics: CONVERSATION,
         ..Extraction::default()
     };
-    let metrics: Vec<String> = MIXED.split(',').map(|m| format!("\"{m}\"")).collect();
-    let config = format!(
-        "database_url = \"sqlite:{db}\"\nlisten = \"127.0.0.1:0\"\n[[org]]\nlabel = \"chaos\"\napi_url = \"{api}\"\n\
-         login_url = \"{api}\"\nclient_id_env = \"SIM_ID\"\nclient_secret_env = \"SIM_SECRET\"\nmetrics = [{metrics}]\n\
-         group_by = [\"userId\", \"mediaType\"]\ngranularity = \"PT1H\"\ntime_zone = \"UTC\"\n\
-         backfill_from = \"{from}\"\ntick_seconds = 1\nlookback_hours = 0\ndaily_lookback_days = 0\n",
-        db = db.display(),
-        api = sim.running.base_url(),
-        metrics = metrics.join(", "),
-        from = scale.kill_from,
-    );
-    let env = |name: &str| match name {
-        "SIM_ID" => Some(CLIENT_ID.to_owned()),
-        "SIM_SECRET" => Some(CLIENT_SECRET.to_owned()),
-        _ => None,
-    };
-    let settings = DaemonSettings::parse(&config, &env).unwrap_or_else(|e| panic!("{e}\n{config}"));
-    let clock = Arc::new(SettableClock(Mutex::new(just_after(scale.daemon_ready))));
-    let options = RunOptions {
-        clock: Arc::clone(&clock) as Arc<dyn intervals_app::Clock>,
-        ticks: TickMode::Interval,
-        holder: "chaos-replica".to_owned(),
-        drain_timeout: Duration::from_secs(5),
-        storage: None,
-    };
-    let daemon = Daemon::start(settings, options).await.unwrap_or_else(|e| panic!("start: {e}"));
-    let readyz = format!("http://{}/readyz", daemon.local_addr());
-    let metrics_url = format!("http://{}/metrics", daemon.local_addr());
-    let stats = Arc::clone(&daemon.org_stats()[0]);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(daemon.run(async move {
-        let _ = stopped.await;
-    }));
+    let daemon = ChaosDaemon::start(&format!("sqlite:{}", db.display()), &sim, scale, "").await;
+    let (readyz, metrics_url, stats) = (daemon.readyz.clone(), daemon.metrics_url.clone(), Arc::clone(&daemon.stats));
 
     // Two ticks: the backfill, then one that finds nothing new to read but asks for status again.
     within("two ticks", stats.wait_until(|s| s.ticks >= 2)).await;
@@ -1209,8 +1215,7 @@ pub(crate) async fn status_permission_missing_daemon(scale: Scale) -> ChaosRow {
     let (_, metrics) = get(&metrics_url).await;
     let gauge = "genesys_intervals_missing_permission{org=\"chaos\",permission=\"analytics:userAggregate:view\"} 1";
     assert!(metrics.lines().any(|l| l == gauge), "{metrics}");
-    let _ = stop.send(());
-    within("the daemon's stop", task).await.unwrap().unwrap_or_else(|e| panic!("the daemon stopped uncleanly: {e}"));
+    daemon.stop().await;
     let s = stats.snapshot();
     assert_eq!(s.ticks_failed, 0, "{s:?}");
 
