@@ -5,6 +5,7 @@
 
 mod binary;
 mod config;
+mod deploy;
 mod http;
 mod ingest;
 mod leases;
