@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use intervals_adapters::genesys::MAX_USER_PREDICATES;
 use intervals_adapters::genesys::{ClientConfig, Secret};
-use intervals_adapters::outputs::{OutputSpec, Registry};
+use intervals_adapters::outputs::{redact_url, OutputSpec, Registry};
 use intervals_app::daemon::{Schedule, ScheduleRequest};
 use intervals_app::Pacer;
 use intervals_domain::{
@@ -113,6 +113,8 @@ pub struct DaemonSettings {
     pub listen: SocketAddr,
     /// The orgs to keep current, in file order.
     pub orgs: Vec<OrgSettings>,
+    /// What is valid but likely not what was meant (`--check` prints them, the start logs them).
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Debug for DaemonSettings {
@@ -245,7 +247,24 @@ impl DaemonSettings {
             toml::from_str(text).map_err(|e| ConfigError::one(e.to_string().trim_end().to_owned()))?;
         let mut problems = Vec::new();
 
-        let database_url = match nonblank(file.database_url).or_else(|| nonblank(env("DATABASE_URL"))) {
+        let mut warnings = Vec::new();
+        let (from_file, from_env) = (nonblank(file.database_url), nonblank(env("DATABASE_URL")));
+        if from_file.is_some() && from_env.is_some() {
+            warnings.push(
+                "database_url is set in the config file and in the DATABASE_URL environment variable: the file's wins"
+                    .to_owned(),
+            );
+        }
+        let database_url = match from_file.or(from_env) {
+            // The documentation's placeholder, copied as it is, must not hide DATABASE_URL.
+            Some(url) if url.contains("...") => {
+                problems.push(format!(
+                    "database_url: {:?} is a placeholder: write the real URL (postgres://user:password@host:port/db \
+                     or sqlite:PATH), or remove the key to use the DATABASE_URL environment variable",
+                    redact_url(&url)
+                ));
+                None
+            }
             Some(url) => match Registry::builtin().parse(&url) {
                 Ok(output) => match output.store_refusal() {
                     None => Some((Secret::new(url), output)),
@@ -304,7 +323,7 @@ impl DaemonSettings {
         }
         match (problems.is_empty(), database_url, listen) {
             (true, Some((database_url, output)), Some(listen)) => {
-                Ok(DaemonSettings { database_url, output, listen, orgs })
+                Ok(DaemonSettings { database_url, output, listen, orgs, warnings })
             }
             _ => Err(ConfigError { source_name: None, problems }),
         }

@@ -51,6 +51,9 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    for warning in &settings.warnings {
+        eprintln!("warning: {warning}");
+    }
     if args.check {
         let labels: Vec<&str> = settings.orgs.iter().map(|o| o.label.as_str()).collect();
         println!("config OK: {} org(s): {}", labels.len(), labels.join(", "));

@@ -309,3 +309,21 @@ fn presets_and_defaults_are_the_clis() {
         "{problems:?}"
     );
 }
+
+/// The documentation's placeholder copied as it is would hide DATABASE_URL: refused. A real URL in
+/// the file and the variable both set: the file wins, with a warning `--check` prints.
+#[test]
+fn a_placeholder_database_url_is_refused_and_two_urls_are_warned_about() {
+    let placeholder = format!("database_url = \"postgres://...\"\n{MINIMAL}");
+    let problems = problems(&placeholder);
+    assert!(
+        problems.iter().any(|p| p.starts_with("database_url: \"postgres://...\" is a placeholder")),
+        "{problems:?}"
+    );
+    let both = format!("database_url = \"postgres://etl:pw@db:5432/wfm\"\n{MINIMAL}");
+    let settings = DaemonSettings::parse(&both, &env).unwrap();
+    assert_eq!(settings.database_url.expose(), "postgres://etl:pw@db:5432/wfm");
+    assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+    assert!(settings.warnings[0].contains("the file's wins"));
+    assert!(DaemonSettings::parse(MINIMAL, &env).unwrap().warnings.is_empty(), "the variable alone: no warning");
+}
