@@ -113,7 +113,17 @@ pub(crate) fn parquet_long_csv(dir: &Path, org: &str, extraction: &Extraction) -
                 Field::Null => None,
                 other => panic!("{}: a double {other:?}", path.display()),
             };
-            let stats = Stats { count, sum: double(), min: double(), max: double(), ..Stats::default() };
+            let (sum, min, max) = (double(), double(), double());
+            let stats = Stats {
+                count,
+                sum,
+                min,
+                max,
+                ratio: double(),
+                numerator: double(),
+                denominator: double(),
+                target: double(),
+            };
             assert!(start.date_naive() >= date, "{}: a row before its partition's day (UTC query)", path.display());
             let (name, qualifier) = match metric.split_once(':') {
                 Some((name, qualifier)) => (name.to_owned(), Some(qualifier.to_owned())),

@@ -217,7 +217,7 @@ pub fn long_csv(query: &AggregateQuery, rows: &[MetricRow]) -> String {
     let mut out = long_header(query).join(",");
     out.push('\n');
     for row in rows {
-        out.push_str(&long_record(row).join(","));
+        out.push_str(&long_record(query, row).join(","));
         out.push('\n');
     }
     out
