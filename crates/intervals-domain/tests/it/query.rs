@@ -118,8 +118,10 @@ fn invalid_queries_are_rejected_with_clear_messages() {
 fn queue_figures_are_not_asked_per_agent() {
     assert_eq!(QUEUE_ONLY_METRICS, ["nOffered", "tAbandon", "tShortAbandon", "tWait", "oServiceLevel", "nOverSla"]);
     let users = || Filters::none().with_user_ids(&strings(&[USER_A])).unwrap();
-    // (metrics, group by, filters, refused: the metric named and how it was asked)
-    let table: Vec<(&str, &str, Filters, Option<(&str, &str)>)> = vec![
+    /// The metric named and how it was asked, when refused.
+    type Refused = Option<(&'static str, &'static str)>;
+    // (metrics, group by, filters, refused)
+    let table: Vec<(&str, &str, Filters, Refused)> = vec![
         ("nOffered", "userId", Filters::none(), Some(("nOffered", "grouped by userId"))),
         ("tHandle,tAbandon", "queueId,userId", Filters::none(), Some(("tAbandon", "grouped by userId"))),
         ("tShortAbandon", "userId,mediaType,queueId", Filters::none(), Some(("tShortAbandon", "grouped by userId"))),
