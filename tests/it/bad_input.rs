@@ -396,3 +396,19 @@ async fn a_preset_is_shown_by_the_dry_run_and_explicit_flags_win() {
     let header = text(&truth.stdout).lines().next().unwrap_or_default().to_owned();
     assert!(header.starts_with("queue_id,media_type,interval_start"), "{header}");
 }
+
+/// Queue figures have no agent: asked per agent (the default group-by has userId, or a user-id
+/// filter), the extraction is refused before anything is sent, with advice.
+#[tokio::test]
+async fn queue_figures_per_agent() {
+    let mut args = RANGE.to_vec();
+    args.extend(["--metrics", "nOffered,tAnswered,oServiceLevel"]);
+    rejected_before_any_request(&args, "nOffered is a queue figure with no agent").await;
+    let mut args = RANGE.to_vec();
+    args.extend(["--metrics", "tHandle,tAbandon", "--group-by", "queueId,userId"]);
+    rejected_before_any_request(&args, "group by queueId,mediaType (--group-by queueId,mediaType)").await;
+    let mut args = RANGE.to_vec();
+    args.extend(["--metrics", "oServiceLevel", "--group-by", "queueId,mediaType"]);
+    args.extend(["--user-id", "6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f"]);
+    rejected_before_any_request(&args, "cannot be filtered by user id").await;
+}

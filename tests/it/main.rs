@@ -12,6 +12,7 @@ mod more_commands;
 mod output_targets;
 mod parquet_output;
 mod postgres_smoke;
+mod queue;
 mod report;
 mod resume;
 mod sql_logging;

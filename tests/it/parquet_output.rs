@@ -59,11 +59,15 @@ fn utc_micros(micros: i64) -> DateTime<Utc> {
 
 /// Reads every window file under `dir` with the parquet crate's row reader and formats the rows as
 /// the long CSV of `extraction`'s query. Checks on the way that each file holds the long layout's
-/// columns (group columns first), sits in `org=<org>/interval_date=<date of its rows>`, and keeps
+/// columns (group columns first, the ratio columns last), sits in `org=<org>/interval_date=<date of its rows>`, and keeps
 /// its rows in the contract's order.
 pub(crate) fn parquet_long_csv(dir: &Path, org: &str, extraction: &Extraction) -> String {
     let query = extraction.query();
-    let header = intervals_domain::long_header(&query);
+    // The long layout's columns, with the ratio columns that every Parquet file has.
+    let mut header = intervals_domain::long_header(&query);
+    if !intervals_domain::has_observation_columns(&query) {
+        header.extend(intervals_domain::OBSERVATION_COLUMNS.map(String::from));
+    }
     let groups = query.group_by().len();
     let mut rows = Vec::new();
     for path in window_files(dir) {
@@ -113,7 +117,17 @@ pub(crate) fn parquet_long_csv(dir: &Path, org: &str, extraction: &Extraction) -
                 Field::Null => None,
                 other => panic!("{}: a double {other:?}", path.display()),
             };
-            let stats = Stats { count, sum: double(), min: double(), max: double(), ..Stats::default() };
+            let (sum, min, max) = (double(), double(), double());
+            let stats = Stats {
+                count,
+                sum,
+                min,
+                max,
+                ratio: double(),
+                numerator: double(),
+                denominator: double(),
+                target: double(),
+            };
             assert!(start.date_naive() >= date, "{}: a row before its partition's day (UTC query)", path.display());
             let (name, qualifier) = match metric.split_once(':') {
                 Some((name, qualifier)) => (name.to_owned(), Some(qualifier.to_owned())),

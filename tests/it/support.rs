@@ -255,7 +255,7 @@ pub(crate) fn long_csv(query: &AggregateQuery, mut rows: Vec<MetricRow>) -> Stri
     rows.sort_by(MetricRow::cmp_long);
     let mut out = intervals_domain::long_header(query).join(",") + "\n";
     for r in &rows {
-        out += &(intervals_domain::long_record(r).join(",") + "\n");
+        out += &(intervals_domain::long_record(query, r).join(",") + "\n");
     }
     out
 }

@@ -72,6 +72,14 @@ pub enum DomainError {
          one query holds metrics of one family"
     )]
     MixedFamilies { first: String, other: String },
+    /// A queue figure (`nOffered`, `tAbandon`, `oServiceLevel`, ...) asked per agent: grouped by userId
+    /// or filtered by user id.
+    #[error(
+        "{metric} is a queue figure with no agent (an interaction offered to a queue is counted before any \
+         agent answers it, and an abandoned one never reaches an agent), so it cannot be {how}: group by \
+         queueId,mediaType (--group-by queueId,mediaType), or use the queue preset (--preset queue)"
+    )]
+    QueueMetricPerAgent { metric: String, how: &'static str },
     /// A name given twice.
     #[error("{what} {name} is listed twice")]
     Duplicate { what: &'static str, name: String },

@@ -19,15 +19,31 @@ fn opt_number(x: Option<f64>) -> String {
     x.map(format_number).unwrap_or_default()
 }
 
-/// Long header: `<group columns>,interval_start,interval_end,metric,count,sum,min,max`.
+/// The statistics of an observation metric (`oServiceLevel`), after `max` in the long layout and after
+/// `<metric>_sum` in the wide one.
+pub const OBSERVATION_COLUMNS: [&str; 4] = ["ratio", "numerator", "denominator", "target"];
+
+/// Whether the long layout of `query` has the [`OBSERVATION_COLUMNS`]: when it asks for an
+/// observation metric (`o*`). Other queries keep the columns they always had.
+pub fn has_observation_columns(query: &AggregateQuery) -> bool {
+    query.metrics().iter().any(|m| m.is_observation())
+}
+
+/// Long header: `<group columns>,interval_start,interval_end,metric,count,sum,min,max`, then
+/// `ratio,numerator,denominator,target` when the query asks for an observation metric
+/// ([`has_observation_columns`]).
 pub fn long_header(query: &AggregateQuery) -> Vec<String> {
     let mut out: Vec<String> = query.group_by().iter().map(|d| d.column_name()).collect();
     out.extend(["interval_start", "interval_end", "metric", "count", "sum", "min", "max"].map(String::from));
+    if has_observation_columns(query) {
+        out.extend(OBSERVATION_COLUMNS.map(String::from));
+    }
     out
 }
 
-/// One long record.
-pub fn long_record(row: &MetricRow) -> Vec<String> {
+/// One long record in the columns of [`long_header`] of `query` (the layout's query: a row of the
+/// run's other query takes the same columns).
+pub fn long_record(query: &AggregateQuery, row: &MetricRow) -> Vec<String> {
     let mut out: Vec<String> = row.group().to_vec();
     let s = row.stats();
     out.push(rfc3339(row.bucket().start()));
@@ -37,11 +53,15 @@ pub fn long_record(row: &MetricRow) -> Vec<String> {
     out.push(opt_number(s.sum));
     out.push(opt_number(s.min));
     out.push(opt_number(s.max));
+    if has_observation_columns(query) {
+        out.extend([s.ratio, s.numerator, s.denominator, s.target].map(opt_number));
+    }
     out
 }
 
 /// Wide header: `<group columns>,interval_start,interval_end,<metric>_count,<metric>_sum,...` in
-/// request order.
+/// request order; an observation metric (`o*`) also has `<metric>_ratio`, `<metric>_numerator`,
+/// `<metric>_denominator` and `<metric>_target` after its `_sum`.
 pub fn wide_header(query: &AggregateQuery) -> Vec<String> {
     let mut out: Vec<String> = query.group_by().iter().map(|d| d.column_name()).collect();
     out.push("interval_start".to_owned());
@@ -49,6 +69,9 @@ pub fn wide_header(query: &AggregateQuery) -> Vec<String> {
     for m in query.metrics() {
         out.push(format!("{m}_count"));
         out.push(format!("{m}_sum"));
+        if m.is_observation() {
+            out.extend(OBSERVATION_COLUMNS.iter().map(|c| format!("{m}_{c}")));
+        }
     }
     out
 }
@@ -65,6 +88,9 @@ pub fn wide_record(query: &AggregateQuery, rows: &[MetricRow]) -> Option<Vec<Str
         let stats = found.map(|r| *r.stats()).unwrap_or_default();
         out.push(stats.count.map(|c| c.to_string()).unwrap_or_default());
         out.push(opt_number(stats.sum));
+        if m.is_observation() {
+            out.extend([stats.ratio, stats.numerator, stats.denominator, stats.target].map(opt_number));
+        }
     }
     Some(out)
 }

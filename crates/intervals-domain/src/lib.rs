@@ -21,10 +21,14 @@ mod window;
 
 pub use directory::{Queue, User};
 pub use error::DomainError;
-pub use format::{format_number, long_header, long_record, wide_header, wide_record, wide_runs};
+pub use format::{
+    format_number, has_observation_columns, long_header, long_record, wide_header, wide_record, wide_runs,
+    OBSERVATION_COLUMNS,
+};
 pub use granularity::Granularity;
 pub use names::{
-    Dimension, MetricFamily, MetricName, DEFAULT_METRICS, DIMENSIONS, METRICS, USER_STATUS_METRICS, UTILIZATION_METRICS,
+    Dimension, MetricFamily, MetricName, DEFAULT_METRICS, DIMENSIONS, METRICS, QUEUE_ONLY_METRICS, USER_STATUS_METRICS,
+    UTILIZATION_METRICS,
 };
 pub use org::OrgLabel;
 pub use plan::{parse_time_zone, MaxWindow, Plan, PlanRequest, TimeSpec, EARLIEST_DATA, LARGE_PLAN_REQUESTS};

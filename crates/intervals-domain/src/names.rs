@@ -93,6 +93,12 @@ pub const METRICS: &[&str] = &[
     "tWait",
 ];
 
+/// Queue figures: interactions offered to a queue, abandoned in it, the time they waited there and the
+/// service level they met (docs/genesys-api.md, "The queue side"). They have no agent (an abandoned
+/// interaction never reaches one), so a query of them is not grouped or filtered by userId.
+pub const QUEUE_ONLY_METRICS: &[&str] =
+    &["nOffered", "tAbandon", "tShortAbandon", "tWait", "oServiceLevel", "nOverSla"];
+
 /// Every users-aggregate metric the API accepts (SDK 269 `UserAggregationQuery`): time in a status,
 /// the status travelling in each value's `qualifier`.
 pub const USER_STATUS_METRICS: &[&str] = &["tAgentRoutingStatus", "tOrganizationPresence", "tSystemPresence"];
@@ -289,6 +295,17 @@ impl MetricName {
     /// Timers (`t*`) are durations in milliseconds.
     pub fn is_timer(&self) -> bool {
         self.0.starts_with('t')
+    }
+
+    /// Observation metrics (`o*`): their statistics may be a ratio (`ratio`, `numerator`,
+    /// `denominator`, `target`), as `oServiceLevel`'s are, rather than a count and a sum.
+    pub fn is_observation(&self) -> bool {
+        self.0.starts_with('o')
+    }
+
+    /// A queue figure with no agent ([`QUEUE_ONLY_METRICS`]): never grouped or filtered by userId.
+    pub fn is_queue_only(&self) -> bool {
+        QUEUE_ONLY_METRICS.contains(&self.0)
     }
 }
 

@@ -132,7 +132,8 @@ pub struct AggregateQuery {
 impl AggregateQuery {
     /// Builds a query. `group_by` must be a non-empty ordered subset of userId, mediaType, queueId
     /// (exactly `[userId]` for status metrics), and the metrics one family ([`QuerySet`] splits a
-    /// list of both).
+    /// list of both). Queue figures ([`crate::QUEUE_ONLY_METRICS`]) have no agent: a query of one is
+    /// neither grouped by userId nor filtered by user id.
     pub fn new(
         metrics: Vec<MetricName>,
         group_by: Vec<Dimension>,
@@ -166,6 +167,18 @@ impl AggregateQuery {
                        userId, mediaType and queueId"
                     .to_owned(),
             });
+        }
+        if let Some(queue_only) = metrics.iter().find(|m| m.is_queue_only()) {
+            let how = if group_by.contains(&Dimension::USER_ID) {
+                Some("grouped by userId")
+            } else if !filters.user_ids.is_empty() {
+                Some("filtered by user id")
+            } else {
+                None
+            };
+            if let Some(how) = how {
+                return Err(DomainError::QueueMetricPerAgent { metric: queue_only.to_string(), how });
+            }
         }
         if family == MetricFamily::UserStatus {
             if group_by != [Dimension::USER_ID] {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use intervals_domain::{AggregateQuery, Dimension, MetricFamily, MetricName, MetricRow, Stats, TimeWindow};
 
-use crate::generate::{day_plan, generate_day, Interaction, Kind, KINDS};
+use crate::generate::{day_plan, generate_day, Interaction, Kind, QueueSide, KINDS, QUEUE_KINDS};
 use crate::org::{media_by_name, Org, MEDIA};
 
 /// A dimension the simulator can group by.
@@ -54,7 +54,7 @@ pub(crate) enum Pred {
 impl Pred {
     fn test(&self, i: &Interaction) -> bool {
         match self {
-            Pred::User(a) => *a == Some(i.agent),
+            Pred::User(a) => !i.abandoned && *a == Some(i.agent),
             Pred::Media(m) => *m == Some(i.media),
             Pred::Queue(q) => q.is_some() && *q == i.queue,
             Pred::QueueExists(e) => i.queue.is_some() == *e,
@@ -159,6 +159,15 @@ pub(crate) struct Acc {
 }
 
 impl Acc {
+    /// Adds one `oServiceLevel` observation (an [`crate::generate::service_level_value`]): `count`
+    /// is the denominator, `sum` the numerator, `min` and `max` the smallest and largest target in
+    /// basis points.
+    fn add_service_level(&mut self, value: u64) {
+        let (met, basis_points) = (value & 1, value >> 1);
+        self.add(basis_points);
+        self.sum = self.sum - basis_points + met;
+    }
+
     fn add(&mut self, value: u64) {
         if self.count == 0 {
             self.min = value;
@@ -177,9 +186,19 @@ impl Acc {
     }
 
     /// The API's statistics: timers carry max, min, count and sum; counts only count; statuses
-    /// only sum.
+    /// only sum; `oServiceLevel` its ratio, numerator and denominator, and its target when every
+    /// interaction counted had the same one.
     pub(crate) fn stats(&self, metric: MetricName) -> Stats {
-        if metric.family() == MetricFamily::UserStatus {
+        if is_service_level(metric) {
+            let (numerator, denominator) = (self.sum as f64, self.count as f64);
+            Stats {
+                ratio: Some(numerator / denominator),
+                numerator: Some(numerator),
+                denominator: Some(denominator),
+                target: (self.min == self.max).then(|| self.min as f64 / 10_000.0),
+                ..Stats::default()
+            }
+        } else if metric.family() == MetricFamily::UserStatus {
             Stats { sum: Some(self.sum as f64), ..Stats::default() }
         } else if metric.is_timer() {
             Stats {
@@ -195,8 +214,15 @@ impl Acc {
     }
 }
 
+/// Whether `metric` is `oServiceLevel`, whose accumulator holds a ratio ([`Acc::add_service_level`]).
+pub(crate) fn is_service_level(metric: MetricName) -> bool {
+    metric.as_str() == "oServiceLevel"
+}
+
 pub(crate) const NOT_GROUPED: u32 = u32::MAX;
 const NO_QUEUE: u32 = u32::MAX - 1;
+/// The userId of an abandoned interaction: none (a group without the key).
+const NO_AGENT: u32 = u32::MAX - 1;
 
 /// A result group: the agent, media and queue indexes it is for, or [`NOT_GROUPED`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -266,6 +292,8 @@ fn aggregate_conversations(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut>
     let (first_day, last_day) = days_of(org, range_start, range_end);
     let grouped = |d: Dim| spec.group_by.contains(&d);
     let (by_user, by_media, by_queue) = (grouped(Dim::User), grouped(Dim::Media), grouped(Dim::Queue));
+    let side =
+        if QUEUE_KINDS.iter().any(|k| slots[k.index()].is_some()) { QueueSide::With } else { QueueSide::Without };
 
     let mut groups: Groups<Acc> = Groups::new(n);
     let agents = candidate_agents(org, spec.filter.as_ref());
@@ -275,18 +303,23 @@ fn aggregate_conversations(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut>
             let this_day = day;
             day = day.succ_opt().expect("date in range");
             let Some(plan) = day_plan(org, agent, this_day) else { continue };
-            if plan.start >= range_end || plan.bound() <= range_start {
+            let earliest = if side == QueueSide::With { plan.earliest() } else { plan.start };
+            if earliest >= range_end || plan.bound() <= range_start {
                 continue;
             }
             let revision = view.revisions.get(&this_day).copied().unwrap_or(0);
-            generate_day(org, agent, this_day, revision, plan, |interaction, events| {
+            generate_day(org, agent, this_day, revision, plan, side, |interaction, events| {
                 if let Some(filter) = &spec.filter {
                     if !filter.test(interaction) {
                         return;
                     }
                 }
                 let key = GroupKey {
-                    agent: if by_user { interaction.agent } else { NOT_GROUPED },
+                    agent: match (by_user, interaction.abandoned) {
+                        (false, _) => NOT_GROUPED,
+                        (true, false) => interaction.agent,
+                        (true, true) => NO_AGENT,
+                    },
                     media: if by_media { u32::from(interaction.media) } else { NOT_GROUPED },
                     queue: if by_queue { interaction.queue.map_or(NO_QUEUE, u32::from) } else { NOT_GROUPED },
                 };
@@ -309,7 +342,11 @@ fn aggregate_conversations(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut>
                     let g = *group.get_or_insert_with(|| groups.group(key));
                     let bucket = (starts.partition_point(|s| *s <= event.at) - 1) as u32;
                     let base = groups.slot(g, bucket);
-                    groups.arena[base + slot].add(event.value);
+                    if event.kind == Kind::OServiceLevel {
+                        groups.arena[base + slot].add_service_level(event.value);
+                    } else {
+                        groups.arena[base + slot].add(event.value);
+                    }
                 }
             });
         }
@@ -458,7 +495,7 @@ pub(crate) fn collect<T>(
                 .iter()
                 .map(|d| {
                     let v = match d {
-                        Dim::User => Some(org.agents[key.agent as usize].id.clone()),
+                        Dim::User => (key.agent != NO_AGENT).then(|| org.agents[key.agent as usize].id.clone()),
                         Dim::Media => Some(MEDIA[key.media as usize].to_owned()),
                         Dim::Queue => (key.queue != NO_QUEUE).then(|| org.queues[key.queue as usize].id.clone()),
                     };

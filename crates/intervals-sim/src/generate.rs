@@ -5,6 +5,17 @@
 //! of each hold segment, `tTalkComplete` and `tHeldComplete` when the conversation ends, `tAcw` and
 //! `tHandle` (talk + hold + ACW) when after-call work ends. Durations are whole milliseconds.
 //!
+//! The queue side (only when asked, `QueueSide::With`; docs/genesys-api.md "The queue side"): each
+//! ACD interaction entered its queue `wait` before it alerted the agent (the wait its `tAnswered`
+//! always counted), so `nOffered` is counted at that entry, and `tWait`, `nOverSla` (answered later
+//! than the queue's service-level target for its media type) and `oServiceLevel` at answer. A share
+//! of offered interactions abandon before any agent answers them: each ACD interaction of the day may
+//! have an abandoned twin, decided by a hash of its own (seed, agent, day, index), so the agents'
+//! days are exactly what they were; the twin entered the same queue between its sibling's entry and
+//! its alert and gave up after a wait of its own (`nOffered` at entry; `tAbandon`, `tWait`,
+//! `oServiceLevel`, and `tShortAbandon` under [`SHORT_ABANDON_MS`], at the abandon). It reaches no
+//! agent: it is never seen by the status model nor counted in any agent metric.
+//!
 //! A working day also has two 15-minute breaks and a 30-minute meal ([`Pause`]): no interaction is
 //! offered during one (the meal moves the next offer to its end; an offer that falls in a break is
 //! not made, and the day goes on as if it had been, so the rest of the day is what it was before
@@ -30,10 +41,22 @@ pub(crate) enum Kind {
     THeldComplete,
     TAcw,
     THandle,
+    NOffered,
+    TWait,
+    TAbandon,
+    TShortAbandon,
+    NOverSla,
+    /// One interaction answered or abandoned in a bucket: its [`Event::value`] is
+    /// [`service_level_value`] (whether it met the target, and the target).
+    OServiceLevel,
 }
 
 /// Number of [`Kind`]s.
-pub(crate) const KINDS: usize = 9;
+pub(crate) const KINDS: usize = 15;
+
+/// The queue side of [`Kind`]: never produced for an agent's own figures.
+pub(crate) const QUEUE_KINDS: [Kind; 6] =
+    [Kind::NOffered, Kind::TWait, Kind::TAbandon, Kind::TShortAbandon, Kind::NOverSla, Kind::OServiceLevel];
 
 impl Kind {
     pub(crate) fn from_metric(name: &str) -> Option<Kind> {
@@ -47,6 +70,12 @@ impl Kind {
             "tHeldComplete" => Kind::THeldComplete,
             "tAcw" => Kind::TAcw,
             "tHandle" => Kind::THandle,
+            "nOffered" => Kind::NOffered,
+            "tWait" => Kind::TWait,
+            "tAbandon" => Kind::TAbandon,
+            "tShortAbandon" => Kind::TShortAbandon,
+            "nOverSla" => Kind::NOverSla,
+            "oServiceLevel" => Kind::OServiceLevel,
             _ => return None,
         })
     }
@@ -66,10 +95,27 @@ pub(crate) struct Event {
     pub(crate) value: u64,
 }
 
+/// The [`Event::value`] of an [`Kind::OServiceLevel`] event: bit 0 set when the interaction met the
+/// target (answered within it), the target's basis points above.
+pub(crate) fn service_level_value(met: bool, basis_points: u32) -> u64 {
+    u64::from(met) | u64::from(basis_points) << 1
+}
+
+/// Whether to generate the queue side of a day (queue metrics asked) or the agents' side alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueueSide {
+    Without,
+    With,
+}
+
 /// What is known of one interaction for grouping and filtering.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Interaction {
+    /// The agent who answered it; for an abandoned one, the agent of its answered twin (whose
+    /// agent-day generated it), which it never reached.
     pub(crate) agent: u32,
+    /// Abandoned in queue: it has no agent.
+    pub(crate) abandoned: bool,
     pub(crate) media: u8,
     /// `None` for non-ACD (`purpose` = `user`) interactions.
     pub(crate) queue: Option<u16>,
@@ -104,6 +150,11 @@ const BREAK_MS: i64 = 15 * 60 * 1000;
 const MEAL_MS: i64 = 30 * 60 * 1000;
 /// Every event of a day lies before the shift's end plus this (the longest interaction).
 pub(crate) const SPILL_MS: i64 = 3 * 3600 * 1000;
+/// Every queue entry of a day lies at most this long before the shift's start (the longest wait).
+pub(crate) const EARLY_MS: i64 = 4 * 3600 * 1000;
+/// Abandons after a wait shorter than this are short abandons (`tShortAbandon`): the simulator's
+/// threshold.
+pub(crate) const SHORT_ABANDON_MS: u64 = 10 * SEC;
 
 /// The shift of one agent-day, if the agent works that day.
 #[derive(Debug, Clone)]
@@ -116,9 +167,14 @@ pub(crate) struct DayPlan {
 }
 
 impl DayPlan {
-    /// Every event of this day lies in `[start, bound)`.
+    /// Every event of this day lies in `[start, bound)` (`[earliest, bound)` with its queue side).
     pub(crate) fn bound(&self) -> i64 {
         self.end + SPILL_MS
+    }
+
+    /// Every event of this day, its queue side included, lies at or after this.
+    pub(crate) fn earliest(&self) -> i64 {
+        self.start - EARLY_MS
     }
 }
 
@@ -172,6 +228,10 @@ pub(crate) fn local_to_utc_ms(tz: Tz, date: NaiveDate, minutes: i64) -> i64 {
 }
 
 struct MediaProfile {
+    /// Of the ACD interactions answered, the share that has an abandoned twin.
+    abandon_share: f64,
+    /// How long an abandoned interaction waits before giving up.
+    abandon_wait: (u64, u64),
     wait: (u64, u64),
     alert: (u64, u64),
     segment: (u64, u64),
@@ -186,6 +246,8 @@ struct MediaProfile {
 const PROFILES: [MediaProfile; 4] = [
     // voice
     MediaProfile {
+        abandon_share: 0.09,
+        abandon_wait: (SEC, 3 * MIN),
         wait: (2 * SEC, 2 * MIN),
         alert: (2 * SEC, 15 * SEC),
         segment: (20 * SEC, 12 * MIN),
@@ -198,6 +260,8 @@ const PROFILES: [MediaProfile; 4] = [
     },
     // chat
     MediaProfile {
+        abandon_share: 0.07,
+        abandon_wait: (2 * SEC, 5 * MIN),
         wait: (5 * SEC, 5 * MIN),
         alert: (2 * SEC, 20 * SEC),
         segment: (MIN, 15 * MIN),
@@ -210,6 +274,8 @@ const PROFILES: [MediaProfile; 4] = [
     },
     // email
     MediaProfile {
+        abandon_share: 0.02,
+        abandon_wait: (MIN, 30 * MIN),
         wait: (MIN, 240 * MIN),
         alert: (5 * SEC, 60 * SEC),
         segment: (2 * MIN, 20 * MIN),
@@ -222,6 +288,8 @@ const PROFILES: [MediaProfile; 4] = [
     },
     // message
     MediaProfile {
+        abandon_share: 0.05,
+        abandon_wait: (3 * SEC, 20 * MIN),
         wait: (10 * SEC, 30 * MIN),
         alert: (2 * SEC, 20 * SEC),
         segment: (MIN, 25 * MIN),
@@ -236,13 +304,16 @@ const PROFILES: [MediaProfile; 4] = [
 
 /// Generates the interactions of `plan` (agent `agent`, local `date`), handing each with its
 /// events to `sink`. `revision` > 0 applies that reprocessing's corrections (some ACW durations
-/// change, so `tAcw` and `tHandle` change in value and moment).
+/// change, so `tAcw` and `tHandle` change in value and moment). With `side` = [`QueueSide::With`], the
+/// ACD interactions also carry their queue events and may be followed by an abandoned twin (see the
+/// module's documentation); the agent's own events are the same either way.
 pub(crate) fn generate_day(
     org: &Org,
     agent: u32,
     date: NaiveDate,
     revision: u32,
     plan: DayPlan,
+    side: QueueSide,
     mut sink: impl FnMut(&Interaction, &[Event]),
 ) {
     let profile = &org.agents[agent as usize];
@@ -332,7 +403,43 @@ pub(crate) fn generate_day(
         events.push(Event { at: wrapped, kind: Kind::THandle, value: talk_total + hold_total + reported_acw });
 
         if offered {
-            sink(&Interaction { agent, media, queue, late, alerted: t, wrapped }, &events);
+            let interaction = Interaction { agent, abandoned: false, media, queue, late, alerted: t, wrapped };
+            match (side, queue) {
+                (QueueSide::With, Some(q)) => {
+                    let target = org.queues[usize::from(q)].service_levels[usize::from(media)];
+                    let waited = wait + alert;
+                    let entered = t - wait as i64;
+                    let met = waited <= target.duration_ms;
+                    events.push(Event { at: entered, kind: Kind::NOffered, value: 1 });
+                    events.push(Event { at: answered, kind: Kind::TWait, value: waited });
+                    if !met {
+                        events.push(Event { at: answered, kind: Kind::NOverSla, value: 1 });
+                    }
+                    let value = service_level_value(met, target.basis_points);
+                    events.push(Event { at: answered, kind: Kind::OServiceLevel, value });
+                    sink(&interaction, &events);
+                    let h = hash(&[org.seed, tag::ABANDON, u64::from(agent), day, index]);
+                    if unit(h) < p.abandon_share {
+                        let mut twin = Rng::new(h);
+                        let entered = entered + twin.range(0, wait + 1) as i64;
+                        let waited = twin.skewed(p.abandon_wait.0, p.abandon_wait.1);
+                        let gave_up = entered + waited as i64;
+                        events.clear();
+                        events.push(Event { at: entered, kind: Kind::NOffered, value: 1 });
+                        events.push(Event { at: gave_up, kind: Kind::TAbandon, value: waited });
+                        if waited < SHORT_ABANDON_MS {
+                            events.push(Event { at: gave_up, kind: Kind::TShortAbandon, value: waited });
+                        }
+                        events.push(Event { at: gave_up, kind: Kind::TWait, value: waited });
+                        let value = service_level_value(false, target.basis_points);
+                        events.push(Event { at: gave_up, kind: Kind::OServiceLevel, value });
+                        let abandoned =
+                            Interaction { abandoned: true, alerted: entered, wrapped: gave_up, ..interaction };
+                        sink(&abandoned, &events);
+                    }
+                }
+                _ => sink(&interaction, &events),
+            }
         }
 
         t = ended + acw as i64 + rng.range(p.gap.0, p.gap.1) as i64;

@@ -9,6 +9,9 @@
 //!   queries) must return for any range, whatever windowing a client uses (everything visible,
 //!   nothing reprocessed); [`RunningSim::truth`] and [`RunningSim::truth_set`] do the same as of the
 //!   running sim's clock and reprocessing.
+//! * Queue figures (`nOffered`, `tAbandon`, `tShortAbandon`, `tWait`, `nOverSla`, `oServiceLevel`) come
+//!   from the same interactions, plus abandoned ones that never reach an agent; each queue has a
+//!   service-level target per media type (`GET /api/v2/routing/queues/{id}`, `mediaSettings`).
 //! * Status time (`tAgentRoutingStatus`, `tSystemPresence`, `tOrganizationPresence`) comes from the
 //!   same agent-days as the interactions: on queue through the shift but for two breaks and a meal,
 //!   interacting from each alert to the end of its after-call work (see `status.rs`).
@@ -51,6 +54,17 @@ pub const SIM_MEDIA_TYPES: [&str; 4] = org::MEDIA;
 /// accepted and returns no data.
 pub const SIM_METRICS: [&str; 9] =
     ["nConnected", "tAlert", "tAnswered", "tTalk", "tTalkComplete", "tHeld", "tHeldComplete", "tAcw", "tHandle"];
+
+/// Queue figures the simulator produces (docs/genesys-api.md, "The queue side"): interactions offered
+/// to a queue, abandoned in it (and under the short-abandon threshold), the wait of the answered and
+/// abandoned ones, answers over the service-level target, and the service level per bucket. An
+/// abandoned interaction reaches no agent: grouped by userId it comes in a group without that key.
+pub const SIM_QUEUE_METRICS: [&str; 6] =
+    ["nOffered", "tAbandon", "tShortAbandon", "tWait", "nOverSla", "oServiceLevel"];
+
+/// The service-level short-abandon threshold of the simulator: an abandon after a shorter wait is
+/// also a `tShortAbandon`.
+pub const SIM_SHORT_ABANDON_MS: u64 = generate::SHORT_ABANDON_MS;
 
 /// Status metrics of the users aggregates API, all of which the simulator produces.
 pub const SIM_STATUS_METRICS: [&str; 3] = ["tAgentRoutingStatus", "tOrganizationPresence", "tSystemPresence"];
@@ -217,7 +231,7 @@ pub fn long_csv(query: &AggregateQuery, rows: &[MetricRow]) -> String {
     let mut out = long_header(query).join(",");
     out.push('\n');
     for row in rows {
-        out.push_str(&long_record(row).join(","));
+        out.push_str(&long_record(query, row).join(","));
         out.push('\n');
     }
     out
@@ -249,6 +263,20 @@ pub fn users(config: &SimConfig) -> Vec<User> {
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    out
+}
+
+/// Each queue's service-level target per media type, as `mediaSettings.<media>.serviceLevel` of
+/// `GET /api/v2/routing/queues/{id}` gives it: (queue id, media type of the API's `mediaSettings`
+/// (`call` for voice), percentage as a fraction, duration in ms), in queue order.
+pub fn service_levels(config: &SimConfig) -> Vec<(String, &'static str, f64, u64)> {
+    let org = Org::new(config);
+    let mut out = Vec::new();
+    for q in &org.queues {
+        for (media, level) in org::MEDIA_SETTINGS.iter().zip(q.service_levels) {
+            out.push((q.id.clone(), *media, level.percentage(), level.duration_ms));
+        }
+    }
     out
 }
 

@@ -53,12 +53,43 @@ pub(crate) struct Agent {
     pub(crate) weekend_worker: bool,
 }
 
+/// The media types of a queue's `mediaSettings`, by index: the API's `call` is the `voice` media type,
+/// and the first four are [`MEDIA`]'s.
+pub(crate) const MEDIA_SETTINGS: [&str; 5] = ["call", "chat", "email", "message", "callback"];
+
+/// A queue's service-level target for one media type (`mediaSettings.<media>.serviceLevel`):
+/// `percentage` of the interactions answered within `duration_ms` of entering the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ServiceLevel {
+    /// The target share in basis points (8000 = 0.8, the API's `percentage`).
+    pub(crate) basis_points: u32,
+    pub(crate) duration_ms: u64,
+}
+
+impl ServiceLevel {
+    /// The API's `percentage`, a fraction (0.8).
+    pub(crate) fn percentage(self) -> f64 {
+        f64::from(self.basis_points) / 10_000.0
+    }
+}
+
+/// Targets per media type of [`MEDIA_SETTINGS`] to pick from: (basis points, milliseconds).
+const TARGETS: [&[(u32, u64)]; 5] = [
+    &[(8000, 20_000), (8000, 30_000), (9000, 60_000), (8500, 45_000)],
+    &[(8000, 60_000), (9000, 120_000), (8500, 90_000)],
+    &[(8000, 3_600_000), (9000, 7_200_000)],
+    &[(8000, 300_000), (8000, 600_000), (9000, 900_000)],
+    &[(8000, 3_600_000)],
+];
+
 /// One routing queue.
 #[derive(Debug, Clone)]
 pub(crate) struct QueueInfo {
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) member_count: u32,
+    /// Per media type of [`MEDIA_SETTINGS`].
+    pub(crate) service_levels: [ServiceLevel; 5],
 }
 
 /// The whole org.
@@ -89,7 +120,13 @@ impl Org {
                 } else {
                     format!("{base} {}", q / QUEUE_NAMES.len() + 1)
                 };
-                QueueInfo { id: uuid_of(&[seed, tag::QUEUE, q as u64]), name, member_count: 0 }
+                let h = hash(&[seed, tag::SERVICE_LEVEL, q as u64]);
+                let service_levels = std::array::from_fn(|m| {
+                    let choices = TARGETS[m];
+                    let (basis_points, duration_ms) = choices[((h >> (8 * m)) % choices.len() as u64) as usize];
+                    ServiceLevel { basis_points, duration_ms }
+                });
+                QueueInfo { id: uuid_of(&[seed, tag::QUEUE, q as u64]), name, member_count: 0, service_levels }
             })
             .collect();
         let agents: Vec<Agent> = (0..config.agents)

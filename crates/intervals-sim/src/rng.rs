@@ -17,6 +17,8 @@ pub(crate) mod tag {
     pub(crate) const PROFILE: u64 = 12;
     pub(crate) const BREAK: u64 = 13;
     pub(crate) const MISSED: u64 = 14;
+    pub(crate) const ABANDON: u64 = 15;
+    pub(crate) const SERVICE_LEVEL: u64 = 16;
 }
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;

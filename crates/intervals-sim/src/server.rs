@@ -24,7 +24,8 @@ use crate::jobs;
 use crate::rng::{hash, tag, unit, uuid_of};
 use crate::state::{bump, lock, ClockMode, Shared, TokenState};
 use crate::wire::{
-    parse_query, response_body, DivisionDto, ErrorBody, Listing, QueueDto, TokenError, TokenResponse, UserDto,
+    parse_query, response_body, DivisionDto, ErrorBody, Listing, MediaSettingsDto, QueueDto, TokenError, TokenResponse,
+    UserDto,
 };
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -84,6 +85,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(aggregate_routes(Endpoint(MetricFamily::UserStatus)))
         .route("/api/v2/users", get(users))
         .route("/api/v2/routing/queues", get(queues))
+        .route("/api/v2/routing/queues/{id}", get(queue))
         .route_layer(middleware::from_fn_with_state(shared.clone(), api_guard));
     Router::new()
         .route("/oauth/token", post(token))
@@ -586,23 +588,39 @@ async fn queues(State(s): State<Arc<Shared>>, Extension(corr): Extension<Correla
     if desc {
         chosen.reverse();
     }
-    let entities: Vec<QueueDto<'_>> = chosen
-        .into_iter()
-        .map(|q| QueueDto {
-            id: &q.id,
-            name: &q.name,
-            division: division(&s),
-            member_count: q.member_count,
-            joined_member_count: q.member_count,
-            self_uri: format!("/api/v2/routing/queues/{}", q.id),
-        })
-        .collect();
+    let entities: Vec<QueueDto<'_>> = chosen.into_iter().map(|q| queue_dto(&s, q)).collect();
     let mut extra: Vec<(String, String)> = Vec::new();
     if let Some(n) = name {
         extra.push(("name".to_owned(), n.to_owned()));
     }
     extra.extend(wanted.iter().map(|id| ("id".to_owned(), id.clone())));
     json_ok(&listing("/api/v2/routing/queues", entities, &p, &extra))
+}
+
+fn queue_dto<'a>(s: &'a Shared, q: &'a crate::org::QueueInfo) -> QueueDto<'a> {
+    QueueDto {
+        id: &q.id,
+        name: &q.name,
+        division: division(s),
+        member_count: q.member_count,
+        joined_member_count: q.member_count,
+        media_settings: MediaSettingsDto::of(q),
+        self_uri: format!("/api/v2/routing/queues/{}", q.id),
+    }
+}
+
+/// `GET /api/v2/routing/queues/{id}`: one queue, with its `mediaSettings` (the service-level target
+/// per media type); 404 for an id the org does not have.
+async fn queue(
+    State(s): State<Arc<Shared>>,
+    Extension(corr): Extension<Correlation>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    bump(&s.counters.directory_requests);
+    match s.org.queue_by_id(&id) {
+        Some(q) => json_ok(&queue_dto(&s, &s.org.queues[usize::from(q)])),
+        None => not_found_error(&format!("queue {id} not found"), &corr),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use crate::engine::{
     candidate_agents, collect, days_of, Acc, Dim, GroupKey, GroupOut, Groups, MetricOut, Spec, View, NOT_GROUPED,
 };
-use crate::generate::{day_number, generate_day, DayPlan, Interaction, Pause, PauseKind};
+use crate::generate::{day_number, generate_day, DayPlan, Interaction, Pause, PauseKind, QueueSide};
 use crate::org::Org;
 use crate::rng::{hash, tag, unit};
 
@@ -116,7 +116,7 @@ pub(crate) fn status_day(
     let (shift_end, day) = (plan.end, day_number(date));
     let mut line = Timeline { cursor: plan.start, pauses: plan.pauses, next_pause: 0, sink };
     let mut index: u64 = 0;
-    generate_day(org, agent, date, revision, plan, |i: &Interaction, _| {
+    generate_day(org, agent, date, revision, plan, QueueSide::Without, |i: &Interaction, _| {
         let paused = line.pauses_before(i.alerted);
         let missed =
             !paused && index > 0 && unit(hash(&[org.seed, tag::MISSED, u64::from(agent), day, index])) < MISSED_SHARE;
@@ -149,7 +149,8 @@ pub(crate) fn aggregate(org: &Org, spec: &Spec, view: &View) -> Vec<GroupOut> {
     let mut groups: Groups<u64> = Groups::new(WIDTH);
     for agent in candidate_agents(org, spec.filter.as_ref()) {
         if let Some(filter) = &spec.filter {
-            let probe = Interaction { agent, media: 0, queue: None, late: false, alerted: 0, wrapped: 0 };
+            let probe =
+                Interaction { agent, abandoned: false, media: 0, queue: None, late: false, alerted: 0, wrapped: 0 };
             if !filter.test(&probe) {
                 continue;
             }

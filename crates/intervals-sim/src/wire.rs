@@ -10,8 +10,8 @@ use intervals_domain::{
     parse_time_zone, Dimension, Granularity, MetricFamily, MetricName, TimeWindow, Tz, USER_STATUS_METRICS,
 };
 
-use crate::engine::{Acc, Dim, Expr, GroupOut, Pred, Spec};
-use crate::org::{media_by_name, Org};
+use crate::engine::{is_service_level, Acc, Dim, Expr, GroupOut, Pred, Spec};
+use crate::org::{media_by_name, Org, QueueInfo, MEDIA_SETTINGS};
 use crate::status::{ORG_PRESENCE, PRESENCE};
 
 // ---------------------------------------------------------------------------------------------
@@ -357,7 +357,23 @@ fn push_json_string(out: &mut String, s: &str) {
 }
 
 fn push_stats(out: &mut String, metric: MetricName, acc: &Acc) {
-    if metric.family() == MetricFamily::UserStatus {
+    if is_service_level(metric) {
+        // An observation metric: a ratio and its parts, no count or sum (docs/genesys-api.md, "The
+        // queue side"); the target when every interaction counted had the same one.
+        let stats = acc.stats(metric);
+        let number = |x: Option<f64>| x.map(|x| serde_json::Number::from_f64(x).expect("finite").to_string());
+        let _ = write!(
+            out,
+            "{{\"ratio\":{},\"numerator\":{},\"denominator\":{}",
+            number(stats.ratio).unwrap_or_default(),
+            acc.sum,
+            acc.count
+        );
+        if let Some(target) = number(stats.target) {
+            let _ = write!(out, ",\"target\":{target}");
+        }
+        out.push('}');
+    } else if metric.family() == MetricFamily::UserStatus {
         let _ = write!(out, "{{\"sum\":{}}}", acc.sum);
     } else if metric.is_timer() {
         let _ = write!(out, "{{\"max\":{},\"min\":{},\"count\":{},\"sum\":{}}}", acc.max, acc.min, acc.count, acc.sum);
@@ -539,7 +555,28 @@ pub(crate) struct QueueDto<'a> {
     pub(crate) division: DivisionDto<'a>,
     pub(crate) member_count: u32,
     pub(crate) joined_member_count: u32,
+    pub(crate) media_settings: MediaSettingsDto,
     pub(crate) self_uri: String,
+}
+
+/// `QueueMediaSettings`: one entry per media type (`call` is the voice media type), in the order
+/// of [`MEDIA_SETTINGS`].
+#[derive(Serialize)]
+pub(crate) struct MediaSettingsDto(serde_json::Map<String, serde_json::Value>);
+
+impl MediaSettingsDto {
+    /// The settings of `queue`: its service-level target per media type, and an alerting timeout.
+    pub(crate) fn of(queue: &QueueInfo) -> MediaSettingsDto {
+        let mut map = serde_json::Map::new();
+        for (media, level) in MEDIA_SETTINGS.iter().zip(queue.service_levels) {
+            let setting = serde_json::json!({
+                "alertingTimeoutSeconds": 8,
+                "serviceLevel": {"percentage": level.percentage(), "durationMs": level.duration_ms},
+            });
+            map.insert((*media).to_owned(), setting);
+        }
+        MediaSettingsDto(map)
+    }
 }
 
 /// The paging envelope of `UserEntityListing` / `QueueEntityListing`.

@@ -1570,6 +1570,45 @@ mod tests {
         }
     }
 
+    /// A queue query's answer (docs/genesys-api.md, "The queue side"): an observation metric's
+    /// `ratio`, `numerator`, `denominator` and `target` are kept, read in one pass or from the DTOs, and
+    /// a group without the queueId key (non-ACD work) is the empty value.
+    #[test]
+    fn observation_statistics_are_kept() {
+        let q = AggregateQuery::new(
+            AggregateQuery::parse_metrics("nOffered,tAnswered,oServiceLevel").unwrap(),
+            vec![Dimension::QUEUE_ID, Dimension::MEDIA_TYPE],
+            Granularity::Pt30m,
+            Tz::UTC,
+            Filters::none(),
+        )
+        .unwrap();
+        let body = r#"{"results": [{"group": {"queueId": "q1", "mediaType": "voice"}, "data": [
+            {"interval": "2025-03-10T09:00:00.000Z/2025-03-10T09:30:00.000Z", "metrics": [
+                {"metric": "nOffered", "stats": {"count": 4}},
+                {"metric": "tAnswered", "stats": {"max": 9000, "min": 1000, "count": 3, "sum": 15000}},
+                {"metric": "oServiceLevel", "stats": {"ratio": 0.5, "numerator": 2, "denominator": 4, "target": 0.8}}]}]},
+            {"group": {"mediaType": "voice"}, "data": [
+            {"interval": "2025-03-10T09:00:00.000Z/2025-03-10T09:30:00.000Z", "metrics": [
+                {"metric": "tAnswered", "stats": {"max": 1, "min": 1, "count": 1, "sum": 1}}]}]}]}"#;
+        let (rows, _) = stream_rows(body, false, ResponseRows::within(&q, window())).expect("the plain shape");
+        let dto: AggregateResponseDto<'_> = serde_json::from_str(body).unwrap();
+        assert_eq!(page_rows(&dto, &q, Some(window())).unwrap(), rows, "one pass and the DTOs agree");
+        let service = rows.iter().find(|r| r.metric().as_str() == "oServiceLevel").expect("oServiceLevel");
+        assert_eq!(
+            *service.stats(),
+            Stats {
+                ratio: Some(0.5),
+                numerator: Some(2.0),
+                denominator: Some(4.0),
+                target: Some(0.8),
+                ..Stats::default()
+            }
+        );
+        let groups: Vec<&[String]> = rows.iter().map(|r| r.group()).collect();
+        assert_eq!(groups.last().unwrap(), &["".to_owned(), "voice".to_owned()], "no queueId: the empty value");
+    }
+
     #[test]
     fn strings_are_borrowed_unless_escaped() {
         let body = r#"{"results": [{"group": {"userId": "plain", "mediaType": "a\"b"}, "data": [

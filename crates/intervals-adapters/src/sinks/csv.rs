@@ -16,8 +16,8 @@ use intervals_app::{DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
 #[cfg(debug_assertions)]
 use intervals_domain::{format_number, long_record};
 use intervals_domain::{
-    long_header, rfc3339, wide_header, wide_record, wide_runs, AggregateQuery, MetricName, MetricRow, Queue,
-    TimeWindow, User,
+    has_observation_columns, long_header, rfc3339, wide_header, wide_record, wide_runs, AggregateQuery, MetricName,
+    MetricRow, Queue, TimeWindow, User,
 };
 
 use super::file::{SortedFile, WholeFile};
@@ -167,11 +167,13 @@ impl BucketTimes {
 }
 
 /// Long records: the fields of [`long_record`] (group columns, `interval_start`, `interval_end`,
-/// metric, count, sum, min, max) in the data contract's order ([`long_order`]), so that the run
+/// metric, count, sum, min, max, and `ratio`, `numerator`, `denominator`, `target` when `query`
+/// asks for an observation metric) in the data contract's order ([`long_order`]), so that the run
 /// needs no sort. Nothing is allocated per row: a group's CSV fields and sort key are written once
 /// per group, a bucket's times once per bucket ([`BucketTexts`]), numbers as `format_number`
 /// writes them; each line is checked against `long_record` through the csv crate in debug builds.
-fn long_records(rows: &[MetricRow], run: &mut RunBuilder) -> io::Result<()> {
+fn long_records(query: &AggregateQuery, rows: &[MetricRow], run: &mut RunBuilder) -> io::Result<()> {
+    let observations = has_observation_columns(query);
     let order = long_order(rows);
     run.in_key_order();
     let mut buckets = BucketTexts::default();
@@ -222,11 +224,19 @@ fn long_records(rows: &[MetricRow], run: &mut RunBuilder) -> io::Result<()> {
                 push_number(out, x);
             }
         }
+        if observations {
+            for x in [s.ratio, s.numerator, s.denominator, s.target] {
+                out.push(b',');
+                if let Some(x) = x {
+                    push_number(out, x);
+                }
+            }
+        }
         out.push(b'\n');
         #[cfg(debug_assertions)]
         {
             let mut want = Vec::new();
-            check.line(long_record(row), &mut want)?;
+            check.line(long_record(query, row), &mut want)?;
             debug_assert_eq!(
                 String::from_utf8_lossy(&run.bytes()[line_start..]),
                 String::from_utf8_lossy(&want),
@@ -460,7 +470,7 @@ impl Sink for CsvSink {
         }
         self.file
             .write_window(key, rows, |rows, run| match layout {
-                CsvLayout::Long => long_records(rows, run),
+                CsvLayout::Long => long_records(query, rows, run),
                 CsvLayout::Wide => wide_records(query, rows, run),
             })
             .await
@@ -737,11 +747,19 @@ mod tests {
                     for k in 0..n {
                         let name = if groups_in_order { names[k] } else { names[rng.below(names.len())] };
                         let qualifier = qualifiers[rng.below(qualifiers.len())].map(Arc::<str>::from);
-                        let stats = Stats {
+                        let mut stats = Stats {
                             count: Some(rng.below(10) as u64),
                             sum: Some(rng.below(100_000) as f64 / 4.0),
                             ..Stats::default()
                         };
+                        if rng.below(3) == 0 {
+                            let denominator = 1 + rng.below(9);
+                            let numerator = rng.below(denominator + 1);
+                            stats.ratio = Some(numerator as f64 / denominator as f64);
+                            stats.numerator = Some(numerator as f64);
+                            stats.denominator = Some(denominator as f64);
+                            stats.target = [None, Some(0.8), Some(0.95)][rng.below(3)];
+                        }
                         rows.push(MetricRow::shared(Arc::clone(&shared), bucket(b), metric(name), qualifier, stats));
                     }
                 }
@@ -778,15 +796,28 @@ mod tests {
 
     #[test]
     fn long_records_are_the_csv_lines_of_long_record_in_key_order() {
+        let query = |metrics: &str| {
+            AggregateQuery::new(
+                AggregateQuery::parse_metrics(metrics).unwrap(),
+                AggregateQuery::parse_group_by("queueId,mediaType").unwrap(),
+                intervals_domain::Granularity::Pt30m,
+                intervals_domain::Tz::UTC,
+                intervals_domain::Filters::none(),
+            )
+            .unwrap()
+        };
+        // Without an observation metric, and with one (four more columns on every line).
+        let queries = [query("tHandle,tAcw"), query("tHandle,oServiceLevel")];
         for seed in 0..10 {
-            let rows = rows(seed, seed % 2 == 0);
+            let query = &queries[seed as usize % 2];
+            let rows = rows(seed, seed % 4 < 2);
             let mut run = RunBuilder::with_capacity(rows.len());
-            long_records(&rows, &mut run).unwrap();
+            long_records(query, &rows, &mut run).unwrap();
             let mut want = RunBuilder::with_capacity(rows.len());
             for i in by_sort_key(&rows) {
                 let row = &rows[i as usize];
                 push_sort_key(want.key(), row, true);
-                let line = csv_line(&long_record(row).iter().map(String::as_str).collect::<Vec<_>>());
+                let line = csv_line(&long_record(query, row).iter().map(String::as_str).collect::<Vec<_>>());
                 want.bytes().extend_from_slice(&line);
                 want.end_record();
             }

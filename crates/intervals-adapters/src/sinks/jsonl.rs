@@ -4,7 +4,9 @@
 //! ```text
 //! {"user_id":"6f1c…","media_type":"voice","interval_start":"2025-03-10T09:00:00Z","interval_end":"2025-03-10T09:30:00Z","metric":"tHandle","count":5,"sum":1450300,"min":95000,"max":612000}
 //! ```
-//! Group columns use their snake_case names in groupBy order; an absent statistic is `null`.
+//! Group columns use their snake_case names in groupBy order; an absent statistic is `null`. A query
+//! asking for an observation metric (`oServiceLevel`) adds `ratio`, `numerator`, `denominator` and
+//! `target` to every object, after `max`, as the long CSV adds its columns.
 //! The smallest file sink; `docs/writing-a-sink.md` walks through adding an output.
 
 use std::io;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use intervals_app::{DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{format_number, AggregateQuery, MetricRow, Queue, User};
+use intervals_domain::{format_number, has_observation_columns, AggregateQuery, MetricRow, Queue, User};
 
 use super::csv::{dedup_by_id, BucketTimes};
 use super::file::{SortedFile, WholeFile};
@@ -61,6 +63,7 @@ impl JsonlDirectory {
 /// One record per row: the sort key of the data contract's order and the JSON line.
 fn json_records(query: &AggregateQuery, rows: &[MetricRow], run: &mut RunBuilder) -> io::Result<()> {
     let columns: Vec<String> = query.group_by().iter().map(|d| d.column_name()).collect();
+    let observations = has_observation_columns(query);
     let mut times = BucketTimes::default();
     let mut line = String::with_capacity(256);
     for row in rows {
@@ -78,6 +81,13 @@ fn json_records(query: &AggregateQuery, rows: &[MetricRow], run: &mut RunBuilder
         obj.raw("count", s.count.map(|c| c.to_string()));
         for (name, value) in [("sum", s.sum), ("min", s.min), ("max", s.max)] {
             obj.raw(name, value.filter(|v| v.is_finite()).map(format_number));
+        }
+        if observations {
+            let ratios =
+                [("ratio", s.ratio), ("numerator", s.numerator), ("denominator", s.denominator), ("target", s.target)];
+            for (name, value) in ratios {
+                obj.raw(name, value.filter(|v| v.is_finite()).map(format_number));
+            }
         }
         obj.end();
         line.push('\n');

@@ -26,6 +26,11 @@
 //! | `metric` (`tHandle`, or `metric:qualifier`) | required BYTE_ARRAY (STRING) |
 //! | `count` | optional INT64 |
 //! | `sum`, `min`, `max` | optional DOUBLE |
+//! | `ratio`, `numerator`, `denominator`, `target` (observation metrics: `oServiceLevel`) | optional DOUBLE |
+//!
+//! Files written by versions before the ratio columns lack the last four: they are read back (when a
+//! window replaces some of their rows) as rows without those statistics, and written again, if at
+//! all, with them.
 //!
 //! One row group per file, Snappy-compressed; the key-value metadata names the org, the window
 //! and the query's fingerprint and time zone. Several queries may share `DIR` (their files differ
@@ -379,7 +384,27 @@ struct Columns {
     sum: Nullable<f64>,
     min: Nullable<f64>,
     max: Nullable<f64>,
+    /// `ratio`, `numerator`, `denominator`, `target`, in that order.
+    ratios: [Nullable<f64>; 4],
 }
+
+/// The columns after the group columns, as this version writes them.
+const STAT_COLUMNS: [&str; 11] = [
+    "interval_start",
+    "interval_end",
+    "metric",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "ratio",
+    "numerator",
+    "denominator",
+    "target",
+];
+
+/// The columns after the group columns in files of earlier versions (no ratio columns).
+const STAT_COLUMNS_WITHOUT_RATIOS: usize = 7;
 
 impl Columns {
     /// Sorts `rows` (grouped by `group_by`) and splits them into columns. Equal consecutive group
@@ -411,6 +436,7 @@ impl Columns {
             sum: Nullable::with_capacity(n),
             min: Nullable::with_capacity(n),
             max: Nullable::with_capacity(n),
+            ratios: std::array::from_fn(|_| Nullable::with_capacity(n)),
         };
         for (row, metric) in sorted {
             for (column, value) in columns.groups.iter_mut().zip(row.group()) {
@@ -435,6 +461,11 @@ impl Columns {
             columns.sum.push(stats.sum);
             columns.min.push(stats.min);
             columns.max.push(stats.max);
+            for (column, value) in
+                columns.ratios.iter_mut().zip([stats.ratio, stats.numerator, stats.denominator, stats.target])
+            {
+                column.push(value);
+            }
         }
         Ok(columns)
     }
@@ -451,6 +482,7 @@ impl Columns {
             sum: Nullable::default(),
             min: Nullable::default(),
             max: Nullable::default(),
+            ratios: Default::default(),
         }
     }
 
@@ -464,6 +496,9 @@ impl Columns {
         self.metrics.push(other.metrics[i].clone());
         self.count.push(other.count.get(i));
         for (to, from) in [(&mut self.sum, &other.sum), (&mut self.min, &other.min), (&mut self.max, &other.max)] {
+            to.push(from.get(i));
+        }
+        for (to, from) in self.ratios.iter_mut().zip(&other.ratios) {
             to.push(from.get(i));
         }
     }
@@ -513,7 +548,9 @@ fn message_type(group_names: &[String], keys_only: bool) -> Result<Type, Parquet
     fields.push_str("  required binary metric (STRING);\n");
     if !keys_only {
         fields.push_str(
-            "  optional int64 count;\n  optional double sum;\n  optional double min;\n  optional double max;\n",
+            "  optional int64 count;\n  optional double sum;\n  optional double min;\n  optional double max;\n  \
+             optional double ratio;\n  optional double numerator;\n  optional double denominator;\n  \
+             optional double target;\n",
         );
     }
     parse_message_type(&format!("message {MESSAGE} {{\n{fields}}}"))
@@ -830,7 +867,7 @@ fn encode(out: &mut File, c: &Columns, metadata: &[KeyValue]) -> Result<(), Parq
         write_column::<Int64Type, _>(&mut group, &c.ends, None)?;
         write_column::<ByteArrayType, _>(&mut group, &c.metrics, None)?;
         write_column::<Int64Type, _>(&mut group, &c.count.values, Some(&c.count.levels))?;
-        for stat in [&c.sum, &c.min, &c.max] {
+        for stat in [&c.sum, &c.min, &c.max].into_iter().chain(&c.ratios) {
             write_column::<DoubleType, _>(&mut group, &stat.values, Some(&stat.levels))?;
         }
         group.close()?;
@@ -846,7 +883,8 @@ fn with_window(metadata: &[KeyValue], window: TimeWindow) -> Vec<KeyValue> {
     out
 }
 
-/// Every row of a window file, in its columns, and its key-value metadata.
+/// Every row of a window file, in its columns, and its key-value metadata. A file of an earlier
+/// version, without the ratio columns, reads as rows without those statistics.
 fn read_window_file(path: &Path) -> Result<(Columns, Vec<KeyValue>), ParquetError> {
     let reader = SerializedFileReader::new(File::open(path)?)?;
     let file_metadata = reader.metadata().file_metadata();
@@ -856,12 +894,13 @@ fn read_window_file(path: &Path) -> Result<(Columns, Vec<KeyValue>), ParquetErro
     let groups = names.iter().position(|n| n == "interval_start").ok_or_else(|| {
         ParquetError::General("no interval_start column: not a window file of genesys-intervals".to_owned())
     })?;
-    let expected = ["interval_start", "interval_end", "metric", "count", "sum", "min", "max"];
-    if names[groups..] != expected {
+    let stats = &names[groups..];
+    if stats != STAT_COLUMNS && *stats != STAT_COLUMNS[..STAT_COLUMNS_WITHOUT_RATIOS] {
         return Err(ParquetError::General(format!(
-            "columns {} after the group columns, where this version writes {}",
-            names[groups..].join(","),
-            expected.join(",")
+            "columns {} after the group columns, where this version writes {} (and earlier ones {})",
+            stats.join(","),
+            STAT_COLUMNS.join(","),
+            STAT_COLUMNS[..STAT_COLUMNS_WITHOUT_RATIOS].join(",")
         )));
     }
     let mut columns = Columns::empty(&names[..groups]);
@@ -878,9 +917,12 @@ fn read_window_file(path: &Path) -> Result<(Columns, Vec<KeyValue>), ParquetErro
             Field::Long(v) => Some(*v),
             _ => None,
         });
-        for (stat, field) in [&mut columns.sum, &mut columns.min, &mut columns.max].into_iter().zip(&fields[1..]) {
-            stat.push(match field {
-                Field::Double(v) => Some(*v),
+        let [ratio, numerator, denominator, target] = &mut columns.ratios;
+        let doubles = [&mut columns.sum, &mut columns.min, &mut columns.max, ratio, numerator, denominator, target];
+        for (i, stat) in doubles.into_iter().enumerate() {
+            // An earlier version's file has no ratio columns: they are absent.
+            stat.push(match fields.get(1 + i) {
+                Some(Field::Double(v)) => Some(*v),
                 _ => None,
             });
         }

@@ -3,7 +3,8 @@
 use std::cmp::Ordering;
 
 use intervals_domain::{
-    format_number, long_header, long_record, wide_header, wide_record, wide_runs, MetricName, MetricRow, Stats,
+    format_number, has_observation_columns, long_header, long_record, wide_header, wide_record, wide_runs, MetricName,
+    MetricRow, Stats,
 };
 use proptest::prelude::*;
 
@@ -81,10 +82,6 @@ fn long_records() {
             format!("{AGENT},voice,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z,tAcw,,1234.5,0.25,"),
         ),
         (
-            row(g, a, b, "oServiceLevel", None, Stats { ratio: Some(0.8), numerator: Some(8.0), ..Stats::default() }),
-            format!("{AGENT},voice,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z,oServiceLevel,,,,"),
-        ),
-        (
             row(g, a, b, "tHandle", Some("OFF_QUEUE"), count_only(1)),
             format!("{AGENT},voice,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z,tHandle:OFF_QUEUE,1,,,"),
         ),
@@ -102,11 +99,90 @@ fn long_records() {
             format!("{AGENT},voice,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z,tHandle,1,,,"),
         ),
     ];
+    let q = query("tHandle", "userId,mediaType");
     for (r, want) in &table {
-        let record = long_record(r);
+        let record = long_record(&q, r);
         assert_eq!(record.len(), 9, "as many fields as the header");
         assert_eq!(csv(&record), *want);
     }
+}
+
+/// A query asking for an observation metric (`o*`) has four more columns, after `max`, on every row
+/// (empty where a row has no such statistic); any other query keeps the columns it always had.
+#[test]
+fn observation_metrics_add_the_ratio_columns_to_the_long_layout() {
+    let fixed = "interval_start,interval_end,metric,count,sum,min,max";
+    let table: &[(&str, &str, String)] = &[
+        (
+            "oServiceLevel",
+            "queueId,mediaType",
+            format!("queue_id,media_type,{fixed},ratio,numerator,denominator,target"),
+        ),
+        ("nOffered,tAnswered,oServiceLevel", "queueId", format!("queue_id,{fixed},ratio,numerator,denominator,target")),
+        ("tHandle,oMediaCount", "userId", format!("user_id,{fixed},ratio,numerator,denominator,target")),
+        ("nOffered,tAnswered,tAbandon,tWait,nOverSla", "queueId,mediaType", format!("queue_id,media_type,{fixed}")),
+        ("tHandle", "userId,mediaType", format!("user_id,media_type,{fixed}")),
+    ];
+    for (metrics, group_by, want) in table {
+        let q = query(metrics, group_by);
+        assert_eq!(csv(&long_header(&q)), *want, "{metrics} / {group_by}");
+        assert_eq!(has_observation_columns(&q), want.ends_with("target"), "{metrics}");
+    }
+
+    const QUEUE: &str = "2f6c1b1e-3c39-4b5e-9b61-0a8a7d6c2b11";
+    let q = query("nOffered,tAnswered,oServiceLevel", "queueId,mediaType");
+    let g = &[QUEUE, "voice"][..];
+    let (a, b) = ("2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z");
+    let prefix = format!("{QUEUE},voice,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z");
+    let service = Stats {
+        ratio: Some(0.75),
+        numerator: Some(6.0),
+        denominator: Some(8.0),
+        target: Some(0.8),
+        ..Stats::default()
+    };
+    let table: Vec<(MetricRow, String)> = vec![
+        (row(g, a, b, "oServiceLevel", None, service), format!("{prefix},oServiceLevel,,,,,0.75,6,8,0.8")),
+        (
+            row(g, a, b, "oServiceLevel", None, Stats { ratio: Some(1.0 / 3.0), ..Stats::default() }),
+            format!("{prefix},oServiceLevel,,,,,0.3333333333333333,,,"),
+        ),
+        (row(g, a, b, "nOffered", None, count_only(8)), format!("{prefix},nOffered,8,,,,,,,")),
+        (
+            row(g, a, b, "tAnswered", None, timer(9100.0, 1200.0, 6, 21400.0)),
+            format!("{prefix},tAnswered,6,21400,1200,9100,,,,"),
+        ),
+    ];
+    for (r, want) in &table {
+        let record = long_record(&q, r);
+        assert_eq!(record.len(), long_header(&q).len(), "as many fields as the header");
+        assert_eq!(csv(&record), *want);
+    }
+}
+
+/// The wide layout gives an observation metric its ratio columns after its `_count` and `_sum`.
+#[test]
+fn observation_metrics_add_the_ratio_columns_to_the_wide_layout() {
+    let q = query("nOffered,oServiceLevel,tAnswered", "queueId");
+    assert_eq!(
+        csv(&wide_header(&q)),
+        "queue_id,interval_start,interval_end,nOffered_count,nOffered_sum,oServiceLevel_count,oServiceLevel_sum,\
+         oServiceLevel_ratio,oServiceLevel_numerator,oServiceLevel_denominator,oServiceLevel_target,\
+         tAnswered_count,tAnswered_sum"
+    );
+    let (a, b) = ("2025-03-10T09:00:00Z", "2025-03-10T09:30:00Z");
+    let service =
+        Stats { ratio: Some(0.5), numerator: Some(1.0), denominator: Some(2.0), target: Some(0.9), ..Stats::default() };
+    let rows = vec![
+        row(&["q"], a, b, "nOffered", None, count_only(3)),
+        row(&["q"], a, b, "oServiceLevel", None, service),
+        row(&["q"], a, b, "tAnswered", None, timer(3.0, 1.0, 2, 4.0)),
+    ];
+    let record = wide_record(&q, &rows).expect("a record");
+    assert_eq!(record.len(), wide_header(&q).len());
+    assert_eq!(csv(&record), "q,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z,3,,,,0.5,1,2,0.9,2,4");
+    let record = wide_record(&q, &rows[..1]).expect("a record");
+    assert_eq!(csv(&record), "q,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z,3,,,,,,,,,", "absent: empty");
 }
 
 #[test]
@@ -116,7 +192,7 @@ fn the_example_response_as_long_csv() {
     rows.reverse();
     rows.sort_by(MetricRow::cmp_long);
     let mut lines = vec![csv(&long_header(&q))];
-    lines.extend(rows.iter().map(|r| csv(&long_record(r))));
+    lines.extend(rows.iter().map(|r| csv(&long_record(&q, r))));
     let want = [
         "user_id,media_type,interval_start,interval_end,metric,count,sum,min,max",
         "6d9f1a2e-0000-4000-8000-000000000001,voice,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z,nConnected,6,,,",
@@ -237,7 +313,8 @@ fn long_order_is_group_then_interval_start_then_metric() {
         ),
     ];
     for (left, right, want) in &table {
-        assert_eq!(left.cmp_long(right), *want, "{} vs {}", csv(&long_record(left)), csv(&long_record(right)));
+        let q = query("tHandle", "userId");
+        assert_eq!(left.cmp_long(right), *want, "{} vs {}", csv(&long_record(&q, left)), csv(&long_record(&q, right)));
         assert_eq!(right.cmp_long(left), want.reverse(), "antisymmetric");
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use intervals_domain::{
     is_uuid, AggregateQuery, Dimension, DomainError, Filters, Granularity, MetricFamily, MetricName, QuerySet, Tz,
-    MEDIA_TYPES, METRICS, STORABLE_DIMENSIONS, USER_STATUS_METRICS, UTILIZATION_METRICS,
+    MEDIA_TYPES, METRICS, QUEUE_ONLY_METRICS, STORABLE_DIMENSIONS, USER_STATUS_METRICS, UTILIZATION_METRICS,
 };
 use proptest::prelude::*;
 
@@ -109,6 +109,67 @@ fn invalid_queries_are_rejected_with_clear_messages() {
             assert!(message.contains(needle), "{m} / {g}: {needle:?} in {message}");
         }
     }
+}
+
+/// Queue figures have no agent: asked per agent (grouped by userId, or filtered by user id) they are
+/// refused before anything is sent, with advice; grouped by queue or media type they are fine, and
+/// so are the per-agent metrics a queue query also reads.
+#[test]
+fn queue_figures_are_not_asked_per_agent() {
+    assert_eq!(QUEUE_ONLY_METRICS, ["nOffered", "tAbandon", "tShortAbandon", "tWait", "oServiceLevel", "nOverSla"]);
+    let users = || Filters::none().with_user_ids(&strings(&[USER_A])).unwrap();
+    /// The metric named and how it was asked, when refused.
+    type Refused = Option<(&'static str, &'static str)>;
+    // (metrics, group by, filters, refused)
+    let table: Vec<(&str, &str, Filters, Refused)> = vec![
+        ("nOffered", "userId", Filters::none(), Some(("nOffered", "grouped by userId"))),
+        ("tHandle,tAbandon", "queueId,userId", Filters::none(), Some(("tAbandon", "grouped by userId"))),
+        ("tShortAbandon", "userId,mediaType,queueId", Filters::none(), Some(("tShortAbandon", "grouped by userId"))),
+        ("tWait,nOffered", "mediaType,userId", Filters::none(), Some(("tWait", "grouped by userId"))),
+        ("oServiceLevel", "queueId,mediaType", users(), Some(("oServiceLevel", "filtered by user id"))),
+        ("tAnswered,nOverSla", "queueId", users(), Some(("nOverSla", "filtered by user id"))),
+        (
+            "nOffered,tAnswered,tAbandon,tShortAbandon,tWait,nOverSla,oServiceLevel",
+            "queueId,mediaType",
+            Filters::none(),
+            None,
+        ),
+        ("nOffered,tHandle,tTalkComplete,tHeldComplete,tAcw,nTransferred", "queueId", Filters::none(), None),
+        ("oServiceLevel", "mediaType", filters(&["voice"], &[QUEUE_A]), None),
+        // The per-agent side of the queue: answered, handled, flow-outs, the target.
+        ("tAnswered,tHandle,tFlowOut,tAcd,oServiceTarget", "userId,mediaType", users(), None),
+    ];
+    for (m, g, f, refused) in table {
+        let got = AggregateQuery::new(metrics(m), group(g), Granularity::Pt30m, Tz::UTC, f);
+        match refused {
+            None => assert!(got.is_ok(), "{m} / {g}: {got:?}"),
+            Some((metric, how)) => {
+                let err = got.expect_err(m);
+                assert_eq!(err, DomainError::QueueMetricPerAgent { metric: metric.to_owned(), how }, "{m} / {g}");
+                let message = err.to_string();
+                for needle in
+                    [metric, how, "queue figure with no agent", "--group-by queueId,mediaType", "--preset queue"]
+                {
+                    assert!(message.contains(needle), "{m} / {g}: {needle:?} in {message}");
+                }
+            }
+        }
+    }
+    // A query set refuses them the same way (its conversation query is built by the same constructor).
+    let err = set("tHandle,nOffered,tSystemPresence", "userId,mediaType", Filters::none()).expect_err("per agent");
+    assert!(matches!(err, DomainError::QueueMetricPerAgent { .. }), "{err:?}");
+    for m in QUEUE_ONLY_METRICS {
+        let name = MetricName::parse(m).unwrap();
+        assert!(name.is_queue_only() && name.family() == MetricFamily::Conversation, "{m}");
+    }
+    let observation: Vec<&str> =
+        METRICS.iter().copied().filter(|m| MetricName::parse(m).unwrap().is_observation()).collect();
+    assert!(
+        observation.iter().all(|m| m.starts_with('o')) && observation.contains(&"oServiceLevel"),
+        "{observation:?}"
+    );
+    assert!(!MetricName::parse("tHandle").unwrap().is_queue_only());
+    assert!(!MetricName::parse("tAnswered").unwrap().is_queue_only(), "agents answer: tAnswered has a userId");
 }
 
 #[test]
@@ -263,8 +324,9 @@ proptest! {
         if seed & 1 == 1 {
             shuffled.reverse();
         }
-        let a = AggregateQuery::new(list, vec![Dimension::USER_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
-        let b = AggregateQuery::new(shuffled, vec![Dimension::USER_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
+        // Grouped by queue: any metric may be (queue figures have no agent).
+        let a = AggregateQuery::new(list, vec![Dimension::QUEUE_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
+        let b = AggregateQuery::new(shuffled, vec![Dimension::QUEUE_ID], Granularity::Pt30m, Tz::UTC, Filters::none());
         prop_assert_eq!(a.expect("valid").fingerprint(), b.expect("valid").fingerprint());
     }
 }

@@ -173,7 +173,7 @@ fn empty_responses_give_no_rows() {
 
 #[test]
 fn every_statistic_is_optional() {
-    let q = query("oServiceLevel,tHandle,nConnected", "userId");
+    let q = query("oServiceLevel,tHandle,nConnected", "queueId");
     let service = Stats {
         ratio: Some(0.8),
         numerator: Some(8.0),
@@ -193,7 +193,7 @@ fn every_statistic_is_optional() {
     for (name, stats) in table {
         let response = AggregateResponse {
             results: vec![GroupResult {
-                group: group(&[("userId", AGENT)]),
+                group: group(&[("queueId", AGENT)]),
                 data: vec![BucketData {
                     interval: "2025-03-10T09:00:00Z/2025-03-10T09:30:00Z".to_owned(),
                     metrics: vec![metric(name, *stats)],

@@ -85,7 +85,7 @@ async fn nothing_matched_leaves_results_out() {
     });
     assert_eq!(h.query_ok(&body).await, json!({}));
     // A valid metric the simulator has no data for.
-    let body = json!({"interval": "2025-03-10T00:00:00Z/2025-03-11T00:00:00Z", "metrics": ["nOffered", "tWait"]});
+    let body = json!({"interval": "2025-03-10T00:00:00Z/2025-03-11T00:00:00Z", "metrics": ["tFlowOut", "tAcd"]});
     assert_eq!(h.query_ok(&body).await, json!({}));
 }
 

@@ -217,7 +217,10 @@ pub(crate) fn rows_of(query: &AggregateQuery, body: &Value) -> Vec<MetricRow> {
                                     sum: m["stats"].get("sum").and_then(Value::as_f64),
                                     min: m["stats"].get("min").and_then(Value::as_f64),
                                     max: m["stats"].get("max").and_then(Value::as_f64),
-                                    ..Stats::default()
+                                    ratio: m["stats"].get("ratio").and_then(Value::as_f64),
+                                    numerator: m["stats"].get("numerator").and_then(Value::as_f64),
+                                    denominator: m["stats"].get("denominator").and_then(Value::as_f64),
+                                    target: m["stats"].get("target").and_then(Value::as_f64),
                                 },
                             })
                             .collect(),

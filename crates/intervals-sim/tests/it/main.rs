@@ -8,6 +8,7 @@ mod filters;
 mod jobs;
 mod late;
 mod limits;
+mod queue;
 mod status;
 mod truth;
 mod validation;

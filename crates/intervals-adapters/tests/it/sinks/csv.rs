@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use intervals_adapters::sinks::{CsvDirectory, CsvLayout, CsvSink, CsvTarget};
 use intervals_app::{DirectoryWriter, Sink, SinkError};
-use intervals_domain::{long_header, long_record, MetricRow, Queue, User};
+use intervals_domain::{long_header, long_record, MetricRow, Queue, Stats, User};
 
 use super::support::{
-    files_in, golden, golden_query, golden_windows, key, query, row, status_query, status_row, AGENT_A, AGENT_B, DAY,
-    ORG, QUEUE_1,
+    files_in, golden, golden_query, golden_windows, key, query, row, stats_row, status_query, status_row, AGENT_A,
+    AGENT_B, DAY, ORG, QUEUE_1,
 };
 
 /// Writes the golden windows concurrently (the second day first).
@@ -90,7 +90,7 @@ async fn many_windows_merge_in_several_passes_into_the_contract_order() {
     all.sort_by(|a, b| a.cmp_long(b));
     let mut expected = long_header(&q).join(",") + "\n";
     for r in &all {
-        expected += &(long_record(r).join(",") + "\n");
+        expected += &(long_record(&q, r).join(",") + "\n");
     }
     assert_eq!(std::fs::read_to_string(&target).unwrap(), expected);
     drop(sink);
@@ -341,4 +341,49 @@ async fn a_read_only_target_is_refused_up_front() {
     let err = CsvSink::create(CsvTarget::Path(target.clone()), golden_query(), CsvLayout::Long).unwrap_err();
     assert!(matches!(&err, SinkError::Unavailable { message, .. } if message.contains("read-only")), "{err}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+}
+
+/// A query asking for an observation metric (`oServiceLevel`): the long layout has `ratio,numerator,
+/// denominator,target` after `max` on every line (empty where a row has none), the wide layout
+/// `oServiceLevel_ratio`, ... after `oServiceLevel_sum`.
+#[tokio::test]
+async fn observation_metrics_write_their_ratio_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = query("nOffered,oServiceLevel", "queueId,mediaType", &[]);
+    let nine = "2025-03-10T09:00:00Z";
+    let service = Stats {
+        ratio: Some(0.75),
+        numerator: Some(3.0),
+        denominator: Some(4.0),
+        target: Some(0.8),
+        ..Stats::default()
+    };
+    let rows = vec![
+        stats_row(&[QUEUE_1, "voice"], nine, "oServiceLevel", service),
+        stats_row(&[QUEUE_1, "voice"], nine, "nOffered", Stats { count: Some(5), ..Stats::default() }),
+    ];
+    let prefix = format!("{QUEUE_1},voice,2025-03-10T09:00:00Z,2025-03-10T09:30:00Z");
+    for (layout, want) in [
+        (
+            CsvLayout::Long,
+            format!(
+                "queue_id,media_type,interval_start,interval_end,metric,count,sum,min,max,ratio,numerator,denominator,\
+                 target\n{prefix},nOffered,5,,,,,,,\n{prefix},oServiceLevel,,,,,0.75,3,4,0.8\n"
+            ),
+        ),
+        (
+            CsvLayout::Wide,
+            format!(
+                "queue_id,media_type,interval_start,interval_end,nOffered_count,nOffered_sum,oServiceLevel_count,\
+                 oServiceLevel_sum,oServiceLevel_ratio,oServiceLevel_numerator,oServiceLevel_denominator,\
+                 oServiceLevel_target\n{prefix},5,,,,0.75,3,4,0.8\n"
+            ),
+        ),
+    ] {
+        let target = dir.path().join("queue.csv");
+        let sink = CsvSink::create(CsvTarget::Path(target.clone()), q.clone(), layout).unwrap();
+        sink.write_window(&key(&q, DAY.0, DAY.1), &rows).await.unwrap();
+        sink.finish().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), want, "{layout:?}");
+    }
 }

@@ -3,11 +3,11 @@
 
 use intervals_adapters::sinks::{JsonlDirectory, JsonlSink};
 use intervals_app::{DirectoryWriter, Sink, SinkError};
-use intervals_domain::{Queue, User};
+use intervals_domain::{Queue, Stats, User};
 
 use super::support::{
-    files_in, golden, golden_query, golden_windows, key, query, row, status_query, status_row, AGENT_A, AGENT_B, DAY,
-    ORG, QUEUE_1,
+    files_in, golden, golden_query, golden_windows, key, query, row, stats_row, status_query, status_row, AGENT_A,
+    AGENT_B, DAY, ORG, QUEUE_1,
 };
 
 async fn write_golden(sink: &JsonlSink) {
@@ -128,5 +128,36 @@ async fn users_and_queues_are_written_one_object_per_line() {
     assert_eq!(
         line,
         serde_json::json!({"org": ORG, "id": QUEUE_1, "name": "Sales", "division_id": "d", "division_name": null})
+    );
+}
+
+/// A query asking for an observation metric (`oServiceLevel`) adds `ratio`, `numerator`,
+/// `denominator` and `target` to every object, after `max` (`null` where a row has none).
+#[tokio::test]
+async fn observation_metrics_add_their_ratio_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("queue.jsonl");
+    let q = query("nOffered,oServiceLevel", "queueId", &[]);
+    let sink = JsonlSink::create(&target, q.clone()).unwrap();
+    let nine = "2025-03-10T09:00:00Z";
+    let service =
+        Stats { ratio: Some(0.5), numerator: Some(1.0), denominator: Some(2.0), target: Some(0.9), ..Stats::default() };
+    let rows = vec![
+        stats_row(&[QUEUE_1], nine, "oServiceLevel", service),
+        stats_row(&[QUEUE_1], nine, "nOffered", Stats { count: Some(3), ..Stats::default() }),
+    ];
+    sink.write_window(&key(&q, DAY.0, DAY.1), &rows).await.unwrap();
+    sink.finish().await.unwrap();
+    let bucket = format!(
+        "\"queue_id\":\"{QUEUE_1}\",\"interval_start\":\"2025-03-10T09:00:00Z\",\"interval_end\":\"2025-03-10T09:30:00Z\""
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        format!(
+            "{{{bucket},\"metric\":\"nOffered\",\"count\":3,\"sum\":null,\"min\":null,\"max\":null,\"ratio\":null,\
+             \"numerator\":null,\"denominator\":null,\"target\":null}}\n\
+             {{{bucket},\"metric\":\"oServiceLevel\",\"count\":null,\"sum\":null,\"min\":null,\"max\":null,\
+             \"ratio\":0.5,\"numerator\":1,\"denominator\":2,\"target\":0.9}}\n"
+        )
     );
 }

@@ -13,8 +13,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
 use super::support::{
-    files_in, golden_query, golden_windows, key, query, row, status_query, status_row, window, AGENT_A, AGENT_B, DAY,
-    NEXT_DAY, ORG,
+    files_in, golden_query, golden_windows, key, query, row, stats_row, status_query, status_row, window, AGENT_A,
+    AGENT_B, DAY, NEXT_DAY, ORG, QUEUE_1,
 };
 
 /// `DIR/org=emea/interval_date=<date>`.
@@ -51,6 +51,10 @@ fn expected_rows(group_columns: &[&str], rows: &[MetricRow]) -> Vec<Vec<(String,
                 ("sum".to_owned(), double(s.sum)),
                 ("min".to_owned(), double(s.min)),
                 ("max".to_owned(), double(s.max)),
+                ("ratio".to_owned(), double(s.ratio)),
+                ("numerator".to_owned(), double(s.numerator)),
+                ("denominator".to_owned(), double(s.denominator)),
+                ("target".to_owned(), double(s.target)),
             ]);
             out
         })
@@ -91,6 +95,10 @@ async fn a_window_reads_back_with_typed_columns_in_the_contract_order() {
         ("sum", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
         ("min", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
         ("max", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
+        ("ratio", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
+        ("numerator", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
+        ("denominator", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
+        ("target", PhysicalType::DOUBLE, &None, Repetition::OPTIONAL),
     ];
     let schema: Vec<_> = columns
         .iter()
@@ -378,7 +386,11 @@ fn folder_rows(dir: &Path) -> Vec<(Vec<String>, i64, String, Option<f64>)> {
                             ("interval_start", Field::TimestampMicros(t)) => start = t,
                             ("metric", Field::Str(m)) => metric = m,
                             ("sum", Field::Double(s)) => sum = Some(s),
-                            ("interval_end" | "count" | "min" | "max" | "sum", _) => {}
+                            (
+                                "interval_end" | "count" | "min" | "max" | "sum" | "ratio" | "numerator"
+                                | "denominator" | "target",
+                                _,
+                            ) => {}
                             (_, Field::Str(v)) => group.push(v),
                             (c, f) => panic!("unexpected column {c}: {f:?}"),
                         }
@@ -551,4 +563,128 @@ async fn concurrent_writers_with_other_windows_never_keep_a_grain_twice() {
         assert_each_grain_once(dir.path());
         assert_eq!(folder_rows(dir.path()).len(), 48, "round {round}: every half hour once");
     }
+}
+
+/// The statistics of an observation metric (`oServiceLevel`: ratio, numerator, denominator,
+/// target) are stored in their own nullable columns, and read back.
+#[tokio::test]
+async fn observation_statistics_have_their_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let q = query("nOffered,oServiceLevel", "queueId,mediaType", &[]);
+    let nine = "2025-03-10T09:00:00Z";
+    let service = Stats {
+        ratio: Some(0.75),
+        numerator: Some(3.0),
+        denominator: Some(4.0),
+        target: Some(0.8),
+        ..Stats::default()
+    };
+    let rows = vec![
+        stats_row(&[QUEUE_1, "voice"], nine, "oServiceLevel", service),
+        stats_row(&[QUEUE_1, "voice"], nine, "nOffered", Stats { count: Some(5), ..Stats::default() }),
+        stats_row(&[QUEUE_1, "chat"], nine, "oServiceLevel", Stats { ratio: Some(1.0), ..Stats::default() }),
+    ];
+    sink.write_window(&key(&q, DAY.0, DAY.1), &rows).await.unwrap();
+    let path =
+        partition(dir.path(), "2025-03-10").join(file_name("20250310T000000Z", "20250311T000000Z", &q.fingerprint()));
+    assert_eq!(read_rows(&path), expected_rows(&["queue_id", "media_type"], &rows));
+}
+
+/// Writes `rows` at `path` as a version without the ratio columns wrote window files: the same
+/// columns up to `max`, and the key-value metadata of `like` (a file of this version).
+fn write_file_without_ratio_columns(path: &Path, like: &Path, group_columns: &[&str], rows: &[MetricRow]) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
+    let metadata = SerializedFileReader::new(std::fs::File::open(like).unwrap())
+        .unwrap()
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned();
+    let mut fields = String::new();
+    for c in group_columns {
+        fields.push_str(&format!("required binary {c} (STRING); "));
+    }
+    fields.push_str(
+        "required int64 interval_start (TIMESTAMP(MICROS,true)); required int64 interval_end (TIMESTAMP(MICROS,true)); \
+         required binary metric (STRING); optional int64 count; optional double sum; optional double min; \
+         optional double max;",
+    );
+    let schema = Arc::new(parse_message_type(&format!("message schema {{ {fields} }}")).unwrap());
+    let properties = Arc::new(WriterProperties::builder().set_key_value_metadata(metadata).build());
+    let mut rows = rows.to_vec();
+    rows.sort_by(|a, b| a.cmp_long(b));
+    let mut writer = SerializedFileWriter::new(std::fs::File::create(path).unwrap(), schema, properties).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let optional = |values: Vec<Option<f64>>| -> (Vec<f64>, Vec<i16>) {
+        (values.iter().flatten().copied().collect(), values.iter().map(|v| i16::from(v.is_some())).collect())
+    };
+    for i in 0..group_columns.len() {
+        let values: Vec<ByteArray> = rows.iter().map(|r| ByteArray::from(r.group()[i].as_str())).collect();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<ByteArrayType>().write_batch(&values, None, None).unwrap();
+        column.close().unwrap();
+    }
+    for end in [false, true] {
+        let values: Vec<i64> =
+            rows.iter().map(|r| if end { r.bucket().end() } else { r.bucket().start() }.timestamp_micros()).collect();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&values, None, None).unwrap();
+        column.close().unwrap();
+    }
+    let metrics: Vec<ByteArray> = rows.iter().map(|r| ByteArray::from(r.metric_key().as_str())).collect();
+    let mut column = group.next_column().unwrap().unwrap();
+    column.typed::<ByteArrayType>().write_batch(&metrics, None, None).unwrap();
+    column.close().unwrap();
+    let counts: Vec<Option<i64>> = rows.iter().map(|r| r.stats().count.map(|c| c as i64)).collect();
+    let levels: Vec<i16> = counts.iter().map(|c| i16::from(c.is_some())).collect();
+    let values: Vec<i64> = counts.iter().flatten().copied().collect();
+    let mut column = group.next_column().unwrap().unwrap();
+    column.typed::<Int64Type>().write_batch(&values, Some(&levels), None).unwrap();
+    column.close().unwrap();
+    for stat in [|s: &Stats| s.sum, |s: &Stats| s.min, |s: &Stats| s.max] {
+        let (values, levels) = optional(rows.iter().map(|r| stat(r.stats())).collect());
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<DoubleType>().write_batch(&values, Some(&levels), None).unwrap();
+        column.close().unwrap();
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+/// A file written before the ratio columns existed is still read back when a window replaces part
+/// of it: the rows it keeps are written again in this version's columns (the ratios absent).
+#[tokio::test]
+async fn a_file_without_the_ratio_columns_is_cut_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ParquetSink::create(dir.path()).unwrap();
+    let q = query("tHandle", "userId", &[]);
+    let (six, nine, noon, three) =
+        ("2025-03-10T06:00:00Z", "2025-03-10T09:00:00Z", "2025-03-10T12:00:00Z", "2025-03-10T15:00:00Z");
+    let day = [row(&[AGENT_A], nine, "tHandle", 1, 10.0), row(&[AGENT_B], three, "tHandle", 2, 20.0)];
+    sink.write_window(&key(&q, DAY.0, DAY.1), &day).await.unwrap();
+    let folder = partition(dir.path(), "2025-03-10");
+    let day_file = folder.join(file_name("20250310T000000Z", "20250311T000000Z", &q.fingerprint()));
+    let old = dir.path().join("old.parquet");
+    write_file_without_ratio_columns(&old, &day_file, &["user_id"], &day);
+    std::fs::rename(&old, &day_file).unwrap();
+    let columns = |path: &Path| -> Vec<String> {
+        let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name().to_owned()).collect()
+    };
+    assert_eq!(columns(&day_file).len(), 1 + 7, "an earlier version's file");
+
+    let morning = [row(&[AGENT_A], nine, "tHandle", 1, 11.0)];
+    let stats = sink.write_window(&key(&q, six, noon), &morning).await.unwrap();
+    assert_eq!(stats.rows_deleted, 0);
+    assert_each_grain_once(dir.path());
+    let sums: Vec<Option<f64>> = folder_rows(dir.path()).into_iter().map(|r| r.3).collect();
+    assert_eq!(sums, vec![Some(11.0), Some(20.0)], "the correction replaced the row, the afternoon stayed");
+    let afternoon = folder.join(file_name("20250310T120000Z", "20250311T000000Z", &q.fingerprint()));
+    assert_eq!(columns(&afternoon).len(), 1 + 11, "what is kept is written with the ratio columns");
+    assert_eq!(read_rows(&afternoon), expected_rows(&["user_id"], &day[1..]));
 }

@@ -304,7 +304,7 @@ async fn migration_5_converts_a_database_of_the_previous_schema_and_the_views_an
 #[sqlx::test(migrations = false)]
 async fn any_metric_and_statistic_is_stored_and_shown_by_interval_metrics(pool: PgPool) {
     let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
-    let q = query("tHandle,tAcw,nOffered,nConnected", "userId,mediaType", &[]);
+    let q = query("tHandle,tAcw,nTransferred,nConnected", "userId,mediaType", &[]);
     let nine = "2025-03-10T09:00:00Z";
     let with =
         |count: Option<u64>, sum: Option<f64>, ratio: Option<f64>| Stats { count, sum, ratio, ..Stats::default() };
@@ -312,7 +312,7 @@ async fn any_metric_and_statistic_is_stored_and_shown_by_interval_metrics(pool: 
         // tHandle with a statistic that has no column: kept whole in other_metrics.
         stats_row(&[AGENT_A, "voice"], nine, "tHandle", with(Some(2), Some(3000.0), Some(0.5))),
         // A metric without typed columns.
-        stats_row(&[AGENT_A, "voice"], nine, "nOffered", with(Some(4), None, None)),
+        stats_row(&[AGENT_A, "voice"], nine, "nTransferred", with(Some(4), None, None)),
         // A count beyond int4.
         stats_row(&[AGENT_A, "voice"], nine, "nConnected", with(Some(3_000_000_000), None, None)),
         // A typed one, with a qualifier: not the typed key.
@@ -335,7 +335,7 @@ async fn any_metric_and_statistic_is_stored_and_shown_by_interval_metrics(pool: 
         long,
         vec![
             (AGENT_A.to_owned(), "nConnected".to_owned(), Some(3_000_000_000), None),
-            (AGENT_A.to_owned(), "nOffered".to_owned(), Some(4), None),
+            (AGENT_A.to_owned(), "nTransferred".to_owned(), Some(4), None),
             (AGENT_A.to_owned(), "tAcw:x".to_owned(), Some(1), Some("1.5".to_owned())),
             (AGENT_A.to_owned(), "tHandle".to_owned(), Some(2), Some("3000".to_owned())),
             (AGENT_B.to_owned(), "tAcw".to_owned(), Some(1), Some("0.30000000000000004".to_owned())),
@@ -346,7 +346,7 @@ async fn any_metric_and_statistic_is_stored_and_shown_by_interval_metrics(pool: 
     assert_eq!(
         grains,
         vec![
-            json!({"tHandle": {"count": 2, "sum": 3000, "ratio": 0.5}, "nOffered": {"count": 4},
+            json!({"tHandle": {"count": 2, "sum": 3000, "ratio": 0.5}, "nTransferred": {"count": 4},
                    "nConnected": {"count": 3000000000_u64}, "tAcw:x": {"count": 1, "sum": 1.5}}),
             json!({"tAcw": {"count": 1, "sum": 0.30000000000000004}}),
         ]
