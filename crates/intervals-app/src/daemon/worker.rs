@@ -889,8 +889,7 @@ mod tests {
         assert!(matches!(worker.tick(&stop).await, TickOutcome::Done(_)));
         assert!(worker.stats().snapshot().ready);
 
-        *f.source.refuse.lock().unwrap() =
-            Some(SourceError::Unauthorized { message: "the token was revoked".into(), context_id: None });
+        *f.source.refuse.lock().unwrap() = Some(SourceError::unauthorized("the token was revoked", None));
         assert!(matches!(worker.tick(&stop).await, TickOutcome::Failed(_)));
         let s = worker.stats().snapshot();
         assert!(!s.ready, "a failed tick makes the org not ready again");
