@@ -162,6 +162,59 @@ async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
     assert_eq!((stats.token_requests, stats.aggregate_queries), (1, 0), "the output is opened before any window");
 }
 
+/// The lines `error: <outer>` and `  caused by: <inner>` of `stderr`, in order.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("error: ") || l.starts_with("  caused by: ")).collect()
+}
+
+/// An error is printed with its causes, each once: the database that refuses the connection is the
+/// outer message, the driver's error with the OS error its cause.
+#[tokio::test]
+async fn an_error_is_printed_with_its_causes_each_once() {
+    let sim = Sim::small().await;
+    let mut cmd = sim.cli(&["extract", "--out", "postgres://etl:pa55word@127.0.0.1:1/wfm"]);
+    cmd.args(RANGE);
+    let stderr = expect_exit(&run(cmd).await, 4);
+    let lines = error_lines(&stderr);
+    assert!(lines.len() >= 2, "an error and its cause:\n{stderr}");
+    assert!(lines[0].starts_with("error: cannot open postgres://etl@127.0.0.1:1/wfm"), "{stderr}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("  caused by: ")), "{stderr}");
+    assert!(lines[1..].iter().any(|l| l.contains("os error")), "the OS error is a cause:\n{stderr}");
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        let text = line.trim_start_matches("  caused by: ");
+        assert!(!lines[..i].iter().any(|before| before.contains(text)), "{text:?} is printed twice:\n{stderr}");
+    }
+}
+
+/// Neither the client secret nor the database password appears in what a failing run prints, causes
+/// included: a login that cannot connect (every attempt refused until the deadline) and a database
+/// that refuses the connection after the login.
+#[tokio::test]
+async fn a_secret_never_appears_in_a_printed_error_chain() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let login = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut cmd = clean_cli(&["extract", "--out", "csv:-", "--window-deadline", "1", "--progress", "never"]);
+    cmd.args(RANGE)
+        .args(["--api-url", &login, "--login-url", &login])
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET);
+    let refused = expect_exit(&run(cmd).await, 3);
+    assert!(refused.contains("cannot get an access token") && refused.contains("os error"), "{refused}");
+
+    let sim = Sim::small().await;
+    let mut cmd = sim.cli(&["extract", "--out", "postgres://etl:pa55word@127.0.0.1:1/wfm"]);
+    cmd.args(RANGE);
+    let unreachable = expect_exit(&run(cmd).await, 4);
+    assert!(unreachable.contains("caused by: "), "{unreachable}");
+
+    for stderr in [&refused, &unreachable] {
+        for secret in [CLIENT_SECRET, "pa55word"] {
+            assert!(!stderr.contains(secret), "{secret:?} leaked:\n{stderr}");
+        }
+    }
+}
+
 /// A source configuration that cannot work is a usage error found before any output is opened: no
 /// database file (nor its -wal/-shm) is left in the working folder.
 #[tokio::test]
