@@ -921,7 +921,7 @@ impl OutputKind for PostgresKind {
         "postgres://USER@HOST:PORT/DB"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: true, leases: Leases::Shared, wide_layout: false }
+        Capabilities { checkpoints: true, directory: true, leases: Leases::Shared, wide_layout: false, read_back: true }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let rest = url.split_once("://").map(|(_, r)| r).ok_or("a PostgreSQL URL starts with postgres://")?;

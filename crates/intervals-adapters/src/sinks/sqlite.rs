@@ -566,7 +566,13 @@ impl OutputKind for SqliteKind {
         "sqlite:PATH"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: true, leases: Leases::OneDaemon, wide_layout: false }
+        Capabilities {
+            checkpoints: true,
+            directory: true,
+            leases: Leases::OneDaemon,
+            wide_layout: false,
+            read_back: true,
+        }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         Ok(Box::new(SqliteConfig { path: file_path(url)? }))
