@@ -148,13 +148,19 @@ async fn a_missing_permission_exits_3_naming_it() {
     assert_eq!(sim.aggregate_queries(), 1, "a 403 is not retried");
 }
 
-#[tokio::test]
-async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
+/// `extract` into a PostgreSQL URL with a password where nothing listens (port 1 on loopback): the
+/// simulator it logged in to, and its stderr (exit 4 asserted).
+async fn extract_into_an_unreachable_database() -> (Sim, String) {
     let sim = Sim::small().await;
-    // Port 1 on loopback: nothing listens there.
     let mut cmd = sim.cli(&["extract", "--out", "postgres://etl:pa55word@127.0.0.1:1/wfm"]);
     cmd.args(RANGE);
     let stderr = expect_exit(&run(cmd).await, 4);
+    (sim, stderr)
+}
+
+#[tokio::test]
+async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
+    let (sim, stderr) = extract_into_an_unreachable_database().await;
     assert!(stderr.contains("127.0.0.1") && stderr.contains('1'), "{stderr}");
     assert!(!stderr.contains("pa55word"), "the password leaked: {stderr}");
     // The login comes first (a mistyped environment creates nothing); then the output, before any window.
@@ -171,10 +177,7 @@ fn error_lines(stderr: &str) -> Vec<&str> {
 /// outer message, the driver's error with the OS error its cause.
 #[tokio::test]
 async fn an_error_is_printed_with_its_causes_each_once() {
-    let sim = Sim::small().await;
-    let mut cmd = sim.cli(&["extract", "--out", "postgres://etl:pa55word@127.0.0.1:1/wfm"]);
-    cmd.args(RANGE);
-    let stderr = expect_exit(&run(cmd).await, 4);
+    let (_sim, stderr) = extract_into_an_unreachable_database().await;
     let lines = error_lines(&stderr);
     assert!(lines.len() >= 2, "an error and its cause:\n{stderr}");
     assert!(lines[0].starts_with("error: cannot open postgres://etl@127.0.0.1:1/wfm"), "{stderr}");
@@ -202,10 +205,7 @@ async fn a_secret_never_appears_in_a_printed_error_chain() {
     let refused = expect_exit(&run(cmd).await, 3);
     assert!(refused.contains("cannot get an access token") && refused.contains("os error"), "{refused}");
 
-    let sim = Sim::small().await;
-    let mut cmd = sim.cli(&["extract", "--out", "postgres://etl:pa55word@127.0.0.1:1/wfm"]);
-    cmd.args(RANGE);
-    let unreachable = expect_exit(&run(cmd).await, 4);
+    let (_sim, unreachable) = extract_into_an_unreachable_database().await;
     assert!(unreachable.contains("caused by: "), "{unreachable}");
 
     for stderr in [&refused, &unreachable] {

@@ -389,7 +389,8 @@ mod tests {
     fn hints_name_exactly_the_outputs_with_the_capability() {
         let mut registry = Registry::builtin();
         registry.register(Arc::new(Everything));
-        let hints: [(&str, String, fn(&Capabilities) -> bool); 3] = [
+        type Can = fn(&Capabilities) -> bool;
+        let hints: [(&str, String, Can); 3] = [
             ("read back", registry.readable_forms(), |c| c.read_back),
             ("directory", registry.directory_forms(), |c| c.directory),
             ("daemon store", registry.store_forms(), |c| c.checkpoints && c.leases != Leases::None),
