@@ -165,18 +165,71 @@ async fn a_missing_permission_exits_3_naming_it() {
     assert_eq!(sim.aggregate_queries(), 1, "a 403 is not retried");
 }
 
-#[tokio::test]
-async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
+/// `extract` into a PostgreSQL URL with a password where nothing listens (port 1 on loopback): the
+/// simulator it logged in to, and its stderr (exit 4 asserted).
+async fn extract_into_an_unreachable_database() -> (Sim, String) {
     let sim = Sim::small().await;
-    // Port 1 on loopback: nothing listens there.
     let mut cmd = sim.cli(&["extract", "--out", "postgres://etl:pa55word@127.0.0.1:1/wfm"]);
     cmd.args(RANGE);
     let stderr = expect_exit(&run(cmd).await, 4);
+    (sim, stderr)
+}
+
+#[tokio::test]
+async fn an_unreachable_database_exits_4_naming_it_without_the_password() {
+    let (sim, stderr) = extract_into_an_unreachable_database().await;
     assert!(stderr.contains("127.0.0.1") && stderr.contains('1'), "{stderr}");
     assert!(!stderr.contains("pa55word"), "the password leaked: {stderr}");
     // The login comes first (a mistyped environment creates nothing); then the output, before any window.
     let stats = sim.running.stats();
     assert_eq!((stats.token_requests, stats.aggregate_queries), (1, 0), "the output is opened before any window");
+}
+
+/// The lines `error: <outer>` and `  caused by: <inner>` of `stderr`, in order.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("error: ") || l.starts_with("  caused by: ")).collect()
+}
+
+/// An error is printed with its causes, each once: the database that refuses the connection is the
+/// outer message, the driver's error with the OS error its cause.
+#[tokio::test]
+async fn an_error_is_printed_with_its_causes_each_once() {
+    let (_sim, stderr) = extract_into_an_unreachable_database().await;
+    let lines = error_lines(&stderr);
+    assert!(lines.len() >= 2, "an error and its cause:\n{stderr}");
+    assert!(lines[0].starts_with("error: cannot open postgres://etl@127.0.0.1:1/wfm"), "{stderr}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("  caused by: ")), "{stderr}");
+    assert!(lines[1..].iter().any(|l| l.contains("os error")), "the OS error is a cause:\n{stderr}");
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        let text = line.trim_start_matches("  caused by: ");
+        assert!(!lines[..i].iter().any(|before| before.contains(text)), "{text:?} is printed twice:\n{stderr}");
+    }
+}
+
+/// Neither the client secret nor the database password appears in what a failing run prints, causes
+/// included: a login that cannot connect (every attempt refused until the deadline) and a database
+/// that refuses the connection after the login.
+#[tokio::test]
+async fn a_secret_never_appears_in_a_printed_error_chain() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let login = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut cmd = clean_cli(&["extract", "--out", "csv:-", "--window-deadline", "1", "--progress", "never"]);
+    cmd.args(RANGE)
+        .args(["--api-url", &login, "--login-url", &login])
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET);
+    let refused = expect_exit(&run(cmd).await, 3);
+    assert!(refused.contains("cannot get an access token") && refused.contains("os error"), "{refused}");
+
+    let (_sim, unreachable) = extract_into_an_unreachable_database().await;
+    assert!(unreachable.contains("caused by: "), "{unreachable}");
+
+    for stderr in [&refused, &unreachable] {
+        for secret in [CLIENT_SECRET, "pa55word"] {
+            assert!(!stderr.contains(secret), "{secret:?} leaked:\n{stderr}");
+        }
+    }
 }
 
 /// A source configuration that cannot work is a usage error found before any output is opened: no

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use intervals_daemon::{Daemon, DaemonSettings, RunOptions, TickMode};
-use intervals_e2e::PgServer;
+use intervals_e2e::{PgServer, Tuning};
 use intervals_sim::SimConfig;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
@@ -556,7 +556,7 @@ async fn stored_rows(db: &std::path::Path, extraction: &Extraction) -> u64 {
 /// A private PostgreSQL server, started off the async threads. A case that cannot start one fails,
 /// naming why: it never passes without having run (CI installs the server binaries, `.ci/run`).
 async fn private_server(case: &str) -> Arc<PgServer> {
-    match tokio::task::spawn_blocking(PgServer::start).await.unwrap() {
+    match tokio::task::spawn_blocking(|| PgServer::create(Tuning::Test)).await.unwrap() {
         Ok(server) => Arc::new(server),
         Err(reason) => panic!(
             "`{case}` needs a private PostgreSQL server and cannot start one: {reason} (install the server \
@@ -657,7 +657,7 @@ pub(crate) async fn postgres_restart_cli(scale: Scale) -> ChaosRow {
         error.ends_with("the windows committed before are kept and the next run continues from them"),
         "says what was kept and what to do: {error}"
     );
-    server_step(&server, PgServer::start_again).await;
+    server_step(&server, PgServer::start).await;
 
     // What was committed stays, exactly.
     let pool = sqlx::PgPool::connect_with(server_options(&server)).await.unwrap();
@@ -851,7 +851,7 @@ pub(crate) async fn postgres_restart_daemon(scale: Scale) -> ChaosRow {
     let away = went_away.elapsed();
 
     // Back: the daemon catches up by itself.
-    server_step(&server, PgServer::start_again).await;
+    server_step(&server, PgServer::start).await;
     let back = Instant::now();
     let bound = Duration::from_secs(60);
     poll("ready again", || async { get(&readyz).await.0 == 200 }).await;

@@ -30,7 +30,7 @@ pub(crate) fn run() -> Result<(), StepError> {
     check(&venv, &root, "sqlite", &sqlite.to_string_lossy())?;
 
     println!("==> django: starting an ephemeral PostgreSQL cluster");
-    let cluster = pg::Cluster::start_ephemeral(pg::Tuning::Test)
+    let cluster = pg::Ephemeral::start(pg::Tuning::Test)
         .map_err(|e| StepError::new(STEP, format!("could not start PostgreSQL: {e}")))?;
     demo(&cluster.url())?;
     check(&venv, &root, "postgres", &cluster.url())?;

@@ -249,7 +249,7 @@ fn run_tests(extra: &[String]) -> Result<(), StepError> {
 /// A database for a step: the caller's `DATABASE_URL`, or an ephemeral cluster that lives as long as this value.
 enum Database {
     External(String),
-    Ephemeral(pg::Cluster),
+    Ephemeral(pg::Ephemeral),
 }
 
 impl Database {
@@ -268,8 +268,8 @@ fn database(step: &str, tuning: pg::Tuning) -> Result<Database, StepError> {
         return Ok(Database::External(url));
     }
     println!("==> {step}: starting an ephemeral PostgreSQL cluster");
-    let cluster = pg::Cluster::start_ephemeral(tuning)
-        .map_err(|e| StepError::new(step, format!("could not start PostgreSQL: {e}")))?;
+    let cluster =
+        pg::Ephemeral::start(tuning).map_err(|e| StepError::new(step, format!("could not start PostgreSQL: {e}")))?;
     println!("==> {step}: PostgreSQL {} ready, DATABASE_URL={}", cluster.version(), cluster.url());
     Ok(Database::Ephemeral(cluster))
 }

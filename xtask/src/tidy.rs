@@ -8,6 +8,8 @@
 //!   a `[[bin]]` section or a src/main.rs), except the end-to-end test package as a dev-dependency
 //!   ([`BINARY_DEPENDENTS`]). A crate the table does not name gets only that binary rule.
 //! - Every crate under crates/ has `version = "0.0.0"`, `publish = false` and `[lints] workspace = true`.
+//! - The crates of [`STD_ONLY`] (pg-harness, which xtask builds first) have no `[dependencies]` nor
+//!   `[build-dependencies]` at all: the standard library only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,7 +71,13 @@ pub(crate) const INTERNAL_EDGE_RULES: &[(&str, &[DepKind], Internal)] = &[
     ("intervals-runtime", ANY_SECTION, Internal::Only(&[])),
     // The HTML report renderer draws the domain's `Report` values and nothing else.
     ("intervals-report", ANY_SECTION, Internal::Only(&["intervals-domain"])),
+    // Throwaway PostgreSQL clusters for xtask and the end-to-end tests: standard library only (STD_ONLY).
+    ("pg-harness", ANY_SECTION, Internal::Only(&[])),
 ];
+
+/// Crates with no dependency at all outside `[dev-dependencies]`: the standard library only. xtask
+/// depends on pg-harness, and xtask must build in seconds.
+pub(crate) const STD_ONLY: &[&str] = &["pg-harness"];
 
 /// (crate, dependency table) that may name a binary crate: the end-to-end tests run the binaries.
 /// Every other edge to a binary crate, in any table, is a problem.
@@ -101,6 +109,7 @@ pub(crate) fn check(root: &Path) -> Vec<String> {
         }
     }
     problems.extend(check_internal_edges(&manifests));
+    problems.extend(check_std_only(&manifests));
     for (krate, forbidden) in DEPENDENCY_RULES {
         match dependency_tree(root, krate) {
             Ok(tree) => problems.extend(check_dependencies(krate, forbidden, &tree)),
@@ -334,6 +343,25 @@ pub(crate) fn check_internal_edges(manifests: &[Manifest]) -> Vec<String> {
     problems
 }
 
+/// Problems with the crates of [`STD_ONLY`]: one that is not in `manifests`, or one with a normal or
+/// build dependency.
+pub(crate) fn check_std_only(manifests: &[Manifest]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for krate in STD_ONLY {
+        let Some(manifest) = manifests.iter().find(|m| m.name == *krate) else {
+            problems.push(format!("xtask/src/tidy.rs has rules for {krate}, which is not a crate of the workspace"));
+            continue;
+        };
+        for dependency in dependencies(&manifest.text).into_iter().filter(|d| OUTSIDE_DEV.contains(&d.kind)) {
+            problems.push(format!(
+                "{krate} must use the standard library only, not {} ([{}] in {})",
+                dependency.name, dependency.section, manifest.path
+            ));
+        }
+    }
+    problems
+}
+
 /// `cargo tree -p <krate> -e normal --target all --prefix none`: the crate and everything it pulls in.
 fn dependency_tree(root: &Path, krate: &str) -> Result<String, String> {
     let cargo = std::env::var("CARGO")
@@ -438,6 +466,7 @@ chrono.workspace = true
         ("intervals-sim", "[dependencies]\nintervals-domain.workspace = true\n", false),
         ("intervals-runtime", "[dependencies]\ntokio.workspace = true\n", false),
         ("intervals-report", "[dependencies]\nintervals-domain.workspace = true\nmaud.workspace = true\n", false),
+        ("pg-harness", "[dependencies]\n", false),
         (
             "intervals-cli",
             "[[bin]]\nname = \"genesys-intervals\"\npath = \"src/main.rs\"\n\n[dependencies]\n\
@@ -624,6 +653,29 @@ chrono.workspace = true
         assert_eq!(
             check_internal_edges(&manifests),
             ["intervals-other must not depend on intervals-new, a binary crate ([dependencies] in crates/intervals-other/Cargo.toml)"]
+        );
+    }
+
+    #[test]
+    fn a_std_only_crate_with_a_dependency_is_reported() {
+        let manifests: Vec<Manifest> = WORKSPACE.iter().map(|(n, b, m)| fixture_manifest(n, b, *m)).collect();
+        assert_eq!(check_std_only(&manifests), Vec::<String>::new());
+        let body = "[dependencies]\nlibc.workspace = true\n[dev-dependencies]\ntempfile.workspace = true\n";
+        assert_eq!(
+            check_std_only(&workspace_with("pg-harness", body)),
+            ["pg-harness must use the standard library only, not libc ([dependencies] in crates/pg-harness/Cargo.toml)"],
+            "dev-dependencies are allowed"
+        );
+        let internal =
+            check_internal_edges(&workspace_with("pg-harness", "[dependencies]\nintervals-domain.workspace = true\n"));
+        assert_eq!(
+            internal,
+            ["pg-harness must not depend on intervals-domain ([dependencies] in crates/pg-harness/Cargo.toml)"]
+        );
+        let without: Vec<Manifest> = manifests.into_iter().filter(|m| m.name != "pg-harness").collect();
+        assert_eq!(
+            check_std_only(&without),
+            ["xtask/src/tidy.rs has rules for pg-harness, which is not a crate of the workspace"]
         );
     }
 

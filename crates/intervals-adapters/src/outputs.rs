@@ -36,6 +36,8 @@ pub struct Capabilities {
     pub leases: Leases,
     /// Can write the wide CSV layout.
     pub wide_layout: bool,
+    /// Can be read back (the report): [`OutputConfig::open_reader`] returns a reader.
+    pub read_back: bool,
 }
 
 /// Whether (and how widely) an output can hold the daemon's per-org leases.
@@ -120,6 +122,8 @@ pub struct OutputSpec {
     scheme: &'static str,
     capabilities: Capabilities,
     config: Arc<dyn OutputConfig>,
+    /// The registry's outputs that can serve the daemon ([`Registry::store_forms`]), for the refusal.
+    store_forms: Arc<str>,
 }
 
 impl OutputSpec {
@@ -146,9 +150,8 @@ impl OutputSpec {
             (true, Leases::None) => "keeps checkpoints but no leases",
         };
         Some(format!(
-            "the {} output {missing}, and continuous ingestion needs both: use sqlite:PATH (one daemon) or \
-             postgres://... (replicas share it through leases)",
-            self.scheme
+            "the {} output {missing}, and continuous ingestion needs both: use {}",
+            self.scheme, self.store_forms
         ))
     }
 }
@@ -191,6 +194,37 @@ impl Registry {
         self.kinds.iter().map(|k| k.form()).collect::<Vec<_>>().join(", ")
     }
 
+    /// The forms of the outputs whose capabilities pass `can`, for hints: `sqlite:PATH or
+    /// postgres://USER@HOST:PORT/DB`.
+    pub fn forms_that(&self, can: impl Fn(&Capabilities) -> bool) -> String {
+        or_list(self.kinds.iter().filter(|k| can(&k.capabilities())).map(|k| k.form().to_owned()).collect())
+    }
+
+    /// The outputs a report can read ([`Capabilities::read_back`]).
+    pub fn readable_forms(&self) -> String {
+        self.forms_that(|c| c.read_back)
+    }
+
+    /// The outputs that can hold users and queues ([`Capabilities::directory`]).
+    pub fn directory_forms(&self) -> String {
+        self.forms_that(|c| c.directory)
+    }
+
+    /// The outputs that can serve the daemon (checkpoints and leases), each with how many daemons
+    /// may share it: `sqlite:PATH (one daemon) or postgres://... (replicas share it through leases)`.
+    pub fn store_forms(&self) -> String {
+        let forms = self.kinds.iter().filter_map(|k| {
+            let c = k.capabilities();
+            let who = match (c.checkpoints, c.leases) {
+                (true, Leases::OneDaemon) => "one daemon",
+                (true, Leases::Shared) => "replicas share it through leases",
+                _ => return None,
+            };
+            Some(format!("{} ({who})", k.form()))
+        });
+        or_list(forms.collect())
+    }
+
     /// Resolves `url` to its kind and checks it, opening nothing.
     pub fn parse(&self, url: &str) -> Result<OutputSpec, String> {
         let url = url.trim();
@@ -206,7 +240,21 @@ impl Registry {
             .ok_or_else(|| format!("invalid output {shown:?}: unknown output type {scheme:?}; use {}", self.forms()));
         let (kind, scheme) = kind?;
         let config = kind.parse(url).map_err(|why| format!("invalid output {shown:?}: {why}; use {}", kind.form()))?;
-        Ok(OutputSpec { scheme, capabilities: kind.capabilities(), config: Arc::from(config) })
+        Ok(OutputSpec {
+            scheme,
+            capabilities: kind.capabilities(),
+            config: Arc::from(config),
+            store_forms: Arc::from(self.store_forms()),
+        })
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(mut items: Vec<String>) -> String {
+    match items.pop() {
+        None => String::new(),
+        Some(last) if items.is_empty() => last,
+        Some(last) => format!("{} or {last}", items.join(", ")),
     }
 }
 
@@ -310,6 +358,65 @@ mod tests {
         assert!(registry.parse("postgres://h/db").unwrap().store_refusal().is_none());
         let refusal = registry.parse("csv:x.csv").unwrap().store_refusal().unwrap();
         assert!(refusal.contains("csv") && refusal.contains("checkpoints"), "{refusal}");
+    }
+
+    /// A kind that can do everything, registered on top of the built-in ones.
+    struct Everything;
+
+    impl OutputKind for Everything {
+        fn schemes(&self) -> &'static [&'static str] {
+            &["everything"]
+        }
+        fn form(&self) -> &'static str {
+            "everything:NAME"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                checkpoints: true,
+                directory: true,
+                leases: Leases::Shared,
+                wide_layout: true,
+                read_back: true,
+            }
+        }
+        fn parse(&self, _: &str) -> Result<Box<dyn OutputConfig>, String> {
+            Err("not for opening".to_owned())
+        }
+    }
+
+    /// Each hint names every registered output with its capability, and no other.
+    #[test]
+    fn hints_name_exactly_the_outputs_with_the_capability() {
+        let mut registry = Registry::builtin();
+        registry.register(Arc::new(Everything));
+        type Can = fn(&Capabilities) -> bool;
+        let hints: [(&str, String, Can); 3] = [
+            ("read back", registry.readable_forms(), |c| c.read_back),
+            ("directory", registry.directory_forms(), |c| c.directory),
+            ("daemon store", registry.store_forms(), |c| c.checkpoints && c.leases != Leases::None),
+        ];
+        for (what, hint, can) in hints {
+            for kind in &registry.kinds {
+                assert_eq!(
+                    hint.contains(kind.form()),
+                    can(&kind.capabilities()),
+                    "{what}: {:?} in {hint:?}",
+                    kind.form()
+                );
+            }
+            assert!(hint.contains("everything:NAME"), "{what}: a registered output is named: {hint}");
+        }
+        assert_eq!(
+            Registry::builtin().readable_forms(),
+            "sqlite:PATH or postgres://USER@HOST:PORT/DB",
+            "the forms joined for people"
+        );
+        assert_eq!(
+            Registry::builtin().store_forms(),
+            "sqlite:PATH (one daemon) or postgres://USER@HOST:PORT/DB (replicas share it through leases)"
+        );
+        let refusal = registry.parse("csv:x.csv").unwrap().store_refusal().unwrap();
+        assert!(refusal.ends_with(&format!("use {}", registry.store_forms())), "{refusal}");
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub struct IngestRequest {
 }
 
 /// A window that could not be fetched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FailedWindow {
     /// The (possibly split) window that failed.
     pub window: TimeWindow,
@@ -67,7 +67,7 @@ pub struct FailedWindow {
 }
 
 /// The outcome of a run that was not aborted.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IngestReport {
     /// Windows in the plan, times the queries (a window of a two-query set counts twice).
     pub windows_total: usize,
@@ -141,7 +141,7 @@ impl std::fmt::Debug for Ingestor {
 }
 
 /// What fetching one window did ([`Ingestor::fetch_window`]).
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone)]
 pub struct WindowReport {
     /// Windows (or split parts) written.
     pub written: usize,
@@ -349,9 +349,7 @@ impl Ingestor {
                         outcome.split += 1;
                         stack.extend(parts.into_iter().rev());
                     }
-                    None => {
-                        self.fail(&mut outcome, part, SourceError::Invalid { message, status: None, context_id }, query)
-                    }
+                    None => self.fail(&mut outcome, part, SourceError::invalid(message, None, context_id), query),
                 },
                 Err(e @ (SourceError::Unauthorized { .. } | SourceError::Forbidden { .. })) => {
                     return Err(IngestError::Source(e));

@@ -37,7 +37,11 @@ pub trait DirectorySource: Send + Sync {
 }
 
 /// Why a source call failed, by recovery path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// The variants an underlying error can cause (a transport failure, an unreadable body) keep it as
+/// their `cause` (`source()`), scrubbed of secrets by the adapter that classified it. Callers branch
+/// on the variant (`matches!`), never on the text.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SourceError {
     /// 429: wait exactly `retry_after` (the server's value as sent, never capped), then try again.
     /// The retry loop returns one only when that wait would end after its deadline, which is what
@@ -51,13 +55,24 @@ pub enum SourceError {
     RateLimited { retry_after: Duration, context_id: Option<String> },
     /// 502/503/504, timeouts, resets, truncated bodies: back off and try again.
     #[error("transient failure: {message}{}", ctx(.context_id))]
-    Transient { message: String, retry_after: Option<Duration>, context_id: Option<String> },
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+        context_id: Option<String>,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// 400 on a multi-bucket window: split the window and try the halves.
     #[error("the API rejected the window as too large: {message}{}", ctx(.context_id))]
     TooLarge { message: String, context_id: Option<String> },
     /// 401 after a fresh token, or the token endpoint refused the credentials: give up.
     #[error("not authorized: {message}{}", ctx(.context_id))]
-    Unauthorized { message: String, context_id: Option<String> },
+    Unauthorized {
+        message: String,
+        context_id: Option<String>,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// 403: give up, naming the permission the OAuth client's role lacks.
     #[error("forbidden: the OAuth client's role needs the permission {permission} ({message}){}", ctx(.context_id))]
     Forbidden { permission: String, message: String, context_id: Option<String> },
@@ -83,6 +98,8 @@ pub enum SourceError {
         /// there); `None` for answers off the contract.
         status: Option<u16>,
         context_id: Option<String>,
+        #[source]
+        cause: Option<Cause>,
     },
 }
 
@@ -104,6 +121,37 @@ pub fn seconds(d: Duration) -> String {
 }
 
 impl SourceError {
+    /// [`SourceError::Transient`] with no `Retry-After` and no underlying error.
+    pub fn transient(message: impl Into<String>, context_id: Option<String>) -> Self {
+        SourceError::Transient { message: message.into(), retry_after: None, context_id, cause: None }
+    }
+
+    /// [`SourceError::Unauthorized`] with no underlying error.
+    pub fn unauthorized(message: impl Into<String>, context_id: Option<String>) -> Self {
+        SourceError::Unauthorized { message: message.into(), context_id, cause: None }
+    }
+
+    /// [`SourceError::Invalid`] with no underlying error.
+    pub fn invalid(message: impl Into<String>, status: Option<u16>, context_id: Option<String>) -> Self {
+        SourceError::Invalid { message: message.into(), status, context_id, cause: None }
+    }
+
+    /// The same error with `cause` as its source, for the variants an underlying error can cause
+    /// (`Transient`, `Unauthorized`, `Invalid`); the others are returned unchanged.
+    pub fn caused_by(mut self, cause: Cause) -> Self {
+        match &mut self {
+            SourceError::Transient { cause: slot, .. }
+            | SourceError::Unauthorized { cause: slot, .. }
+            | SourceError::Invalid { cause: slot, .. } => *slot = Some(cause),
+            SourceError::RateLimited { .. }
+            | SourceError::TooLarge { .. }
+            | SourceError::Forbidden { .. }
+            | SourceError::Held { .. }
+            | SourceError::BodyTooLarge { .. } => {}
+        }
+        self
+    }
+
     /// Whether waiting and trying again can help.
     pub fn is_retryable(&self) -> bool {
         matches!(self, SourceError::RateLimited { .. } | SourceError::Transient { .. } | SourceError::Held { .. })

@@ -207,11 +207,7 @@ where
             Err(_) => {
                 counters.transient.fetch_add(1, Ordering::Relaxed);
                 let waiting = *call.waiting.lock().unwrap_or_else(|p| p.into_inner());
-                let err = SourceError::Transient {
-                    message: cut_short(waiting, policy.deadline),
-                    retry_after: None,
-                    context_id: None,
-                };
+                let err = SourceError::transient(cut_short(waiting, policy.deadline), None);
                 return Err(give_up(counters, attempt, None, err));
             }
         };
@@ -267,13 +263,14 @@ fn give_up(counters: &RetryCounters, attempt: u32, why: Option<String>, err: Sou
         "source call failed; giving up"
     );
     match err {
-        SourceError::Transient { message, retry_after, context_id } => {
+        SourceError::Transient { message, retry_after, context_id, cause } => {
             let attempts = if attempt == 1 { "1 attempt".to_owned() } else { format!("{attempt} attempts") };
             let why = why.map(|why| format!(" ({why})")).unwrap_or_default();
             SourceError::Transient {
                 message: format!("gave up after {attempts}{why}: {message}"),
                 retry_after,
                 context_id,
+                cause,
             }
         }
         other => other,
@@ -391,7 +388,7 @@ mod tests {
     use super::*;
 
     fn transient(retry_after: Option<Duration>) -> SourceError {
-        SourceError::Transient { message: "503".into(), retry_after, context_id: Some("ctx-1".into()) }
+        SourceError::Transient { message: "503".into(), retry_after, context_id: Some("ctx-1".into()), cause: None }
     }
 
     fn limited(secs: u64) -> SourceError {
@@ -496,7 +493,7 @@ mod tests {
         let script = Script::new(vec![limited(60), limited(60), limited(1)]);
         let start = Instant::now();
         let err = with_retry(&policy, &RetryCounters::default(), || script.call()).await.unwrap_err();
-        assert_eq!(err, limited(60));
+        assert!(matches!(err, SourceError::RateLimited { retry_after, .. } if retry_after == Duration::from_secs(60)));
         assert_eq!(script.calls.lock().unwrap().len(), 2);
         assert_eq!(start.elapsed(), Duration::from_secs(60));
     }
@@ -505,14 +502,16 @@ mod tests {
     async fn other_errors_return_at_once() {
         for err in [
             SourceError::TooLarge { message: "x".into(), context_id: None },
-            SourceError::Unauthorized { message: "x".into(), context_id: None },
+            SourceError::unauthorized("x", None),
             SourceError::Forbidden { permission: "p".into(), message: "x".into(), context_id: None },
-            SourceError::Invalid { message: "x".into(), status: Some(404), context_id: None },
+            SourceError::invalid("x", Some(404), None),
         ] {
             let script = Script::new(vec![err.clone()]);
             let counters = RetryCounters::default();
             let start = Instant::now();
-            assert_eq!(with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap_err(), err);
+            let returned = with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap_err();
+            assert_eq!(std::mem::discriminant(&returned), std::mem::discriminant(&err), "{returned:?}");
+            assert_eq!(returned.to_string(), err.to_string(), "returned as it is");
             assert_eq!(start.elapsed(), Duration::ZERO);
             assert_eq!(counters.retries(), 0);
         }
@@ -526,7 +525,9 @@ mod tests {
         let start = Instant::now();
         let err = with_retry(&policy, &counters, std::future::pending::<Result<(), SourceError>>).await.unwrap_err();
         assert_eq!(start.elapsed(), Duration::from_secs(120));
-        let SourceError::Transient { message, retry_after: None, context_id: None } = &err else { panic!("{err:?}") };
+        let SourceError::Transient { message, retry_after: None, context_id: None, .. } = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!(message, "gave up after 1 attempt: no answer within the 120 s deadline");
         assert!(err.is_retryable(), "a later call may be answered");
         assert_eq!((counters.retries(), counters.transient(), counters.gave_up()), (0, 1, 1));
@@ -566,7 +567,11 @@ mod tests {
             let err = SourceError::RateLimited { retry_after: asked, context_id: Some("ctx-429".into()) };
             let script = Script::new(vec![err.clone()]);
             let start = Instant::now();
-            assert_eq!(with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap_err(), err);
+            let returned = with_retry(&RetryPolicy::default(), &counters, || script.call()).await.unwrap_err();
+            assert!(
+                matches!(returned, SourceError::RateLimited { retry_after, .. } if retry_after == asked),
+                "{returned:?}"
+            );
             assert_eq!(start.elapsed(), Duration::ZERO, "no wait for {asked:?}");
             assert_eq!(script.calls.lock().unwrap().len(), 1);
         }
@@ -579,18 +584,30 @@ mod tests {
         );
     }
 
+    /// Giving up rewrites the message, never the cause: `source()` still reaches the error behind it.
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_failure_given_up_keeps_its_cause() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let failure = SourceError::transient("could not connect", None).caused_by(Arc::new(refused));
+        let policy = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+        let script = Script::new(vec![failure]);
+        let err = with_retry(&policy, &RetryCounters::default(), || script.call()).await.unwrap_err();
+        assert!(matches!(err, SourceError::Transient { .. }), "{err:?}");
+        let cause = std::error::Error::source(&err).expect("the cause is kept");
+        assert_eq!(cause.to_string(), "connection refused");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_transient_failure_given_up_says_so_and_why() {
         let policy = RetryPolicy { max_attempts: 2, ..RetryPolicy::default() };
         let script = Script::new((0..5).map(|_| transient(None)).collect());
         let err = with_retry(&policy, &RetryCounters::default(), || script.call()).await.unwrap_err();
+        let SourceError::Transient { message, retry_after: None, context_id: Some(context_id), .. } = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!(
-            err,
-            SourceError::Transient {
-                message: "gave up after 2 attempts (the most allowed): 503".into(),
-                retry_after: None,
-                context_id: Some("ctx-1".into()),
-            }
+            (message.as_str(), context_id.as_str()),
+            ("gave up after 2 attempts (the most allowed): 503", "ctx-1")
         );
         let policy = RetryPolicy { deadline: Duration::from_secs(100), ..RetryPolicy::default() };
         let script = Script::new(vec![transient(Some(Duration::from_secs(200)))]);

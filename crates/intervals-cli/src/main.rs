@@ -1,5 +1,6 @@
 //! `genesys-intervals`: the command-line interface. Parses arguments, reads the environment,
-//! wires adapters into the use cases, shows progress, and picks the exit code.
+//! wires adapters into the use cases, shows progress, and picks the exit code. An error is printed
+//! with its causes (`error: ...`, then `  caused by: ...` lines).
 
 mod args;
 mod directory;
@@ -15,7 +16,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use intervals_runtime::LogFormat;
+use intervals_runtime::{ErrorChain, LogFormat};
 
 use crate::args::{Cli, Command, OutputArgs, ProgressMode, SimCommand};
 use crate::exit::CliError;
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
-            eprintln!("error: {e}");
+            eprintln!("error: {}", ErrorChain(&e));
             ExitCode::from(e.exit_code())
         }
     }

@@ -29,11 +29,13 @@ pub(crate) async fn run(args: &ReportArgs) -> Result<(), CliError> {
     // does not exist is a usage error (2), one that cannot be written a sink error (4).
     let mut out = prepare_out(&args.out)?;
     let db = args.db.clone().unwrap_or_else(|| DEFAULT_OUT.to_owned());
-    let spec = Registry::builtin().parse(&db).map_err(|e| CliError::usage(format!("--db: {e}")))?;
+    let registry = Registry::builtin();
+    let spec = registry.parse(&db).map_err(|e| CliError::usage(format!("--db: {e}")))?;
     let Some(reader) = spec.config().open_reader().await? else {
         return Err(CliError::usage(format!(
-            "--db: the {} output cannot be read back; a report reads a database: sqlite:PATH or postgres://...",
-            spec.scheme()
+            "--db: the {} output cannot be read back; a report reads a database: {}",
+            spec.scheme(),
+            registry.readable_forms()
         )));
     };
     let request = ReportRequest { org: args.org.clone(), from, to, granularity, time_zone };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use intervals_adapters::genesys::{ClientConfig, Connection, Secret};
-use intervals_adapters::outputs::{MetricsContext, OutputSpec};
+use intervals_adapters::outputs::{MetricsContext, OutputSpec, Registry};
 use intervals_adapters::sinks::CsvLayout;
 use intervals_app::retry::RetryCounters;
 use intervals_app::{DirectorySource, DirectoryWriter, MetricSource, WindowTarget};
@@ -89,8 +89,9 @@ pub(crate) async fn open_metrics(
 pub(crate) fn check_directory(out: &OutputSpec) -> Result<(), CliError> {
     if !out.capabilities().directory {
         return Err(CliError::usage(format!(
-            "--out: the {} output cannot hold users or queues; use sqlite:PATH, postgres://..., csv:PATH or jsonl:PATH",
-            out.scheme()
+            "--out: the {} output cannot hold users or queues; use {}",
+            out.scheme(),
+            Registry::builtin().directory_forms()
         )));
     }
     Ok(())

@@ -275,7 +275,8 @@ impl DaemonSettings {
                 },
                 Err(e) => {
                     problems.push(format!(
-                        "database_url: {e} (the daemon writes to postgres://user:password@host:port/db or sqlite:PATH)"
+                        "database_url: {e} (the daemon writes to {})",
+                        Registry::builtin().store_forms()
                     ));
                     None
                 }

@@ -5,6 +5,8 @@
 //! Signals: SIGTERM and SIGINT drain and release the leases; SIGHUP and SIGUSR1 are logged and
 //! ignored (no configuration reload: restart to apply changes).
 //!
+//! Errors are printed with their causes (`error: ...`, then `  caused by: ...` lines).
+//!
 //! Exit codes: 0 clean shutdown (SIGTERM or Ctrl-C) or `--check` passed; 1 a task failed or did
 //! not stop in time; 2 configuration error (also an unusable `listen` address); 3 an org's
 //! source refused us at start (credentials, permission); 4 the database is unreachable.
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use intervals_daemon::{Daemon, DaemonSettings, RunOptions};
-use intervals_runtime::{ignore_reload_signals, init_logging, shutdown_signal, LogFormat};
+use intervals_runtime::{ignore_reload_signals, init_logging, shutdown_signal, ErrorChain, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,14 +43,14 @@ fn main() -> ExitCode {
     let settings = match DaemonSettings::load(&args.config, &env) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", ErrorChain(&e));
             return ExitCode::from(2);
         }
     };
     // What depends on the clock: a first backfill of more than 2,000 requests needs
     // allow_large_backfill (Daemon::start checks it again with its own clock).
     if let Err(e) = settings.check_backfill_sizes(chrono::Utc::now()) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", ErrorChain(&e));
         return ExitCode::from(2);
     }
     for warning in &settings.warnings {
@@ -78,15 +80,15 @@ fn main() -> ExitCode {
         let daemon = match Daemon::start(settings, RunOptions::new(holder_name())).await {
             Ok(daemon) => daemon,
             Err(e) => {
-                tracing::error!(error = %e, "cannot start");
-                eprintln!("error: {e}");
+                tracing::error!(error = %format!("{:#}", ErrorChain(&e)), "cannot start");
+                eprintln!("error: {}", ErrorChain(&e));
                 return ExitCode::from(e.exit_code());
             }
         };
         match daemon.run(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", ErrorChain(&e));
                 ExitCode::from(1)
             }
         }

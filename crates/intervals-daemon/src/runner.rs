@@ -76,11 +76,12 @@ pub enum StartError {
         /// The org label.
         org: String,
         /// What the source said.
+        #[source]
         error: SourceError,
     },
     /// The database cannot be reached or has an incompatible schema.
     #[error("{0}")]
-    Database(SinkError),
+    Database(#[source] SinkError),
 }
 
 impl StartError {

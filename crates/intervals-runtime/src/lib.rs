@@ -8,6 +8,8 @@
 //! - [`ignore_reload_signals`]: SIGHUP and SIGUSR1 logged and ignored instead of terminating;
 //! - [`CLIENT_ID_ENV`], [`CLIENT_SECRET_ENV`], [`ENVIRONMENT_ENV`], [`API_URL_ENV`], [`LOGIN_URL_ENV`]: the
 //!   names of the environment variables both binaries read credentials and the API's location from.
+//! - [`ErrorChain`]: an error with its causes, as both binaries print it (`error: ...` then
+//!   `  caused by: ...` lines).
 //!
 //! Only the binaries call these, from `main` and its commands: this crate reads no environment
 //! variable (the binary passes the `RUST_LOG` value in), and installs signal handlers only when a
@@ -16,10 +18,12 @@
 //! read (metrics, group-by, granularity, zone, presets) in `intervals_domain::QuerySpec`, the request
 //! rate in `intervals_app::Pacer::DEFAULT_REQUESTS_PER_MINUTE`.
 
+mod errors;
 mod list;
 mod logging;
 mod signal;
 
+pub use errors::ErrorChain;
 pub use list::ConfigList;
 
 /// The variable holding the OAuth client id (the CLI's, and the daemon's `client_id_env` default).

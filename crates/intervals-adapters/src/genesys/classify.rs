@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
 use super::dto::ErrorBodyDto;
-use super::secret::{scrub, Secret};
+use super::secret::{scrub, Scrubbed, Secret};
 
 /// Wait after a 429 that carries neither `Retry-After` nor a `[n] seconds` message (the Java SDK's
 /// `retryAfterDefaultMs`).
@@ -147,22 +147,27 @@ pub(crate) fn classify_status(
                 .unwrap_or(DEFAULT_RETRY_AFTER);
             SourceError::RateLimited { retry_after, context_id }
         }
-        408 | 502 | 503 | 504 => SourceError::Transient { message, retry_after: retry_after(headers), context_id },
+        408 | 502 | 503 | 504 => {
+            SourceError::Transient { message, retry_after: retry_after(headers), context_id, cause: None }
+        }
         400 if endpoint.buckets > 1 => SourceError::TooLarge { message, context_id },
-        401 => SourceError::Unauthorized {
-            message: format!("the API refused the token twice ({message}); check the OAuth client and the environment"),
+        401 => SourceError::unauthorized(
+            format!("the API refused the token twice ({message}); check the OAuth client and the environment"),
             context_id,
-        },
+        ),
         403 => SourceError::Forbidden { permission: endpoint.permission.to_owned(), message, context_id },
-        code => SourceError::Invalid { message, status: Some(code), context_id },
+        code => SourceError::invalid(message, Some(code), context_id),
     }
 }
 
-/// Classifies a transport failure (connect, timeout, reset, truncated body): always transient.
+/// Classifies a transport failure (connect, timeout, reset, truncated body): always transient, with
+/// the transport error (scrubbed of `secrets`) as its cause.
 pub(crate) fn classify_transport(endpoint: &Endpoint, err: &reqwest::Error, secrets: &[&Secret]) -> SourceError {
+    let transient = |message: String| {
+        SourceError::transient(scrub(&message, secrets), None).caused_by(Scrubbed::cause(err, secrets))
+    };
     if let Some(failure) = super::dns::dns_failure(err) {
-        let message = format!("{} could not be sent: {failure}", endpoint.what);
-        return SourceError::Transient { message: scrub(&message, secrets), retry_after: None, context_id: None };
+        return transient(format!("{} could not be sent: {failure}", endpoint.what));
     }
     let kind = if err.is_timeout() {
         "timed out"
@@ -173,22 +178,19 @@ pub(crate) fn classify_transport(endpoint: &Endpoint, err: &reqwest::Error, secr
     } else {
         "failed"
     };
-    let message = format!("{} {kind}: {}", endpoint.what, error_chain(err));
-    SourceError::Transient { message: scrub(&message, secrets), retry_after: None, context_id: None }
+    transient(format!("{} {kind}: {}", endpoint.what, error_chain(err)))
 }
 
-/// A 2xx body that is not the JSON it should be: truncated or garbled, so transient.
+/// A 2xx body that is not the JSON it should be: truncated or garbled, so transient, with the
+/// parse error (scrubbed of `secrets`) as its cause.
 pub(crate) fn unparsable(
     endpoint: &Endpoint,
     err: &serde_json::Error,
     headers: &HeaderMap,
     secrets: &[&Secret],
 ) -> SourceError {
-    SourceError::Transient {
-        message: scrub(&format!("{} returned an unparsable body: {err}", endpoint.what), secrets),
-        retry_after: None,
-        context_id: correlation_id(headers),
-    }
+    let message = scrub(&format!("{} returned an unparsable body: {err}", endpoint.what), secrets);
+    SourceError::transient(message, correlation_id(headers)).caused_by(Scrubbed::cause(err, secrets))
 }
 
 /// The `ININ-Correlation-Id` header.
@@ -321,38 +323,37 @@ mod tests {
         classify_status(endpoint, StatusCode::from_u16(status).unwrap(), h, body.as_bytes(), &[])
     }
 
+    /// The wait and context id of a 429 (panics on any other kind).
+    fn rate_limited(e: &SourceError) -> (Duration, Option<&str>) {
+        match e {
+            SourceError::RateLimited { retry_after, context_id } => (*retry_after, context_id.as_deref()),
+            other => panic!("not a 429: {other:?}"),
+        }
+    }
+
     #[test]
     fn rate_limited_uses_retry_after_then_the_message_then_a_default() {
         let body = r#"{"message":"Rate limit exceeded the maximum. Retry the request in [42] seconds",
                        "code":"too.many.requests.retry.after","status":429,"contextId":"ctx-429","details":[],"errors":[]}"#;
         let e = classify(&AGG, 429, &headers(&[("retry-after", "7")]), body);
-        assert_eq!(
-            e,
-            SourceError::RateLimited { retry_after: Duration::from_secs(7), context_id: Some("ctx-429".into()) }
-        );
+        assert_eq!(rate_limited(&e), (Duration::from_secs(7), Some("ctx-429")));
         let e = classify(&AGG, 429, &HeaderMap::new(), body);
-        assert_eq!(
-            e,
-            SourceError::RateLimited { retry_after: Duration::from_secs(42), context_id: Some("ctx-429".into()) }
-        );
+        assert_eq!(rate_limited(&e), (Duration::from_secs(42), Some("ctx-429")));
         let e = classify(&AGG, 429, &headers(&[("inin-correlation-id", "hdr")]), "");
-        assert_eq!(e, SourceError::RateLimited { retry_after: DEFAULT_RETRY_AFTER, context_id: Some("hdr".into()) });
+        assert_eq!(rate_limited(&e), (DEFAULT_RETRY_AFTER, Some("hdr")));
     }
 
     #[test]
     fn retry_after_is_the_servers_value_however_large() {
         let limited = |value: &str| classify(&AGG, 429, &headers(&[("retry-after", value)]), "");
         let e = limited("100000");
-        assert_eq!(e, SourceError::RateLimited { retry_after: Duration::from_secs(100_000), context_id: None });
+        assert_eq!(rate_limited(&e), (Duration::from_secs(100_000), None));
         assert!(e.to_string().contains("the server asked to wait 100000 s"), "{e}");
-        assert_eq!(
-            limited("0.5"),
-            SourceError::RateLimited { retry_after: Duration::from_millis(500), context_id: None }
-        );
-        assert_eq!(limited("1e30"), SourceError::RateLimited { retry_after: Duration::MAX, context_id: None });
+        assert_eq!(rate_limited(&limited("0.5")), (Duration::from_millis(500), None));
+        assert_eq!(rate_limited(&limited("1e30")), (Duration::MAX, None));
         // Not seconds: the default.
         for value in ["-5", "NaN", "inf", "Wed, 21 Oct 2015 07:28:00 GMT"] {
-            assert_eq!(limited(value), SourceError::RateLimited { retry_after: DEFAULT_RETRY_AFTER, context_id: None });
+            assert_eq!(rate_limited(&limited(value)), (DEFAULT_RETRY_AFTER, None));
         }
         let e = classify(&AGG, 503, &headers(&[("retry-after", "100000")]), "");
         assert!(matches!(e, SourceError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(100_000)));
@@ -363,7 +364,7 @@ mod tests {
         for status in [502, 503, 504, 408] {
             let e = classify(&AGG, status, &headers(&[("retry-after", "5"), ("inin-correlation-id", "c")]), "oops");
             match e {
-                SourceError::Transient { retry_after, context_id, message } => {
+                SourceError::Transient { retry_after, context_id, message, .. } => {
                     assert_eq!(retry_after, Some(Duration::from_secs(5)));
                     assert_eq!(context_id.as_deref(), Some("c"));
                     assert!(message.contains(&format!("HTTP {status}")), "{message}");

@@ -30,7 +30,7 @@ use super::dto::{
 };
 use super::environment::Environment;
 use super::error::ConfigError;
-use super::secret::{scrub, Secret};
+use super::secret::{scrub, Scrubbed, Secret};
 
 const USERS_PATH: &str = "/api/v2/users";
 const QUEUES_PATH: &str = "/api/v2/routing/queues";
@@ -314,10 +314,10 @@ impl GenesysClient {
             Ok(()) => Ok(()),
             Err(err @ SourceError::Unauthorized { .. }) => Err(err),
             // The context id, if any, is in the quoted error's text already.
-            Err(err) => Err(SourceError::Unauthorized {
-                message: format!("cannot get an access token from {}: {err}", self.inner.env.login_url()),
-                context_id: None,
-            }),
+            Err(err) => {
+                let message = format!("cannot get an access token from {}: {err}", self.inner.env.login_url());
+                Err(SourceError::unauthorized(message, None).caused_by(Arc::new(err)))
+            }
         }
     }
 
@@ -573,7 +573,7 @@ pub(crate) fn rows_failure(endpoint: &Endpoint, error: RowsError, context_id: Op
     match error {
         RowsError::Contract(e) => contract(endpoint, &e, context_id),
         RowsError::Domain(e @ DomainError::BucketOutsideWindow { .. }) => {
-            SourceError::Transient { message: format!("{}: {e}", endpoint.what), retry_after: None, context_id }
+            SourceError::transient(format!("{}: {e}", endpoint.what), context_id)
         }
         RowsError::Domain(e) => contract(endpoint, &ContractError(e.to_string()), context_id),
     }
@@ -591,7 +591,7 @@ pub(crate) fn append(rows: &mut Vec<MetricRow>, more: Vec<MetricRow>) {
 
 pub(crate) fn contract(endpoint: &Endpoint, err: &ContractError, context_id: Option<String>) -> SourceError {
     let message = format!("{} returned an unexpected response: {err}", endpoint.what);
-    SourceError::Invalid { message, status: None, context_id }
+    SourceError::invalid(message, None, context_id)
 }
 
 /// Reads a response body of at most `cap` bytes, chunk by chunk; `None` when it is larger (the
@@ -670,17 +670,15 @@ impl Inner {
     fn login_transport_failure(&self, endpoint: &Endpoint, err: &reqwest::Error) -> SourceError {
         if self.tokens_issued.load(Ordering::Relaxed) == 0 {
             if let Some(failure) = dns_failure(err) {
-                return SourceError::Unauthorized {
-                    message: format!(
-                        "cannot get an access token from {}: the host {} does not resolve ({}); check the \
-                         environment (--environment, GENESYS_ENVIRONMENT or the daemon's `environment`) or the \
-                         login URL",
-                        self.env.login_url(),
-                        failure.host,
-                        failure.why
-                    ),
-                    context_id: None,
-                };
+                let message = format!(
+                    "cannot get an access token from {}: the host {} does not resolve ({}); check the environment \
+                     (--environment, GENESYS_ENVIRONMENT or the daemon's `environment`) or the login URL",
+                    self.env.login_url(),
+                    failure.host,
+                    failure.why
+                );
+                return SourceError::unauthorized(message, None)
+                    .caused_by(Scrubbed::cause(err, &[&self.client_secret]));
             }
         }
         classify_transport(endpoint, err, &[&self.client_secret])
@@ -708,10 +706,10 @@ impl Inner {
             let parsed: TokenResponseDto =
                 serde_json::from_slice(&body).map_err(|e| unparsable(&endpoint, &e, &headers, &secrets))?;
             let Some(token) = parsed.access_token.filter(|t| !t.is_empty()).map(Secret::new) else {
-                return Err(SourceError::Unauthorized {
-                    message: "the login service answered without an access_token".to_owned(),
+                return Err(SourceError::unauthorized(
+                    "the login service answered without an access_token",
                     context_id,
-                });
+                ));
             };
             let lifetime = parsed
                 .expires_in
@@ -739,10 +737,10 @@ impl Inner {
                     .unwrap_or_default();
                 let detail = scrub(&detail, &secrets);
                 let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-                SourceError::Unauthorized {
-                    message: format!("{LOGIN_REFUSED}; {WHAT} at {} gave HTTP {code}{detail}", self.env.login_url()),
+                SourceError::unauthorized(
+                    format!("{LOGIN_REFUSED}; {WHAT} at {} gave HTTP {code}{detail}", self.env.login_url()),
                     context_id,
-                }
+                )
             }
         };
         tracing::warn!(login = self.env.login_url(), status = status.as_u16(), error = %err, "token request failed");

@@ -157,13 +157,9 @@ impl GenesysClient {
                 })
                 .await?;
             let state = status.state.as_deref().unwrap_or("").to_ascii_uppercase();
-            let failed = |what: &str| SourceError::Invalid {
-                message: format!(
-                    "aggregate job {job_id} {what}{}",
-                    status.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
-                ),
-                status: None,
-                context_id: context_id.clone(),
+            let failed = |what: &str| {
+                let why = status.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+                SourceError::invalid(format!("aggregate job {job_id} {what}{why}"), None, context_id.clone())
             };
             match state.as_str() {
                 FULFILLED => return Ok(()),
@@ -173,14 +169,13 @@ impl GenesysClient {
                 _ => {}
             }
             if Instant::now() + wait > deadline {
-                return Err(SourceError::Transient {
-                    message: format!(
+                return Err(SourceError::transient(
+                    format!(
                         "aggregate job {job_id} did not finish within {}s (state {state})",
                         settings.timeout.as_secs()
                     ),
-                    retry_after: None,
                     context_id,
-                });
+                ));
             }
             tracing::debug!(job_id, state = %state, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "aggregate job pending");
             // Waiting for a state, not retrying a failure: failed polls go through `step`'s retry loop.

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use intervals_app::Cause;
+
 /// A secret (the OAuth client secret, an access token). `Debug` and `Display` print `[redacted]`;
 /// the value is only reachable through [`Secret::expose`], at the point where it goes on the wire.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,6 +62,44 @@ pub(crate) fn scrub(text: &str, secrets: &[&Secret]) -> String {
         }
     }
     out
+}
+
+/// An error chain with the text of every level scrubbed of the secrets: what a [`SourceError`] keeps
+/// as its cause, so that neither its `Display` nor any `source()` below it can show a secret (a
+/// response body quoted by a parse error, a URL in a transport error). The levels' texts are kept,
+/// their types are not.
+///
+/// [`SourceError`]: intervals_app::SourceError
+#[derive(Debug)]
+pub(crate) struct Scrubbed {
+    text: String,
+    source: Option<Box<Scrubbed>>,
+}
+
+impl Scrubbed {
+    /// `err` and every error below it, scrubbed of `secrets`, as a port error's cause.
+    pub(crate) fn cause(err: &(dyn std::error::Error + 'static), secrets: &[&Secret]) -> Cause {
+        Arc::new(Scrubbed::chain(err, secrets))
+    }
+
+    fn chain(err: &(dyn std::error::Error + 'static), secrets: &[&Secret]) -> Scrubbed {
+        Scrubbed {
+            text: scrub(&err.to_string(), secrets),
+            source: err.source().map(|inner| Box::new(Scrubbed::chain(inner, secrets))),
+        }
+    }
+}
+
+impl fmt::Display for Scrubbed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Scrubbed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+    }
 }
 
 #[cfg(test)]

@@ -572,7 +572,7 @@ impl OutputKind for CsvKind {
         "csv:PATH, csv:- (stdout)"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: false, directory: true, leases: Leases::None, wide_layout: true }
+        Capabilities { checkpoints: false, directory: true, leases: Leases::None, wide_layout: true, read_back: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let target = match url.split_once(':').map(|(_, p)| p) {

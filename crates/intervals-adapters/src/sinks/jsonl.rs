@@ -225,7 +225,7 @@ impl OutputKind for JsonlKind {
         "jsonl:PATH"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: false, directory: true, leases: Leases::None, wide_layout: false }
+        Capabilities { checkpoints: false, directory: true, leases: Leases::None, wide_layout: false, read_back: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         Ok(Box::new(JsonlConfig { path: file_path(url)? }))

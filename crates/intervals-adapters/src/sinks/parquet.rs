@@ -980,7 +980,7 @@ impl OutputKind for ParquetKind {
         "parquet:DIR"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: false, leases: Leases::None, wide_layout: false }
+        Capabilities { checkpoints: true, directory: false, leases: Leases::None, wide_layout: false, read_back: false }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let (_, dir) = url.split_once(':').unwrap_or(("", url));

@@ -419,7 +419,9 @@ impl PostgresSink {
         let unavailable = |message: String| SinkError::unavailable(describe.clone(), message);
         let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(unavailable(format!("cannot connect to {host_port}: {e}"))),
+            // The driver's error is the cause (`caused by: error communicating with database: Connection
+            // refused (os error 111)`): the binaries print the chain.
+            Ok(Err(e)) => return Err(unavailable(format!("cannot connect to {host_port}")).caused_by(e)),
             Err(_) => {
                 return Err(unavailable(format!(
                     "cannot connect to {host_port}: no answer within {}s",
@@ -440,7 +442,8 @@ impl PostgresSink {
     /// A sink on an existing pool (e.g. from `#[sqlx::test]`); applies the migrations.
     pub async fn from_pool(pool: PgPool) -> Result<PostgresSink, SinkError> {
         let describe = describe(&pool.connect_options());
-        let mut conn = pool.acquire().await.map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()))?;
+        let mut conn =
+            pool.acquire().await.map_err(|e| SinkError::unavailable(describe.clone(), e.to_string()).caused_by(e))?;
         migrate(&mut conn, &describe).await?;
         drop(conn);
         Ok(PostgresSink { pool, describe })
@@ -941,7 +944,7 @@ impl OutputKind for PostgresKind {
         "postgres://USER@HOST:PORT/DB"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: true, leases: Leases::Shared, wide_layout: false }
+        Capabilities { checkpoints: true, directory: true, leases: Leases::Shared, wide_layout: false, read_back: true }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let rest = url.split_once("://").map(|(_, r)| r).ok_or("a PostgreSQL URL starts with postgres://")?;

@@ -85,7 +85,7 @@ impl SqliteSink {
                 let pool =
                     SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(|e| {
                         let race = is_busy(&e);
-                        (race, unavailable(disk_trouble(&e).unwrap_or_else(|| e.to_string())))
+                        (race, unavailable(disk_trouble(&e).unwrap_or_else(|| e.to_string())).caused_by(e))
                     })?;
                 let sink = SqliteSink { pool, describe: describe.clone() };
                 sink.migrate().await?;
@@ -129,8 +129,8 @@ impl SqliteSink {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| match disk_trouble(&e) {
-                Some(message) => (false, SinkError::write(self.describe.clone(), message)),
-                None => (is_busy(&e), schema(e.to_string())),
+                Some(message) => (false, SinkError::write(self.describe.clone(), message).caused_by(e)),
+                None => (is_busy(&e), schema(e.to_string()).caused_by(e)),
             })?;
         let has_history = names.iter().any(|n| n == "_sqlx_migrations");
         let foreign: Vec<&str> =
@@ -164,7 +164,7 @@ impl SqliteSink {
              FROM agent_intervals LIMIT 0",
             "SELECT org, fingerprint, window_start, window_end, rows, fetched_at FROM ingest_windows LIMIT 0",
         ] {
-            sqlx::query(check).fetch_all(&self.pool).await.map_err(|e| (false, schema(e.to_string())))?;
+            sqlx::query(check).fetch_all(&self.pool).await.map_err(|e| (false, schema(e.to_string()).caused_by(e)))?;
         }
         Ok(())
     }
@@ -177,15 +177,17 @@ impl SqliteSink {
             .unwrap_or(0)
     }
 
-    fn write_error(&self, e: impl std::fmt::Display + 'static) -> SinkError {
-        let disk = (&e as &dyn std::any::Any).downcast_ref::<sqlx::Error>().and_then(disk_trouble);
-        match disk {
-            Some(message) => SinkError::write(
-                self.describe.clone(),
-                format!("{message} to continue: what was committed before is kept"),
-            ),
-            None => SinkError::write(self.describe.clone(), e.to_string()),
-        }
+    fn write_error(&self, e: sqlx::Error) -> SinkError {
+        let message = match disk_trouble(&e) {
+            Some(message) => format!("{message} to continue: what was committed before is kept"),
+            None => e.to_string(),
+        };
+        SinkError::write(self.describe.clone(), message).caused_by(e)
+    }
+
+    /// Stored metrics that cannot be read back (`parse_object`'s message).
+    fn unreadable_metrics(&self, message: String) -> SinkError {
+        SinkError::write(self.describe.clone(), message)
     }
 
     fn read_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> SinkError {
@@ -300,13 +302,13 @@ impl Sink for SqliteSink {
                     upserts.push([u, m, q, s, bucket_end, json]);
                 }
                 Some(old) => {
-                    let old_map = parse_object(&old.metrics).map_err(|e| self.write_error(e))?;
+                    let old_map = parse_object(&old.metrics).map_err(|m| self.unreadable_metrics(m))?;
                     let mut new_map: Map<String, Value> = old_map
                         .iter()
                         .filter(|(k, _)| !is_requested(k, metrics))
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
-                    new_map.extend(parse_object(&json).map_err(|e| self.write_error(e))?);
+                    new_map.extend(parse_object(&json).map_err(|m| self.unreadable_metrics(m))?);
                     if new_map != old_map || old.end != bucket_end {
                         let [u, m, q, s] = k;
                         upserts.push([u, m, q, s, bucket_end, Value::Object(new_map).to_string()]);
@@ -315,7 +317,7 @@ impl Sink for SqliteSink {
             }
         }
         for (k, old) in stored {
-            let old_map = parse_object(&old.metrics).map_err(|e| self.write_error(e))?;
+            let old_map = parse_object(&old.metrics).map_err(|m| self.unreadable_metrics(m))?;
             if !old_map.keys().any(|key| is_requested(key, metrics)) {
                 continue;
             }
@@ -564,7 +566,13 @@ impl OutputKind for SqliteKind {
         "sqlite:PATH"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: true, directory: true, leases: Leases::OneDaemon, wide_layout: false }
+        Capabilities {
+            checkpoints: true,
+            directory: true,
+            leases: Leases::OneDaemon,
+            wide_layout: false,
+            read_back: true,
+        }
     }
     /// A file path; an in-memory database (gone when the run ends) and a path that is not a
     /// regular file (a device, a FIFO, a socket: SQLite needs a file it can lock and sync) are

@@ -26,7 +26,13 @@ impl OutputKind for MemoryKind {
         "memory:NAME"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { checkpoints: false, directory: false, leases: Leases::None, wide_layout: false }
+        Capabilities {
+            checkpoints: false,
+            directory: false,
+            leases: Leases::None,
+            wide_layout: false,
+            read_back: false,
+        }
     }
     fn parse(&self, url: &str) -> Result<Box<dyn OutputConfig>, String> {
         let name = url.strip_prefix("memory:").filter(|n| !n.is_empty()).ok_or("the name is empty")?;

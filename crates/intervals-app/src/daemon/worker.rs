@@ -904,11 +904,7 @@ mod tests {
         let f = Fixture::new(FakeSource::default());
         let mut worker = f.worker("a");
         let (_trigger, stop) = stop_signal();
-        *f.source.refuse.lock().unwrap() = Some(SourceError::Transient {
-            message: "rate limited until 10:08:00 UTC".into(),
-            retry_after: None,
-            context_id: None,
-        });
+        *f.source.refuse.lock().unwrap() = Some(SourceError::transient("rate limited until 10:08:00 UTC", None));
         let TickOutcome::Done(report) = worker.tick(&stop).await else { panic!("the tick ran") };
         assert!(report.windows_failed > 0 && report.windows_written == 0, "{report:?}");
         let s = worker.stats().snapshot();
@@ -929,8 +925,7 @@ mod tests {
         assert!(matches!(worker.tick(&stop).await, TickOutcome::Done(_)));
         assert!(worker.stats().snapshot().ready);
 
-        *f.source.refuse.lock().unwrap() =
-            Some(SourceError::Unauthorized { message: "the token was revoked".into(), context_id: None });
+        *f.source.refuse.lock().unwrap() = Some(SourceError::unauthorized("the token was revoked", None));
         assert!(matches!(worker.tick(&stop).await, TickOutcome::Failed(_)));
         let s = worker.stats().snapshot();
         assert!(!s.ready, "a failed tick makes the org not ready again");

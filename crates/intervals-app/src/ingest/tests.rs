@@ -95,11 +95,11 @@ fn too_large(context_id: &str) -> SourceError {
 }
 
 fn invalid(message: &str) -> SourceError {
-    SourceError::Invalid { message: message.into(), status: Some(400), context_id: Some("ctx-invalid".into()) }
+    SourceError::invalid(message, Some(400), Some("ctx-invalid".into()))
 }
 
 fn transient(message: &str) -> SourceError {
-    SourceError::Transient { message: message.into(), retry_after: None, context_id: Some("ctx-503".into()) }
+    SourceError::transient(message, Some("ctx-503".into()))
 }
 
 /// A source answering rows per bucket, `TooLarge` above a number of buckets, a fixed error for
@@ -365,18 +365,18 @@ async fn a_single_bucket_still_too_large_fails_as_invalid_and_the_rest_is_writte
 
     let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
 
+    let [FailedWindow {
+        window,
+        family: MetricFamily::Conversation,
+        error: SourceError::Invalid { message, status: None, context_id: Some(context_id), .. },
+    }] = report.failed.as_slice()
+    else {
+        panic!("a bucket cannot be split: the API's refusal is final: {:?}", report.failed)
+    };
     assert_eq!(
-        report.failed,
-        vec![FailedWindow {
-            window: bad,
-            family: MetricFamily::Conversation,
-            error: SourceError::Invalid {
-                message: "too many groups".into(),
-                status: None,
-                context_id: Some("ctx-one-bucket".into())
-            },
-        }],
-        "a bucket cannot be split: the API's refusal is final, with its message and contextId"
+        (*window, message.as_str(), context_id.as_str()),
+        (bad, "too many groups", "ctx-one-bucket"),
+        "with its message and contextId"
     );
     assert_eq!(report.windows_written, 47);
     assert_eq!(report.windows_split, 6, "sizes refused once, then cut before asking (see above)");
@@ -409,18 +409,17 @@ async fn a_window_that_keeps_failing_is_reported_and_the_others_are_written() {
 
     let report = checkpointed(&source, &sink).run(&request, pending()).await.unwrap();
 
+    let failed: Vec<(TimeWindow, String)> = report.failed.iter().map(|f| (f.window, f.error.to_string())).collect();
     assert_eq!(
-        report.failed,
-        vec![
-            FailedWindow { window: windows[1], family: MetricFamily::Conversation, error: invalid("queue not found") },
-            FailedWindow {
-                window: windows[3],
-                family: MetricFamily::Conversation,
-                error: transient("upstream timed out")
-            },
+        failed,
+        [
+            (windows[1], invalid("queue not found").to_string()),
+            (windows[3], transient("upstream timed out").to_string())
         ],
         "each failed window with its own error, in time order"
     );
+    assert!(matches!(report.failed[0].error, SourceError::Invalid { status: Some(400), .. }));
+    assert!(matches!(report.failed[1].error, SourceError::Transient { .. }));
     assert!(!report.interrupted);
     assert_eq!(report.windows_written, 3);
     assert_eq!(sink.windows(), vec![windows[0], windows[2], windows[4]]);
@@ -842,7 +841,7 @@ async fn a_failed_write_stops_the_run_and_finish_is_not_called() {
 #[tokio::test]
 async fn a_refusal_no_window_can_avoid_stops_the_run_and_finish_is_not_called() {
     let refusals = [
-        SourceError::Unauthorized { message: "invalid_client".into(), context_id: None },
+        SourceError::unauthorized("invalid_client", None),
         SourceError::Forbidden {
             permission: "analytics:userAggregate:view".into(),
             message: "missing permission".into(),
@@ -859,7 +858,10 @@ async fn a_refusal_no_window_can_avoid_stops_the_run_and_finish_is_not_called() 
         let outcome = plain(source.clone(), sink).run(&request, pending()).await;
 
         match outcome {
-            Err(IngestError::Source(e)) => assert_eq!(e, refusal),
+            Err(IngestError::Source(e)) => {
+                assert_eq!(std::mem::discriminant(&e), std::mem::discriminant(&refusal), "{e:?}");
+                assert_eq!(e.to_string(), refusal.to_string());
+            }
             other => panic!("expected {refusal:?}, got {other:?}"),
         }
         assert_eq!(source.calls().len(), 2, "no window is fetched after {refusal:?}");
@@ -975,7 +977,10 @@ async fn a_permission_missing_for_status_alone_stops_the_run_and_keeps_the_conve
     let sink = MemSink::new();
     let ingestor = Ingestor::new(source.clone(), WindowTarget::Checkpointed(sink.clone()), Arc::new(NoProgress));
     let err = ingestor.run(&mixed_days(3), pending()).await.unwrap_err();
-    assert!(matches!(err, IngestError::Source(ref e) if *e == forbidden), "{err:?}");
+    assert!(
+        matches!(&err, IngestError::Source(SourceError::Forbidden { permission, .. }) if permission == "analytics:userAggregate:view"),
+        "{err:?}"
+    );
     let written = sink.writes.lock().unwrap().clone();
     assert_eq!(written.len(), 1, "the first window's conversation rows are written and checkpointed");
     assert_eq!(written[0].0.query().family(), MetricFamily::Conversation);

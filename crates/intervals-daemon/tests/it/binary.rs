@@ -62,13 +62,19 @@ fn check_validates_and_exits() {
     assert_eq!(out.status.code(), Some(2), "--config is required");
 }
 
+/// Exit 4, and the error printed with its cause (the OS error), never with the password or the
+/// client secret.
 #[test]
-fn an_unreachable_database_exits_4_without_the_password() {
+fn an_unreachable_database_exits_4_with_the_os_error_as_its_cause_without_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let out = daemon(&write_config(&dir, CONFIG)).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("127.0.0.1:1") && !stderr.contains("hunter2"), "{stderr}");
+    assert!(!stderr.contains("sim-secret"), "the client secret leaked: {stderr}");
+    let error = stderr.lines().position(|l| l.starts_with("error: cannot open ")).expect(&stderr);
+    let cause = stderr.lines().nth(error + 1).unwrap_or_default();
+    assert!(cause.starts_with("  caused by: ") && cause.contains("os error"), "{stderr}");
 }
 
 /// A URL of the test's own database: DATABASE_URL with its database name replaced.

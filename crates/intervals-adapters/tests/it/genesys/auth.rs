@@ -64,7 +64,7 @@ async fn a_token_refused_twice_is_unauthorized() {
     .await;
     let client = support::client(&fake.base_url, |_| {});
     let err = client.query(&handle_query(), hour_windows(1, 1)[0]).await.unwrap_err();
-    let SourceError::Unauthorized { message, context_id } = &err else { panic!("{err:?}") };
+    let SourceError::Unauthorized { message, context_id, .. } = &err else { panic!("{err:?}") };
     assert!(message.contains("the API refused the token twice"), "{message}");
     assert_eq!(context_id.as_deref(), Some("ctx-401"));
     assert_eq!(fake.seen_at(TOKEN).len(), 2);
@@ -161,16 +161,16 @@ async fn a_login_service_that_never_answers_is_unauthorized_at_the_deadline() {
     let start = Instant::now();
     let err = client.login(&policy, &counters).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_secs(30));
+    let SourceError::Unauthorized { message, context_id: None, .. } = &err else { panic!("{err:?}") };
     assert_eq!(
-        err,
-        SourceError::Unauthorized {
-            message: format!(
-                "cannot get an access token from {login}: transient failure: gave up after 1 attempt: no answer \
-                 within the 30 s deadline"
-            ),
-            context_id: None,
-        }
+        *message,
+        format!(
+            "cannot get an access token from {login}: transient failure: gave up after 1 attempt: no answer within \
+             the 30 s deadline"
+        )
     );
+    let cause = std::error::Error::source(&err).expect("the login's last failure is the cause");
+    assert!(cause.to_string().contains("no answer within the 30 s deadline"), "{cause}");
     assert_eq!((client.tokens_issued(), counters.gave_up()), (0, 1));
     assert!(fake.seen().is_empty(), "no API request without a token");
 }

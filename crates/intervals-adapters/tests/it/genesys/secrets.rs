@@ -67,3 +67,54 @@ async fn secrets_and_tokens_never_reach_logs_or_errors() {
         }
     }
 }
+
+/// Every level of an error's chain, its `Display` and its `Debug`, outermost first.
+fn chain_texts(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut level = Some(err);
+    while let Some(e) = level {
+        texts.push(format!("{e} {e:?}"));
+        level = e.source();
+    }
+    texts
+}
+
+/// A source error keeps the error behind it as its cause (`source()`), and no level of that chain
+/// shows the client secret: not a transport error's URL, not a parse error quoting the body.
+#[tokio::test(start_paused = true)]
+async fn causes_are_kept_and_never_show_a_secret() {
+    // A refused connection: the OS error is in the chain, under the transport error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let client = support::client(&base_url, |_| {});
+    let refused = client.authenticate().await.unwrap_err();
+    assert!(matches!(refused, intervals_app::SourceError::Transient { .. }), "{refused:?}");
+    let refused_chain = chain_texts(&refused);
+    assert!(refused_chain.len() >= 3, "the transport error and what is below it: {refused_chain:#?}");
+    assert!(
+        refused_chain[1..].iter().any(|t| t.contains("os error") || t.to_lowercase().contains("refused")),
+        "the OS error is a cause: {refused_chain:#?}"
+    );
+
+    // A token answer whose field quotes the secret where a number belongs: the parse error would
+    // quote it back.
+    let fake = Fake::start(|req, _| {
+        if req.path == TOKEN {
+            Canned::json(200, serde_json::json!({"access_token": TOKEN_CANARY, "expires_in": support::SIM_SECRET}))
+        } else {
+            Canned::error(500, "unexpected", "ctx")
+        }
+    })
+    .await;
+    let client = support::client(&fake.base_url, |_| {});
+    let garbled = client.authenticate().await.unwrap_err();
+    assert!(matches!(garbled, intervals_app::SourceError::Transient { .. }), "{garbled:?}");
+    let garbled_chain = chain_texts(&garbled);
+    assert!(garbled_chain.len() >= 2, "the parse error is the cause: {garbled_chain:#?}");
+    assert!(garbled_chain[1].contains("invalid type"), "{garbled_chain:#?}");
+
+    for text in refused_chain.iter().chain(&garbled_chain) {
+        assert!(!text.contains(support::SIM_SECRET), "the secret leaked into a cause: {text}");
+    }
+}

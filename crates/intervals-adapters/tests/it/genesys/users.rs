@@ -317,14 +317,14 @@ async fn a_503_on_the_users_endpoint_is_transient_like_on_the_conversation_endpo
 
     // One attempt: the 503 as it is, with its Retry-After.
     let err = client.query(&status_query(&users), hour()).await.unwrap_err();
+    let SourceError::Transient { message, retry_after, context_id, .. } = &err else { panic!("{err:?}") };
     assert_eq!(
-        err,
-        SourceError::Transient {
-            message: "POST /api/v2/analytics/users/aggregates/query HTTP 503: Service Unavailable [code some.code]"
-                .into(),
-            retry_after: Some(Duration::from_secs(4)),
-            context_id: Some("ctx-503".into()),
-        }
+        (message.as_str(), *retry_after, context_id.as_deref()),
+        (
+            "POST /api/v2/analytics/users/aggregates/query HTTP 503: Service Unavailable [code some.code]",
+            Some(Duration::from_secs(4)),
+            Some("ctx-503")
+        )
     );
     assert!(err.is_retryable());
 
