@@ -35,22 +35,22 @@ fn defaults_are_those_of_the_design() {
     let org = &settings.orgs[0];
     assert_eq!(org.label.as_str(), "emea");
     assert_eq!(org.client_id, "client-id", "client_id_env defaults to GENESYS_CLIENT_ID");
-    let metrics: Vec<&str> = org.queries.layout().metrics().iter().map(|m| m.as_str()).collect();
+    let metrics: Vec<&str> = org.reads[0].queries.layout().metrics().iter().map(|m| m.as_str()).collect();
     assert_eq!(metrics, ["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected"]);
-    let group: Vec<&str> = org.queries.layout().group_by().iter().map(|d| d.as_str()).collect();
+    let group: Vec<&str> = org.reads[0].queries.layout().group_by().iter().map(|d| d.as_str()).collect();
     assert_eq!(group, ["userId", "mediaType"]);
-    assert_eq!(org.queries.layout().granularity().as_iso(), "PT30M");
-    assert_eq!(org.queries.layout().time_zone().name(), "UTC");
-    assert!(org.queries.layout().filters().media_types().is_empty());
+    assert_eq!(org.reads[0].queries.layout().granularity().as_iso(), "PT30M");
+    assert_eq!(org.reads[0].queries.layout().time_zone().name(), "UTC");
+    assert!(org.reads[0].queries.layout().filters().media_types().is_empty());
     assert_eq!(org.tick, Duration::from_secs(300));
     assert_eq!(org.lease_ttl, Duration::from_secs(60));
-    assert_eq!(org.schedule.backfill_from(), t("2025-01-01T00:00:00Z"));
-    assert_eq!(org.schedule.backfill_to(), None);
-    assert!(!org.schedule.include_open_buckets());
+    assert_eq!(org.reads[0].schedule.backfill_from(), t("2025-01-01T00:00:00Z"));
+    assert_eq!(org.reads[0].schedule.backfill_to(), None);
+    assert!(!org.reads[0].schedule.include_open_buckets());
     // 6 h lookback and a 3-day daily lookback, seen through the decision.
-    let work = org.schedule.decide(t("2025-03-10T10:07:00Z"), None);
+    let work = org.reads[0].schedule.decide(t("2025-03-10T10:07:00Z"), None);
     assert_eq!(work.reread.unwrap().start(), t("2025-03-07T00:00:00Z"));
-    let work = org.schedule.decide(t("2025-03-10T10:07:00Z"), Some(work.local_date));
+    let work = org.reads[0].schedule.decide(t("2025-03-10T10:07:00Z"), Some(work.local_date));
     assert_eq!(work.reread.unwrap().start(), t("2025-03-10T04:00:00Z"));
 }
 
@@ -169,7 +169,7 @@ fn open_buckets_need_a_lookback_longer_than_a_tick() {
     assert_eq!(found.len(), 1);
     assert!(found[0].starts_with("org \"emea\": include_open_buckets: needs lookback_hours (0 h) longer"), "{found:?}");
     let ok = DaemonSettings::parse(&format!("{MINIMAL}include_open_buckets = true\n"), &env).unwrap();
-    assert!(ok.orgs[0].schedule.include_open_buckets());
+    assert!(ok.orgs[0].reads[0].schedule.include_open_buckets());
 }
 
 #[test]
@@ -186,8 +186,8 @@ fn the_window_deadline_defaults_to_the_retry_policys_and_is_bounded() {
 fn comma_separated_lists_are_accepted_too() {
     let text = format!("{MINIMAL}metrics = \"tHandle, nConnected\"\nmedia_types = \"voice,chat\"\n");
     let settings = DaemonSettings::parse(&text, &env).unwrap();
-    assert_eq!(settings.orgs[0].queries.layout().metrics().len(), 2);
-    assert_eq!(settings.orgs[0].queries.layout().filters().media_types(), ["chat", "voice"]);
+    assert_eq!(settings.orgs[0].reads[0].queries.layout().metrics().len(), 2);
+    assert_eq!(settings.orgs[0].reads[0].queries.layout().filters().media_types(), ["chat", "voice"]);
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn status_metrics_make_a_second_query_grouped_by_user() {
          user_ids = [\"6F1E2D3C-4B5A-4968-8776-5A4B3C2D1E0F\"]\n"
     );
     let settings = DaemonSettings::parse(&text, &env).unwrap();
-    let queries = settings.orgs[0].queries.queries();
+    let queries = settings.orgs[0].reads[0].queries.queries();
     assert_eq!(queries.len(), 2);
     let status = &queries[1];
     let names: Vec<&str> = status.metrics().iter().map(|m| m.as_str()).collect();
@@ -297,12 +297,12 @@ fn presets_and_defaults_are_the_clis() {
     let queue = org("preset = \"queue\"");
     let spec = intervals_domain::QuerySpec { preset: Some("queue"), ..Default::default() };
     let cli = spec.build(intervals_domain::Filters::none()).unwrap().queries;
-    assert_eq!(queue.queries.layout().fingerprint(), cli.layout().fingerprint(), "the CLI's --preset queue");
+    assert_eq!(queue.reads[0].queries.layout().fingerprint(), cli.layout().fingerprint(), "the CLI's --preset queue");
     let queue_by_queue = org("preset = \"queue\"\ngroup_by = [\"queueId\"]");
-    let group: Vec<&str> = queue_by_queue.queries.layout().group_by().iter().map(|d| d.as_str()).collect();
+    let group: Vec<&str> = queue_by_queue.reads[0].queries.layout().group_by().iter().map(|d| d.as_str()).collect();
     assert_eq!(group, ["queueId"], "an explicit group_by wins");
     let utilization = org("preset = \"utilization\"");
-    assert_eq!(utilization.queries.queries().len(), 2, "conversation and status queries");
+    assert_eq!(utilization.reads[0].queries.queries().len(), 2, "conversation and status queries");
     let problems = problems(&with("preset = \"agents\""));
     assert!(
         problems.iter().any(|p| p.contains("preset") && p.contains("use one of agent, utilization, queue")),
