@@ -8,6 +8,7 @@ mod config;
 mod http;
 mod ingest;
 mod leases;
+mod reads;
 mod replicas;
 mod shutdown;
 mod start;
