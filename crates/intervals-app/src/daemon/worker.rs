@@ -621,9 +621,7 @@ fn log_fatal(e: &TickError) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use intervals_domain::{
-        Filters, Granularity, MetricName, MetricRow, QuerySet, ScheduleRequest, Stats, TimeSpec, Tz,
-    };
+    use intervals_domain::{Filters, Granularity, MetricName, MetricRow, QuerySet, ScheduleRequest, Stats, TimeSpec};
     use std::collections::HashMap;
     use std::sync::Mutex;
     use tokio::sync::{watch, Notify};
