@@ -535,7 +535,7 @@ async fn run(args: Args) -> Result<()> {
 async fn memory_steps(args: &Args, sim_url: &str, scratch: &Scratch) -> Result<()> {
     let end = args.first + chrono::Days::new(u64::from(args.days));
     let settings = daemon_settings(&scratch.url, sim_url, args.first, end)?;
-    let query = Arc::clone(&settings.orgs[0].queries.queries()[0]);
+    let query = Arc::clone(&settings.orgs[0].reads[0].queries.queries()[0]);
     let store = settings.output.config().open_store().await?;
     let source = client(sim_url)?;
     println!("\nstart: RSS {:.0} MiB", status_mib("VmRSS:"));
@@ -569,7 +569,7 @@ async fn measure(args: &Args, sim_url: &str, scratch: &mut Scratch) -> Result<()
     // Phase 1: the first days, then a replace on the small table.
     let early = backfill(scratch, sim_url, first, early_end).await?;
     let settings = daemon_settings(&scratch.url, sim_url, first, end)?;
-    let query = Arc::clone(&settings.orgs[0].queries.queries()[0]);
+    let query = Arc::clone(&settings.orgs[0].reads[0].queries.queries()[0]);
     let store = settings.output.config().open_store().await?;
     let source = client(sim_url)?;
     let at_start = replace(&*store.sink, &source, &query, first, args.rounds).await?;

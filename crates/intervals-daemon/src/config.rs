@@ -10,7 +10,14 @@
 //! client_id_env = "EMEA_CLIENT_ID"
 //! client_secret_env = "EMEA_CLIENT_SECRET"
 //! backfill_from = "2025-01-01"
+//! [[org.query]]                          # one more read of the org (query 2)
+//! preset = "queue"
 //! ```
+//!
+//! An org's top-level query keys define its first read (query 1); each `[[org.query]]` adds one
+//! more (query 2, 3, ...): its query-shape keys (`preset`, `metrics`, `group_by`, `media_types`,
+//! `user_ids`) are its own (unset means the defaults, as for an org), its time and schedule keys
+//! default to the org's.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -21,11 +28,9 @@ use chrono::{DateTime, Utc};
 use intervals_adapters::genesys::MAX_USER_PREDICATES;
 use intervals_adapters::genesys::{ClientConfig, Secret};
 use intervals_adapters::outputs::{redact_url, OutputSpec, Registry};
-use intervals_app::daemon::{Schedule, ScheduleRequest};
+use intervals_app::daemon::{OrgRead, Schedule, ScheduleRequest};
 use intervals_app::Pacer;
-use intervals_domain::{
-    rfc3339, Filters, OrgLabel, QuerySet, QuerySpec, SpecField, TimeSpec, TimeWindow, LARGE_PLAN_REQUESTS,
-};
+use intervals_domain::{rfc3339, Filters, OrgLabel, QuerySpec, SpecField, TimeSpec, TimeWindow, LARGE_PLAN_REQUESTS};
 use intervals_runtime::ConfigList;
 use serde::Deserialize;
 
@@ -84,6 +89,46 @@ struct FileOrg {
     lease_seconds: Option<u64>,
     window_deadline_seconds: Option<u64>,
     allow_large_backfill: Option<bool>,
+    /// More reads of the org (`[[org.query]]`).
+    #[serde(default)]
+    query: Vec<FileQuery>,
+}
+
+/// One `[[org.query]]` table: one more read of the org.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileQuery {
+    // What to read: never inherited from the org (a queue query must not read the agent metrics).
+    preset: Option<String>,
+    metrics: Option<ConfigList>,
+    group_by: Option<ConfigList>,
+    media_types: Option<ConfigList>,
+    user_ids: Option<ConfigList>,
+    // When to read it: the org's when unset.
+    granularity: Option<String>,
+    time_zone: Option<String>,
+    backfill_from: Option<String>,
+    backfill_to: Option<String>,
+    lookback_hours: Option<u32>,
+    daily_lookback_days: Option<u32>,
+    include_open_buckets: Option<bool>,
+}
+
+/// The keys of one read (the org's own, or a `[[org.query]]` with the org's time keys filled in).
+#[derive(Debug, Default)]
+struct ReadKeys {
+    preset: Option<String>,
+    metrics: Option<ConfigList>,
+    group_by: Option<ConfigList>,
+    media_types: Option<ConfigList>,
+    user_ids: Option<ConfigList>,
+    granularity: Option<String>,
+    time_zone: Option<String>,
+    backfill_from: Option<String>,
+    backfill_to: Option<String>,
+    lookback_hours: Option<u32>,
+    daily_lookback_days: Option<u32>,
+    include_open_buckets: Option<bool>,
 }
 
 /// Everything wrong with a config file.
@@ -142,10 +187,9 @@ pub struct OrgSettings {
     pub client_id: String,
     /// The OAuth client secret (read from the variable named by `client_secret_env`).
     pub client_secret: Secret,
-    /// What to read: one query per metric family (conversation, user status).
-    pub queries: QuerySet,
-    /// When to read what.
-    pub schedule: Schedule,
+    /// What to read and when: query 1 (the org's own keys), then one per `[[org.query]]`, in file
+    /// order. Never empty; no two reads share a query fingerprint.
+    pub reads: Vec<OrgRead>,
     /// Time between ticks.
     pub tick: Duration,
     /// Lease lifetime.
@@ -157,7 +201,7 @@ pub struct OrgSettings {
     pub allow_large_backfill: bool,
 }
 
-/// What the first tick of an org reads when nothing is stored yet.
+/// What the first tick of one read of an org reads when nothing is stored yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackfillSize {
     /// From `backfill_from` to the newest bucket read.
@@ -175,38 +219,102 @@ impl BackfillSize {
     }
 }
 
+/// What the first tick of an org reads when nothing is stored yet: each read's, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstBackfill {
+    /// One per read that has closed buckets to read (`(query number, size)`, numbered from 1).
+    pub reads: Vec<(usize, BackfillSize)>,
+}
+
+impl FirstBackfill {
+    /// Requests the first tick sends, all reads together.
+    pub fn requests(&self) -> usize {
+        self.reads.iter().map(|(_, size)| size.requests()).sum()
+    }
+
+    /// Request windows, all reads together.
+    pub fn windows(&self) -> usize {
+        self.reads.iter().map(|(_, size)| size.windows).sum()
+    }
+
+    /// From the earliest start to the latest end of the reads' ranges.
+    pub fn range(&self) -> Option<TimeWindow> {
+        let start = self.reads.iter().map(|(_, s)| s.range.start()).min()?;
+        let end = self.reads.iter().map(|(_, s)| s.range.end()).max()?;
+        TimeWindow::new(start, end).ok()
+    }
+}
+
 impl OrgSettings {
-    /// What the first tick at `now` reads when nothing is stored yet; `None` when nothing has
-    /// closed yet.
-    pub fn first_backfill(&self, now: DateTime<Utc>) -> Option<BackfillSize> {
-        let (range, windows) = self.schedule.first_tick(now)?;
-        Some(BackfillSize { range, windows, per_window: self.queries.requests_per_window(MAX_USER_PREDICATES) })
+    /// What the first tick at `now` reads when nothing is stored yet, every read's; `None` when
+    /// nothing has closed yet in any read.
+    pub fn first_backfill(&self, now: DateTime<Utc>) -> Option<FirstBackfill> {
+        let reads: Vec<(usize, BackfillSize)> = self
+            .reads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, read)| {
+                let (range, windows) = read.schedule.first_tick(now)?;
+                let per_window = read.queries.requests_per_window(MAX_USER_PREDICATES);
+                Some((i + 1, BackfillSize { range, windows, per_window }))
+            })
+            .collect();
+        (!reads.is_empty()).then_some(FirstBackfill { reads })
     }
 
     /// Why this org's first backfill may not run at `now`: more than [`LARGE_PLAN_REQUESTS`]
     /// requests without `allow_large_backfill` (the CLI's `--yes` rule).
     fn backfill_refusal(&self, now: DateTime<Utc>) -> Option<String> {
-        let size = self.first_backfill(now)?;
-        if self.allow_large_backfill || size.requests() <= LARGE_PLAN_REQUESTS {
+        let first = self.first_backfill(now)?;
+        if self.allow_large_backfill || first.requests() <= LARGE_PLAN_REQUESTS {
             return None;
         }
-        let per_window = match size.per_window {
-            1 => "one per window".to_owned(),
-            n => format!("{n} per window"),
+        let range = first.range()?;
+        let shape = match first.reads.as_slice() {
+            [(_, size)] => match size.per_window {
+                1 => format!("{} windows, one per window", thousands(size.windows)),
+                n => format!("{} windows, {n} per window", thousands(size.windows)),
+            },
+            reads => {
+                let each: Vec<String> =
+                    reads.iter().map(|(n, size)| format!("query {n}: {}", thousands(size.requests()))).collect();
+                format!("{} windows; {}", thousands(first.windows()), each.join(", "))
+            }
         };
         Some(format!(
-            "org {:?}: backfill_from: the backfill from {} to {} sends {} requests ({} windows, {per_window}), about {} \
+            "org {:?}: backfill_from: the backfill from {} to {} sends {} requests ({shape}), about {} \
              at the default limit of {} requests/min; a backfill of more than {} requests needs \
              allow_large_backfill = true in this [[org]] (or a later backfill_from)",
             self.label.as_str(),
-            rfc3339(size.range.start()),
-            rfc3339(size.range.end()),
-            thousands(size.requests()),
-            thousands(size.windows),
-            estimate(size.requests()),
+            rfc3339(range.start()),
+            rfc3339(range.end()),
+            thousands(first.requests()),
+            estimate(first.requests()),
             Pacer::DEFAULT_REQUESTS_PER_MINUTE,
             thousands(LARGE_PLAN_REQUESTS),
         ))
+    }
+
+    /// One line per query of each read, for `--check`:
+    /// `query 2: conversation: tHandle, tAcw by queueId, mediaType; PT30M in UTC; from 2025-01-01T00:00:00Z`.
+    pub fn describe_reads(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (i, read) in self.reads.iter().enumerate() {
+            let s = &read.schedule;
+            let mut when = format!("from {}", rfc3339(s.backfill_from()));
+            if let Some(to) = s.backfill_to() {
+                when.push_str(&format!(" to {}", rfc3339(to)));
+            }
+            for query in read.queries.queries() {
+                lines.push(format!(
+                    "query {}: {}; {when}; fingerprint {}",
+                    i + 1,
+                    query.describe(),
+                    query.fingerprint()
+                ));
+            }
+        }
+        lines
     }
 
     /// The Genesys client configuration (no credentials yet).
@@ -413,43 +521,6 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
     let client_id = credential("client_id_env", DEFAULT_CLIENT_ID_ENV, org.client_id_env);
     let client_secret = credential("client_secret_env", DEFAULT_CLIENT_SECRET_ENV, org.client_secret_env);
 
-    let list = |value: Option<ConfigList>| value.map(ConfigList::items).unwrap_or_default();
-    let filters = match Filters::new(&list(org.media_types), &[]) {
-        Ok(f) => match f.with_user_ids(&list(org.user_ids)) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                bad("user_ids", e.to_string());
-                None
-            }
-        },
-        Err(e) => {
-            bad("media_types", e.to_string());
-            None
-        }
-    };
-    let backfill_from = match nonblank(org.backfill_from) {
-        None => {
-            bad("backfill_from", "missing: the first bucket ever wanted, e.g. \"2025-01-01\"".to_owned());
-            None
-        }
-        Some(s) => match TimeSpec::parse(&s) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                bad("backfill_from", e.to_string());
-                None
-            }
-        },
-    };
-    let backfill_to = match nonblank(org.backfill_to) {
-        None => Some(None),
-        Some(s) => match TimeSpec::parse(&s) {
-            Ok(t) => Some(Some(t)),
-            Err(e) => {
-                bad("backfill_to", e.to_string());
-                None
-            }
-        },
-    };
     let tick_seconds = org.tick_seconds.unwrap_or(DEFAULT_TICK_SECONDS);
     if !(1..=86_400).contains(&tick_seconds) {
         bad("tick_seconds", format!("must be between 1 and 86400, got {tick_seconds}"));
@@ -462,9 +533,139 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
     if !(1..=86_400).contains(&window_deadline_seconds) {
         bad("window_deadline_seconds", format!("must be between 1 and 86400, got {window_deadline_seconds}"));
     }
-    let lookback_hours = org.lookback_hours.unwrap_or(DEFAULT_LOOKBACK_HOURS);
-    let daily_lookback_days = org.daily_lookback_days.unwrap_or(DEFAULT_DAILY_LOOKBACK_DAYS);
-    let include_open_buckets = org.include_open_buckets.unwrap_or(false);
+
+    // Query 1: the org's own keys. Query 2, 3, ...: each [[org.query]], its time keys the org's
+    // when unset, its query keys its own.
+    let first = ReadKeys {
+        preset: org.preset,
+        metrics: org.metrics,
+        group_by: org.group_by,
+        media_types: org.media_types,
+        user_ids: org.user_ids,
+        granularity: org.granularity,
+        time_zone: org.time_zone,
+        backfill_from: org.backfill_from,
+        backfill_to: org.backfill_to,
+        lookback_hours: org.lookback_hours,
+        daily_lookback_days: org.daily_lookback_days,
+        include_open_buckets: org.include_open_buckets,
+    };
+    let more: Vec<ReadKeys> = org
+        .query
+        .into_iter()
+        .map(|q| ReadKeys {
+            preset: q.preset,
+            metrics: q.metrics,
+            group_by: q.group_by,
+            media_types: q.media_types,
+            user_ids: q.user_ids,
+            granularity: q.granularity.or_else(|| first.granularity.clone()),
+            time_zone: q.time_zone.or_else(|| first.time_zone.clone()),
+            backfill_from: q.backfill_from.or_else(|| first.backfill_from.clone()),
+            backfill_to: q.backfill_to.or_else(|| first.backfill_to.clone()),
+            lookback_hours: q.lookback_hours.or(first.lookback_hours),
+            daily_lookback_days: q.daily_lookback_days.or(first.daily_lookback_days),
+            include_open_buckets: q.include_open_buckets.or(first.include_open_buckets),
+        })
+        .collect();
+    let mut reads: Vec<Option<OrgRead>> = Vec::new();
+    for (i, keys) in std::iter::once(first).chain(more).enumerate() {
+        // The org's own keys are named as before; the others with their query number.
+        let prefix = if i == 0 { String::new() } else { format!("query {}: ", i + 1) };
+        match parse_read(keys, tick_seconds) {
+            Ok(read) => reads.push(Some(read)),
+            Err(list) => {
+                problems.extend(list.into_iter().map(|p| format!("{prefix}{p}")));
+                reads.push(None);
+            }
+        }
+    }
+    // Two reads with a query of the same fingerprint would read (and store) the same thing twice.
+    for (i, read) in reads.iter().enumerate() {
+        let Some(read) = read else { continue };
+        let earlier = reads[..i].iter().enumerate().find(|(_, other)| {
+            other.as_ref().is_some_and(|other| {
+                other
+                    .queries
+                    .queries()
+                    .iter()
+                    .any(|a| read.queries.queries().iter().any(|b| a.fingerprint() == b.fingerprint()))
+            })
+        });
+        if let Some((j, _)) = earlier {
+            problems.push(format!(
+                "query {}: reads what query {} reads (same metrics, group_by, granularity, time_zone and filters): \
+                 remove one, or make them differ",
+                i + 1,
+                j + 1
+            ));
+        }
+    }
+    let reads: Option<Vec<OrgRead>> = reads.into_iter().collect();
+
+    match (label, client_id, client_secret, reads) {
+        (Some(label), Some(client_id), Some(secret), Some(reads)) if problems.is_empty() => Ok(OrgSettings {
+            label,
+            environment,
+            api_url,
+            login_url,
+            client_id,
+            client_secret: Secret::new(secret),
+            reads,
+            tick: Duration::from_secs(tick_seconds),
+            lease_ttl: Duration::from_secs(lease_seconds),
+            window_deadline: Duration::from_secs(window_deadline_seconds),
+            allow_large_backfill: org.allow_large_backfill.unwrap_or(false),
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// One read's keys, or the problems found (each starting with the key).
+fn parse_read(keys: ReadKeys, tick_seconds: u64) -> Result<OrgRead, Vec<String>> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut bad = |key: &str, message: String| problems.push(format!("{key}: {message}"));
+
+    let list = |value: Option<ConfigList>| value.map(ConfigList::items).unwrap_or_default();
+    let filters = match Filters::new(&list(keys.media_types), &[]) {
+        Ok(f) => match f.with_user_ids(&list(keys.user_ids)) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                bad("user_ids", e.to_string());
+                None
+            }
+        },
+        Err(e) => {
+            bad("media_types", e.to_string());
+            None
+        }
+    };
+    let backfill_from = match nonblank(keys.backfill_from) {
+        None => {
+            bad("backfill_from", "missing: the first bucket ever wanted, e.g. \"2025-01-01\"".to_owned());
+            None
+        }
+        Some(s) => match TimeSpec::parse(&s) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                bad("backfill_from", e.to_string());
+                None
+            }
+        },
+    };
+    let backfill_to = match nonblank(keys.backfill_to) {
+        None => Some(None),
+        Some(s) => match TimeSpec::parse(&s) {
+            Ok(t) => Some(Some(t)),
+            Err(e) => {
+                bad("backfill_to", e.to_string());
+                None
+            }
+        },
+    };
+    let lookback_hours = keys.lookback_hours.unwrap_or(DEFAULT_LOOKBACK_HOURS);
+    let daily_lookback_days = keys.daily_lookback_days.unwrap_or(DEFAULT_DAILY_LOOKBACK_DAYS);
+    let include_open_buckets = keys.include_open_buckets.unwrap_or(false);
     if include_open_buckets && u64::from(lookback_hours) * 3600 <= tick_seconds {
         bad(
             "include_open_buckets",
@@ -475,8 +676,9 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
         );
     }
 
-    let (metrics, group_by) = (org.metrics.map(|m| m.items().join(",")), org.group_by.map(|g| g.items().join(",")));
-    let (preset, granularity, time_zone) = (nonblank(org.preset), nonblank(org.granularity), nonblank(org.time_zone));
+    let (metrics, group_by) = (keys.metrics.map(|m| m.items().join(",")), keys.group_by.map(|g| g.items().join(",")));
+    let (preset, granularity, time_zone) =
+        (nonblank(keys.preset), nonblank(keys.granularity), nonblank(keys.time_zone));
     let spec = QuerySpec {
         preset: preset.as_deref(),
         metrics: metrics.as_deref(),
@@ -531,23 +733,8 @@ fn parse_org(org: FileOrg, env: Env<'_>) -> Result<OrgSettings, Vec<String>> {
         }
         _ => None,
     };
-    match (label, client_id, client_secret, query, schedule) {
-        (Some(label), Some(client_id), Some(secret), Some(queries), Some(schedule)) if problems.is_empty() => {
-            Ok(OrgSettings {
-                label,
-                environment,
-                api_url,
-                login_url,
-                client_id,
-                client_secret: Secret::new(secret),
-                queries,
-                schedule,
-                tick: Duration::from_secs(tick_seconds),
-                lease_ttl: Duration::from_secs(lease_seconds),
-                window_deadline: Duration::from_secs(window_deadline_seconds),
-                allow_large_backfill: org.allow_large_backfill.unwrap_or(false),
-            })
-        }
+    match (query, schedule) {
+        (Some(queries), Some(schedule)) if problems.is_empty() => Ok(OrgRead { queries, schedule }),
         _ => Err(problems),
     }
 }

@@ -59,6 +59,11 @@ fn main() -> ExitCode {
     if args.check {
         let labels: Vec<&str> = settings.orgs.iter().map(|o| o.label.as_str()).collect();
         println!("config OK: {} org(s): {}", labels.len(), labels.join(", "));
+        for org in &settings.orgs {
+            for line in org.describe_reads() {
+                println!("  org {:?}: {line}", org.label.as_str());
+            }
+        }
         return ExitCode::SUCCESS;
     }
     // One thread: the work is waiting on the API and the database, one window at a time per org,

@@ -147,12 +147,7 @@ impl Daemon {
         for (org, client) in clients {
             let (source, counters) = open_source(org, client).await?;
             let stats = Arc::new(OrgStats::new(org.label.to_string()));
-            let job = OrgJob {
-                org: org.label.to_string(),
-                queries: org.queries.clone(),
-                schedule: org.schedule,
-                lease_ttl: org.lease_ttl,
-            };
+            let job = OrgJob { org: org.label.to_string(), reads: org.reads.clone(), lease_ttl: org.lease_ttl };
             let ports = OrgPorts {
                 source,
                 sink: Arc::clone(&storage.sink),

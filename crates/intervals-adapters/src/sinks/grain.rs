@@ -153,6 +153,24 @@ pub(crate) fn dimension_scopes(query: &AggregateQuery) -> [DimensionScope<'_>; 3
     })
 }
 
+/// Whether a window replace of `query` may take the query's metrics off a stored grain of its scope
+/// (`dims`: user_id, media_type, queue_id) that the fetch did not return (a vanished row).
+///
+/// Not when the query groups by userId without a user filter and the grain has no user
+/// (user_id `''`): a grain without a user is the row of a query that does not group by userId (a
+/// queue query's, its non-ACD work without a queueId stored with queue_id `''` too), which the
+/// user query's scope would otherwise cover. The user query's own groups without a user (rare:
+/// agent metrics have one) share that grain; its re-reads update them, never remove them.
+pub(crate) fn may_remove(query: &AggregateQuery, dims: [&str; 3]) -> bool {
+    !(spares_userless_grains(query) && dims[0].is_empty())
+}
+
+/// Whether [`may_remove`] spares the grains without a user: the query groups by userId and does
+/// not filter on it.
+pub(crate) fn spares_userless_grains(query: &AggregateQuery) -> bool {
+    query.group_by().contains(&Dimension::USER_ID) && query.filters().user_ids().is_empty()
+}
+
 fn push_stats_json(out: &mut String, s: &Stats) {
     out.push('{');
     let mut first = true;

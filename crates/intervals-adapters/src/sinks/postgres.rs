@@ -30,7 +30,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Row};
 
 use super::csv::dedup_by_id;
-use super::grain::{dimension_scopes, grains, is_uuid_text, push_rows_json, DimensionScope, Grain, DIMENSION_COLUMNS};
+use super::grain::{
+    dimension_scopes, grains, is_uuid_text, push_rows_json, spares_userless_grains, DimensionScope, Grain,
+    DIMENSION_COLUMNS,
+};
 use super::sqlite::migrate_message;
 
 use crate::leases::PgLeaseStore;
@@ -563,6 +566,8 @@ impl PostgresSink {
 struct Scope {
     predicate: String,
     filters: Vec<Vec<String>>,
+    /// What of the scope a vanished row may be removed from ([`super::grain::may_remove`]).
+    removable: &'static str,
 }
 
 impl Scope {
@@ -585,7 +590,10 @@ impl Scope {
                 }
             }
         }
-        Scope { predicate, filters }
+        let removable =
+            if spares_userless_grains(query) { " AND a.user_id <> '00000000-0000-0000-0000-000000000000'" } else { "" };
+        debug_assert!(removable.is_empty() || removable.contains(NIL_UUID));
+        Scope { predicate, filters, removable }
     }
 
     /// How many grains the scope holds (any metrics).
@@ -603,11 +611,12 @@ impl Scope {
         };
         format!(
             "SELECT a.interval_start, a.user_id::text, a.media_type, a.queue_id::text FROM interval_grains AS a \
-             WHERE {} AND ({typed} OR a.other_metrics ?| ${}::text[]) \
+             WHERE {}{} AND ({typed} OR a.other_metrics ?| ${}::text[]) \
                AND NOT EXISTS (SELECT 1 FROM pg_temp.grains_staging AS s \
                    WHERE s.interval_start = a.interval_start AND s.user_id = a.user_id \
                      AND s.media_type = a.media_type AND s.queue_id = a.queue_id)",
             self.predicate,
+            self.removable,
             5 + self.filters.len()
         )
     }

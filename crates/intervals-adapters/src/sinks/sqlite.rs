@@ -21,7 +21,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use super::csv::dedup_by_id;
-use super::grain::{dimension_scopes, grains, is_requested, push_json_string, DimensionScope, DIMENSION_COLUMNS};
+use super::grain::{
+    dimension_scopes, grains, is_requested, may_remove, push_json_string, DimensionScope, DIMENSION_COLUMNS,
+};
 use super::output::parent_of;
 
 use crate::leases::SqliteLeaseStore;
@@ -317,6 +319,9 @@ impl Sink for SqliteSink {
             }
         }
         for (k, old) in stored {
+            if !may_remove(query, [&k[0], &k[1], &k[2]]) {
+                continue;
+            }
             let old_map = parse_object(&old.metrics).map_err(|m| self.unreadable_metrics(m))?;
             if !old_map.keys().any(|key| is_requested(key, metrics)) {
                 continue;

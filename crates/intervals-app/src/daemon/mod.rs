@@ -5,7 +5,9 @@
 //! - [`Schedule`] is the pure decision "what to read at time T": [`Schedule::decide`] returns a
 //!   [`TickWork`]. Buckets that have not closed are never read unless `include_open_buckets`.
 //! - [`OrgWorker`] runs one org: [`OrgWorker::tick`] does one tick through the ports (leases,
-//!   source, sink, checkpoints, clock); [`OrgWorker::run`] loops over [`Ticks`] until [`Stop`],
+//!   source, sink, checkpoints, clock): under the org's one lease, every [`OrgRead`] of the
+//!   [`OrgJob`] in order (the agent query, a queue query, ...), each with its own schedule,
+//!   checkpoints and lookbacks; [`OrgWorker::run`] loops over [`Ticks`] until [`Stop`],
 //!   then releases the lease.
 //! - [`OrgStats`] is what the worker did, for `/metrics` and `/readyz`, with a change
 //!   notification ([`OrgStats::wait_until`]).
@@ -22,7 +24,7 @@
 //! - `stop`: [`StopTrigger`], [`Stop`], [`stop_signal`].
 //! - `ticks`: [`Ticks`], [`interval_ticks`], [`triggered_ticks`].
 //! - `stats`: [`OrgSnapshot`], [`OrgStats`].
-//! - `worker`: [`OrgJob`], [`OrgPorts`], [`OrgWorker`], [`TickOutcome`], [`TickReport`], [`TickError`].
+//! - `worker`: [`OrgJob`], [`OrgRead`], [`OrgPorts`], [`OrgWorker`], [`TickOutcome`], [`TickReport`], [`TickError`].
 
 mod stats;
 mod stop;
@@ -35,4 +37,4 @@ pub use intervals_domain::{
 pub use stats::{OrgSnapshot, OrgStats};
 pub use stop::{stop_signal, Stop, StopTrigger};
 pub use ticks::{interval_ticks, triggered_ticks, Ticks};
-pub use worker::{OrgJob, OrgPorts, OrgWorker, TickError, TickOutcome, TickReport, DEFAULT_DRAIN_TIMEOUT};
+pub use worker::{OrgJob, OrgPorts, OrgRead, OrgWorker, TickError, TickOutcome, TickReport, DEFAULT_DRAIN_TIMEOUT};

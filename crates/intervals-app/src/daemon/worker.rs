@@ -1,5 +1,6 @@
-//! One org's tick loop: take the lease, ask the [`Schedule`] what to read, backfill with
-//! checkpoints, re-read the lookbacks without them, and drain the window in flight on a stop.
+//! One org's tick loop: take the lease, then for each of the org's reads ask its [`Schedule`] what
+//! to read, backfill with checkpoints, re-read the lookbacks without them; drain the window in
+//! flight on a stop.
 //!
 //! This is a use case (it drives the [`Ingestor`] through the ports, on tokio), so it lives in
 //! the app crate; the schedule it asks is pure and lives in the domain.
@@ -23,12 +24,30 @@ use crate::ports::{
 pub struct OrgJob {
     /// The org label stored with every row (and the lease key).
     pub org: String,
+    /// What to read and when, read in this order on every tick (the config's query 1, 2, ...):
+    /// each with its own queries, fingerprints, checkpoints and lookbacks. Never empty.
+    pub reads: Vec<OrgRead>,
+    /// Lease lifetime; renewed every third of it while held.
+    pub lease_ttl: Duration,
+}
+
+/// One read of an org: its queries (one per metric family) and when to read them. An org has one
+/// per query of its config (the agent query, a queue query, ...), all done under the org's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRead {
     /// What to read: one query per metric family, each read for every window.
     pub queries: QuerySet,
     /// When to read what.
     pub schedule: Schedule,
-    /// Lease lifetime; renewed every third of it while held.
-    pub lease_ttl: Duration,
+}
+
+/// What the worker remembers of one read between ticks.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReadState {
+    /// The local date of the last daily lookback done.
+    last_daily: Option<NaiveDate>,
+    /// Everything before this was found backfilled by an earlier tick.
+    backfilled_until: Option<DateTime<Utc>>,
 }
 
 /// The ports an org's ingestion works through.
@@ -73,7 +92,7 @@ pub struct TickReport {
     pub windows_failed: u64,
     /// Metric rows written.
     pub rows: u64,
-    /// Whether the daily lookback was done.
+    /// Whether a daily lookback was done (by any of the org's reads; each read has its own).
     pub daily: bool,
     /// Whether a stop cut the tick short.
     pub interrupted: bool,
@@ -131,8 +150,8 @@ pub struct OrgWorker {
     holder: String,
     drain_timeout: Duration,
     stats: Arc<OrgStats>,
-    last_daily: Option<NaiveDate>,
-    backfilled_until: Option<DateTime<Utc>>,
+    /// One per read of the job, in its order.
+    state: Vec<ReadState>,
     holds_lease: bool,
     ingestor: Ingestor,
 }
@@ -143,7 +162,7 @@ impl std::fmt::Debug for OrgWorker {
             .field("job", &self.job)
             .field("holder", &self.holder)
             .field("holds_lease", &self.holds_lease)
-            .field("last_daily", &self.last_daily)
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -160,13 +179,12 @@ impl OrgWorker {
         let target = WindowTarget::Checkpointed(Arc::clone(&ports.sink));
         let ingestor = Ingestor::new(Arc::clone(&ports.source), target, Arc::new(NoProgress));
         OrgWorker {
-            job,
             ports,
             holder: holder.into(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             stats,
-            last_daily: None,
-            backfilled_until: None,
+            state: vec![ReadState::default(); job.reads.len()],
+            job,
             holds_lease: false,
             ingestor,
         }
@@ -250,30 +268,37 @@ impl OrgWorker {
             }
         }
 
-        let work = self.job.schedule.decide(now, self.last_daily);
-        tracing::info!(
-            now = %rfc3339(now),
-            backfill = %work.backfill.map(|w| w.to_string()).unwrap_or_default(),
-            reread = %work.reread.map(|w| w.to_string()).unwrap_or_default(),
-            daily = work.daily,
-            "tick"
-        );
-        let mut backfilled_until = self.backfilled_until;
+        let works: Vec<TickWork> = self
+            .job
+            .reads
+            .iter()
+            .zip(&self.state)
+            .map(|(read, state)| read.schedule.decide(now, state.last_daily))
+            .collect();
+        for (index, work) in works.iter().enumerate() {
+            tracing::info!(
+                now = %rfc3339(now),
+                read = index + 1,
+                backfill = %work.backfill.map(|w| w.to_string()).unwrap_or_default(),
+                reread = %work.reread.map(|w| w.to_string()).unwrap_or_default(),
+                daily = work.daily,
+                "tick"
+            );
+        }
+        let mut state = self.state.clone();
         let result = {
-            let read = self.read(&work, stop, &mut backfilled_until);
+            let read = self.read_all(&works, stop, &mut state);
             let keep = keep_lease(&*self.ports.leases, &self.job.org, &self.holder, self.job.lease_ttl);
             tokio::select! {
                 result = read => result,
                 lost = keep => Err(lost),
             }
         };
-        self.backfilled_until = backfilled_until;
+        // Per read: what it backfilled and the daily lookback it completed (even when a later
+        // read failed the tick).
+        self.state = state;
         let outcome = match result {
-            Ok(mut report) => {
-                if work.daily && !report.interrupted && report.windows_failed == 0 {
-                    self.last_daily = Some(work.local_date);
-                    report.daily = true;
-                }
+            Ok(report) => {
                 tracing::info!(
                     windows = report.windows_written,
                     failed = report.windows_failed,
@@ -297,15 +322,41 @@ impl OrgWorker {
         outcome
     }
 
-    /// Backfill (checkpointed windows skipped), then the re-read (every window).
-    async fn read(
+    /// Every read in order, each its backfill then its lookbacks; the report sums them. A read's
+    /// daily lookback counts as done (in `state`) when none of its windows failed.
+    async fn read_all(
         &self,
-        work: &TickWork,
+        works: &[TickWork],
         stop: &Stop,
-        backfilled_until: &mut Option<DateTime<Utc>>,
+        state: &mut [ReadState],
     ) -> Result<TickReport, TickError> {
         let mut report = TickReport::default();
         let mut refused = Refused::default();
+        for ((read, work), state) in self.job.reads.iter().zip(works).zip(state.iter_mut()) {
+            if report.interrupted {
+                break;
+            }
+            let failed_before = report.windows_failed;
+            self.read(read, work, stop, &mut state.backfilled_until, &mut report, &mut refused).await?;
+            if work.daily && !report.interrupted && report.windows_failed == failed_before {
+                state.last_daily = Some(work.local_date);
+                report.daily = true;
+            }
+        }
+        report.missing_permissions = refused.permissions();
+        Ok(report)
+    }
+
+    /// One read: its backfill (checkpointed windows skipped), then its re-read (every window).
+    async fn read(
+        &self,
+        read: &OrgRead,
+        work: &TickWork,
+        stop: &Stop,
+        backfilled_until: &mut Option<DateTime<Utc>>,
+        report: &mut TickReport,
+        refused: &mut Refused,
+    ) -> Result<(), TickError> {
         if let Some(range) = work.backfill {
             // Everything before `backfilled_until` was found complete by an earlier tick.
             let start = backfilled_until.map_or(range.start(), |until| until.max(range.start()));
@@ -316,9 +367,9 @@ impl OrgWorker {
                 let lookup_end = work.reread.map_or(range.end(), |r| r.end().max(range.end()));
                 let lookup = TimeWindow::new(start, lookup_end)
                     .map_err(|e| TickError::Plan { range: range.to_string(), message: e.to_string() })?;
-                let plan = self.plan(lookup)?;
+                let plan = plan(read, lookup)?;
                 let mut pending: Vec<(usize, Arc<AggregateQuery>, TimeWindow)> = Vec::new();
-                for (index, query) in self.job.queries.queries().iter().enumerate() {
+                for (index, query) in read.queries.queries().iter().enumerate() {
                     let (gaps, _) = self
                         .ingestor
                         .gaps(&self.job.org, query, plan.range(), plan.windows())
@@ -336,27 +387,26 @@ impl OrgWorker {
                     tracing::info!(range = %range, windows = pending.len(), "backfill");
                 }
                 let failed_before = report.windows_failed;
-                self.read_windows("backfill", pending, stop, &mut report, &mut refused).await?;
+                self.read_windows("backfill", pending, stop, report, refused).await?;
                 // A refused query's backfill is still to do: it is looked up again next tick.
-                if !report.interrupted && report.windows_failed == failed_before && refused.0.is_empty() {
+                let read_refused = read.queries.queries().iter().any(|q| refused.contains(q.family()));
+                if !report.interrupted && report.windows_failed == failed_before && !read_refused {
                     backfilled_until.replace(range.end());
                 }
             }
         }
         if let Some(range) = work.reread {
             if !report.interrupted {
-                let windows = self
-                    .plan(range)?
+                let windows = plan(read, range)?
                     .windows()
                     .iter()
-                    .flat_map(|window| self.job.queries.queries().iter().map(|query| (Arc::clone(query), *window)))
+                    .flat_map(|window| read.queries.queries().iter().map(|query| (Arc::clone(query), *window)))
                     .collect();
                 let phase = if work.daily { "daily lookback" } else { "lookback" };
-                self.read_windows(phase, windows, stop, &mut report, &mut refused).await?;
+                self.read_windows(phase, windows, stop, report, refused).await?;
             }
         }
-        report.missing_permissions = refused.permissions();
-        Ok(report)
+        Ok(())
     }
 
     /// Reads `windows` (each of one query) one at a time, each written with its checkpoint, until
@@ -387,7 +437,7 @@ impl OrgWorker {
                 done = fetch => match done {
                     Ok(done) => done,
                     Err(IngestError::Source(SourceError::Forbidden { permission, message, context_id }))
-                        if refused.0.len() + 1 < self.job.queries.queries().len() =>
+                        if self.others_readable(refused, query.family()) =>
                     {
                         tracing::warn!(
                             phase,
@@ -448,8 +498,14 @@ impl OrgWorker {
         Ok(())
     }
 
-    fn plan(&self, range: TimeWindow) -> Result<Plan, TickError> {
-        self.job.schedule.plan(range).map_err(|e| TickError::Plan { range: range.to_string(), message: e.to_string() })
+    /// Whether, `family` refused on top of `refused`, a query of some read is still readable: else
+    /// every query of the org is refused and the tick fails.
+    fn others_readable(&self, refused: &Refused, family: MetricFamily) -> bool {
+        self.job
+            .reads
+            .iter()
+            .flat_map(|read| read.queries.queries())
+            .any(|q| q.family() != family && !refused.contains(q.family()))
     }
 
     async fn renew(&mut self) {
@@ -524,6 +580,10 @@ impl OrgWorker {
     }
 }
 
+fn plan(read: &OrgRead, range: TimeWindow) -> Result<Plan, TickError> {
+    read.schedule.plan(range).map_err(|e| TickError::Plan { range: range.to_string(), message: e.to_string() })
+}
+
 fn renew_every(ttl: Duration) -> Duration {
     (ttl / 3).max(Duration::from_millis(100))
 }
@@ -561,9 +621,7 @@ fn log_fatal(e: &TickError) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use intervals_domain::{
-        Filters, Granularity, MetricName, MetricRow, QuerySet, ScheduleRequest, Stats, TimeSpec, Tz,
-    };
+    use intervals_domain::{Filters, Granularity, MetricName, MetricRow, QuerySet, ScheduleRequest, Stats, TimeSpec};
     use std::collections::HashMap;
     use std::sync::Mutex;
     use tokio::sync::{watch, Notify};
@@ -611,6 +669,8 @@ mod tests {
     #[derive(Default)]
     struct FakeSource {
         calls: Mutex<Vec<TimeWindow>>,
+        /// Every call's query group-by and window, in order.
+        reads: Mutex<Vec<(String, TimeWindow)>>,
         called: Notify,
         gate: Option<Arc<tokio::sync::Semaphore>>,
         refuse: Mutex<Option<SourceError>>,
@@ -624,6 +684,8 @@ mod tests {
     impl MetricSource for FakeSource {
         async fn query(&self, query: &AggregateQuery, window: TimeWindow) -> Result<Vec<MetricRow>, SourceError> {
             self.calls.lock().unwrap().push(window);
+            let group: Vec<&str> = query.group_by().iter().map(|d| d.as_str()).collect();
+            self.reads.lock().unwrap().push((group.join(","), window));
             self.called.notify_one();
             if let Some(gate) = &self.gate {
                 gate.acquire().await.unwrap().forget();
@@ -648,15 +710,18 @@ mod tests {
         }
     }
 
+    /// Keeps the windows written, each with its query's fingerprint (the checkpoints).
     #[derive(Default)]
     struct MemSink {
         windows: Mutex<Vec<TimeWindow>>,
+        checkpoints: Mutex<Vec<(String, TimeWindow)>>,
     }
 
     #[async_trait]
     impl Sink for MemSink {
         async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
             self.windows.lock().unwrap().push(key.window());
+            self.checkpoints.lock().unwrap().push((key.fingerprint().to_owned(), key.window()));
             let _ = rows;
             Ok(WriteStats::default())
         }
@@ -670,8 +735,14 @@ mod tests {
 
     #[async_trait]
     impl CheckpointStore for MemSink {
-        async fn completed_windows(&self, _: &str, _: &str, range: TimeWindow) -> Result<Vec<TimeWindow>, SinkError> {
-            Ok(self.windows.lock().unwrap().iter().copied().filter(|w| range.covers(w)).collect())
+        async fn completed_windows(
+            &self,
+            _: &str,
+            fingerprint: &str,
+            range: TimeWindow,
+        ) -> Result<Vec<TimeWindow>, SinkError> {
+            let checkpoints = self.checkpoints.lock().unwrap();
+            Ok(checkpoints.iter().filter(|(f, w)| f == fingerprint && range.covers(w)).map(|(_, w)| *w).collect())
         }
     }
 
@@ -722,20 +793,17 @@ mod tests {
 
         /// A worker reading `metrics` (both families make two queries).
         fn worker_of(&self, holder: &str, metrics: &str) -> OrgWorker {
-            let queries = QuerySet::new(
-                AggregateQuery::parse_metrics(metrics).unwrap(),
-                AggregateQuery::parse_group_by("userId").unwrap(),
-                Granularity::Pt30m,
-                Tz::UTC,
-                Filters::none(),
-            )
-            .unwrap();
             let schedule = schedule(ScheduleRequest {
                 backfill_from: TimeSpec::parse("2025-03-08").unwrap(),
                 daily_lookback_days: 1,
                 ..request("PT30M", "UTC")
             });
-            let job = OrgJob { org: "emea".into(), queries, schedule, lease_ttl: Duration::from_secs(60) };
+            self.worker_reading(holder, vec![read(metrics, "userId", schedule)])
+        }
+
+        /// A worker doing `reads` in order.
+        fn worker_reading(&self, holder: &str, reads: Vec<OrgRead>) -> OrgWorker {
+            let job = OrgJob { org: "emea".into(), reads, lease_ttl: Duration::from_secs(60) };
             let ports = OrgPorts {
                 source: self.source.clone(),
                 sink: self.sink.clone(),
@@ -748,6 +816,129 @@ mod tests {
         fn calls(&self) -> Vec<TimeWindow> {
             std::mem::take(&mut *self.source.calls.lock().unwrap())
         }
+
+        /// The calls since the last look, each with its query's group-by.
+        fn reads(&self) -> Vec<(String, TimeWindow)> {
+            self.calls();
+            std::mem::take(&mut *self.source.reads.lock().unwrap())
+        }
+    }
+
+    /// A read of `metrics` by `group_by` on `schedule`.
+    fn read(metrics: &str, group_by: &str, schedule: Schedule) -> OrgRead {
+        let queries = QuerySet::new(
+            AggregateQuery::parse_metrics(metrics).unwrap(),
+            AggregateQuery::parse_group_by(group_by).unwrap(),
+            schedule.granularity(),
+            schedule.time_zone(),
+            Filters::none(),
+        )
+        .unwrap();
+        OrgRead { queries, schedule }
+    }
+
+    /// Two reads of one org (an agent query by the half hour in UTC from 9 March, a queue query by
+    /// the hour in Paris from 10 March with a 2 h lookback): one lease, every read in order each
+    /// tick, each with its own backfill, checkpoints and lookbacks.
+    #[tokio::test]
+    async fn two_reads_under_one_lease_each_with_its_schedule_and_checkpoints() {
+        let f = Fixture::new(FakeSource::default());
+        let agent = schedule(ScheduleRequest {
+            backfill_from: TimeSpec::parse("2025-03-09").unwrap(),
+            daily_lookback_days: 1,
+            ..request("PT30M", "UTC")
+        });
+        let queue = schedule(ScheduleRequest {
+            backfill_from: TimeSpec::parse("2025-03-10").unwrap(),
+            lookback_hours: 2,
+            daily_lookback_days: 0,
+            ..request("PT1H", "Europe/Paris")
+        });
+        let mut worker =
+            f.worker_reading("a", vec![read("tHandle", "userId", agent), read("tHandle", "queueId", queue)]);
+        let mut other =
+            f.worker_reading("b", vec![read("tHandle", "userId", agent), read("tHandle", "queueId", queue)]);
+        let (_trigger, stop) = stop_signal();
+
+        // 10:07 UTC = 11:07 in Paris.
+        let TickOutcome::Done(first) = worker.tick(&stop).await else { panic!("first tick did not run") };
+        assert!(first.daily, "the agent read's daily lookback");
+        assert_eq!(
+            f.reads(),
+            vec![
+                ("userId".into(), w("2025-03-09T00:00:00Z", "2025-03-10T00:00:00Z")),
+                ("userId".into(), w("2025-03-10T00:00:00Z", "2025-03-10T10:00:00Z")),
+                ("queueId".into(), w("2025-03-09T23:00:00Z", "2025-03-10T08:00:00Z")),
+                ("queueId".into(), w("2025-03-10T08:00:00Z", "2025-03-10T10:00:00Z")),
+            ],
+            "the agent read (its daily lookback: 9 March and today), then the queue read (its backfill \
+             from midnight in Paris, then its 2 h lookback)"
+        );
+        assert_eq!(first.windows_written, 4, "the report sums the reads");
+        assert_eq!(first.rows, 48 + 20 + 9 + 2);
+        let fingerprints: Vec<String> = f.sink.checkpoints.lock().unwrap().iter().map(|(f, _)| f.clone()).collect();
+        assert_eq!(fingerprints[0], fingerprints[1]);
+        assert_eq!(fingerprints[2], fingerprints[3]);
+        assert_ne!(fingerprints[1], fingerprints[2], "each read has its own checkpoints");
+
+        // Another replica, while this one holds the lease, reads neither.
+        assert!(matches!(other.tick(&stop).await, TickOutcome::Skipped { .. }));
+        assert!(f.reads().is_empty());
+
+        *f.clock.0.lock().unwrap() = t("2025-03-10T12:37:00Z");
+        let TickOutcome::Done(second) = worker.tick(&stop).await else { panic!() };
+        assert!(!second.daily);
+        assert_eq!(
+            f.reads(),
+            vec![
+                ("userId".into(), w("2025-03-10T06:30:00Z", "2025-03-10T12:30:00Z")),
+                ("queueId".into(), w("2025-03-10T10:00:00Z", "2025-03-10T12:00:00Z")),
+            ],
+            "each read's own lookback (6 h, 2 h), no backfill again"
+        );
+
+        // A new worker (a restart) finds each read's backfill in its own checkpoints.
+        worker.release().await;
+        let mut restarted =
+            f.worker_reading("c", vec![read("tHandle", "userId", agent), read("tHandle", "queueId", queue)]);
+        assert!(matches!(restarted.tick(&stop).await, TickOutcome::Done(_)));
+        let reads = f.reads();
+        assert_eq!(
+            reads.iter().filter(|(g, _)| g == "queueId").map(|(_, w)| *w).collect::<Vec<_>>(),
+            vec![w("2025-03-10T10:00:00Z", "2025-03-10T12:00:00Z")],
+            "the queue read's backfill is checkpointed: only its lookback"
+        );
+        assert_eq!(
+            reads.iter().filter(|(g, _)| g == "userId").map(|(_, w)| *w).collect::<Vec<_>>(),
+            vec![w("2025-03-09T00:00:00Z", "2025-03-10T00:00:00Z"), w("2025-03-10T00:00:00Z", "2025-03-10T12:30:00Z")],
+            "the agent read: its daily lookback again (a new worker: yesterday and today), nothing before it"
+        );
+    }
+
+    /// The 403 rule counts the queries of every read: a family refused is skipped in every read
+    /// while another read's queries go on; when every query of every read is refused, the tick fails.
+    #[tokio::test]
+    async fn a_refused_family_is_skipped_in_every_read_and_fails_the_tick_only_when_nothing_is_left() {
+        let f = Fixture::new(FakeSource { forbid: Some(MetricFamily::Conversation), ..FakeSource::default() });
+        let s = schedule(ScheduleRequest {
+            backfill_from: TimeSpec::parse("2025-03-10").unwrap(),
+            ..request("PT30M", "UTC")
+        });
+        let mut worker = f
+            .worker_reading("a", vec![read("tHandle,tAgentRoutingStatus", "userId", s), read("tHandle", "queueId", s)]);
+        let (_trigger, stop) = stop_signal();
+        let TickOutcome::Done(report) = worker.tick(&stop).await else { panic!("the status query was read") };
+        assert_eq!(report.missing_permissions, ["analytics:userAggregate:view"]);
+        let families = std::mem::take(&mut *f.source.families.lock().unwrap());
+        assert_eq!(families.iter().filter(|f| **f == MetricFamily::Conversation).count(), 1, "{families:?}");
+        assert!(families.contains(&MetricFamily::UserStatus));
+
+        let f = Fixture::new(FakeSource { forbid: Some(MetricFamily::Conversation), ..FakeSource::default() });
+        let mut worker = f.worker_reading("a", vec![read("tHandle", "userId", s), read("tHandle", "queueId", s)]);
+        assert!(matches!(
+            worker.tick(&stop).await,
+            TickOutcome::Failed(TickError::Source(SourceError::Forbidden { .. }))
+        ));
     }
 
     #[tokio::test]

@@ -38,7 +38,19 @@ fn check_validates_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let out = daemon(&write_config(&dir, CONFIG)).arg("--check").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "config OK: 1 org(s): emea\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("config OK: 1 org(s): emea\n"), "{stdout}");
+    assert!(stdout.contains("org \"emea\": query 1: conversation: tHandle, tAcw"), "each read listed: {stdout}");
+
+    let queue = format!("{CONFIG}[[org.query]]\npreset = \"queue\"\n");
+    let out = daemon(&write_config(&dir, &queue)).arg("--check").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(
+        stdout.contains("query 2: conversation: nOffered, tAnswered") && stdout.contains("by queueId, mediaType"),
+        "{stdout}"
+    );
 
     let out = daemon(&write_config(&dir, &CONFIG.replace("backfill_from", "granularity = \"30m\"\nbackfill_from")))
         .arg("--check")

@@ -35,22 +35,22 @@ fn defaults_are_those_of_the_design() {
     let org = &settings.orgs[0];
     assert_eq!(org.label.as_str(), "emea");
     assert_eq!(org.client_id, "client-id", "client_id_env defaults to GENESYS_CLIENT_ID");
-    let metrics: Vec<&str> = org.queries.layout().metrics().iter().map(|m| m.as_str()).collect();
+    let metrics: Vec<&str> = org.reads[0].queries.layout().metrics().iter().map(|m| m.as_str()).collect();
     assert_eq!(metrics, ["tHandle", "tAcw", "tHeldComplete", "tTalkComplete", "nConnected"]);
-    let group: Vec<&str> = org.queries.layout().group_by().iter().map(|d| d.as_str()).collect();
+    let group: Vec<&str> = org.reads[0].queries.layout().group_by().iter().map(|d| d.as_str()).collect();
     assert_eq!(group, ["userId", "mediaType"]);
-    assert_eq!(org.queries.layout().granularity().as_iso(), "PT30M");
-    assert_eq!(org.queries.layout().time_zone().name(), "UTC");
-    assert!(org.queries.layout().filters().media_types().is_empty());
+    assert_eq!(org.reads[0].queries.layout().granularity().as_iso(), "PT30M");
+    assert_eq!(org.reads[0].queries.layout().time_zone().name(), "UTC");
+    assert!(org.reads[0].queries.layout().filters().media_types().is_empty());
     assert_eq!(org.tick, Duration::from_secs(300));
     assert_eq!(org.lease_ttl, Duration::from_secs(60));
-    assert_eq!(org.schedule.backfill_from(), t("2025-01-01T00:00:00Z"));
-    assert_eq!(org.schedule.backfill_to(), None);
-    assert!(!org.schedule.include_open_buckets());
+    assert_eq!(org.reads[0].schedule.backfill_from(), t("2025-01-01T00:00:00Z"));
+    assert_eq!(org.reads[0].schedule.backfill_to(), None);
+    assert!(!org.reads[0].schedule.include_open_buckets());
     // 6 h lookback and a 3-day daily lookback, seen through the decision.
-    let work = org.schedule.decide(t("2025-03-10T10:07:00Z"), None);
+    let work = org.reads[0].schedule.decide(t("2025-03-10T10:07:00Z"), None);
     assert_eq!(work.reread.unwrap().start(), t("2025-03-07T00:00:00Z"));
-    let work = org.schedule.decide(t("2025-03-10T10:07:00Z"), Some(work.local_date));
+    let work = org.reads[0].schedule.decide(t("2025-03-10T10:07:00Z"), Some(work.local_date));
     assert_eq!(work.reread.unwrap().start(), t("2025-03-10T04:00:00Z"));
 }
 
@@ -169,7 +169,7 @@ fn open_buckets_need_a_lookback_longer_than_a_tick() {
     assert_eq!(found.len(), 1);
     assert!(found[0].starts_with("org \"emea\": include_open_buckets: needs lookback_hours (0 h) longer"), "{found:?}");
     let ok = DaemonSettings::parse(&format!("{MINIMAL}include_open_buckets = true\n"), &env).unwrap();
-    assert!(ok.orgs[0].schedule.include_open_buckets());
+    assert!(ok.orgs[0].reads[0].schedule.include_open_buckets());
 }
 
 #[test]
@@ -186,8 +186,8 @@ fn the_window_deadline_defaults_to_the_retry_policys_and_is_bounded() {
 fn comma_separated_lists_are_accepted_too() {
     let text = format!("{MINIMAL}metrics = \"tHandle, nConnected\"\nmedia_types = \"voice,chat\"\n");
     let settings = DaemonSettings::parse(&text, &env).unwrap();
-    assert_eq!(settings.orgs[0].queries.layout().metrics().len(), 2);
-    assert_eq!(settings.orgs[0].queries.layout().filters().media_types(), ["chat", "voice"]);
+    assert_eq!(settings.orgs[0].reads[0].queries.layout().metrics().len(), 2);
+    assert_eq!(settings.orgs[0].reads[0].queries.layout().filters().media_types(), ["chat", "voice"]);
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn status_metrics_make_a_second_query_grouped_by_user() {
          user_ids = [\"6F1E2D3C-4B5A-4968-8776-5A4B3C2D1E0F\"]\n"
     );
     let settings = DaemonSettings::parse(&text, &env).unwrap();
-    let queries = settings.orgs[0].queries.queries();
+    let queries = settings.orgs[0].reads[0].queries.queries();
     assert_eq!(queries.len(), 2);
     let status = &queries[1];
     let names: Vec<&str> = status.metrics().iter().map(|m| m.as_str()).collect();
@@ -297,12 +297,12 @@ fn presets_and_defaults_are_the_clis() {
     let queue = org("preset = \"queue\"");
     let spec = intervals_domain::QuerySpec { preset: Some("queue"), ..Default::default() };
     let cli = spec.build(intervals_domain::Filters::none()).unwrap().queries;
-    assert_eq!(queue.queries.layout().fingerprint(), cli.layout().fingerprint(), "the CLI's --preset queue");
+    assert_eq!(queue.reads[0].queries.layout().fingerprint(), cli.layout().fingerprint(), "the CLI's --preset queue");
     let queue_by_queue = org("preset = \"queue\"\ngroup_by = [\"queueId\"]");
-    let group: Vec<&str> = queue_by_queue.queries.layout().group_by().iter().map(|d| d.as_str()).collect();
+    let group: Vec<&str> = queue_by_queue.reads[0].queries.layout().group_by().iter().map(|d| d.as_str()).collect();
     assert_eq!(group, ["queueId"], "an explicit group_by wins");
     let utilization = org("preset = \"utilization\"");
-    assert_eq!(utilization.queries.queries().len(), 2, "conversation and status queries");
+    assert_eq!(utilization.reads[0].queries.queries().len(), 2, "conversation and status queries");
     let problems = problems(&with("preset = \"agents\""));
     assert!(
         problems.iter().any(|p| p.contains("preset") && p.contains("use one of agent, utilization, queue")),
@@ -326,4 +326,122 @@ fn a_placeholder_database_url_is_refused_and_two_urls_are_warned_about() {
     assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
     assert!(settings.warnings[0].contains("the file's wins"));
     assert!(DaemonSettings::parse(MINIMAL, &env).unwrap().warnings.is_empty(), "the variable alone: no warning");
+}
+
+/// An org with an agent read (its own keys) and a queue read (`[[org.query]]`).
+const TWO_READS: &str = r#"
+[[org]]
+label = "emea"
+environment = "mypurecloud.ie"
+metrics = ["tHandle", "tAcw", "tAgentRoutingStatus"]
+group_by = ["userId", "mediaType"]
+media_types = ["voice"]
+granularity = "PT15M"
+time_zone = "Europe/Paris"
+backfill_from = "2025-01-01"
+lookback_hours = 4
+daily_lookback_days = 2
+[[org.query]]
+preset = "queue"
+[[org.query]]
+metrics = ["tHandle"]
+group_by = ["queueId"]
+granularity = "PT1H"
+backfill_from = "2025-02-01"
+lookback_hours = 12
+"#;
+
+/// `[[org.query]]` adds a read: its query keys are its own (unset = the defaults, never the
+/// org's), its time keys the org's unless set.
+#[test]
+fn each_org_query_table_adds_a_read_with_its_own_query_and_the_orgs_time_keys() {
+    let org = DaemonSettings::parse(TWO_READS, &env).unwrap().orgs.remove(0);
+    assert_eq!(org.reads.len(), 3);
+    let names = |q: &intervals_domain::AggregateQuery| -> (Vec<String>, Vec<String>) {
+        (
+            q.metrics().iter().map(|m| m.as_str().to_owned()).collect(),
+            q.group_by().iter().map(|d| d.as_str().to_owned()).collect(),
+        )
+    };
+
+    let agent = &org.reads[0];
+    assert_eq!(agent.queries.queries().len(), 2, "conversation and status");
+    assert_eq!(agent.queries.layout().filters().media_types(), ["voice"]);
+
+    let queue = &org.reads[1];
+    let spec = intervals_domain::QuerySpec {
+        preset: Some("queue"),
+        granularity: Some("PT15M"),
+        time_zone: Some("Europe/Paris"),
+        ..Default::default()
+    };
+    let cli = spec.build(intervals_domain::Filters::none()).unwrap().queries;
+    assert_eq!(queue.queries, cli, "the queue preset, the org's granularity and zone, no media filter of the org");
+    assert_eq!(queue.schedule, agent.schedule, "the org's backfill and lookbacks");
+
+    let third = &org.reads[2];
+    let (metrics, group) = names(third.queries.layout());
+    assert_eq!((metrics, group), (vec!["tHandle".to_owned()], vec!["queueId".to_owned()]));
+    assert_eq!(third.queries.granularity().as_iso(), "PT1H");
+    assert_eq!(third.queries.time_zone().name(), "Europe/Paris", "the org's zone");
+    assert_eq!(third.schedule.backfill_from(), t("2025-01-31T23:00:00Z"), "its own, in the org's zone");
+    let work =
+        third.schedule.decide(t("2025-03-10T10:07:00Z"), Some(chrono::NaiveDate::from_ymd_opt(2025, 3, 10).unwrap()));
+    assert_eq!(work.reread.unwrap().start(), t("2025-03-09T22:00:00Z"), "its own 12 h lookback");
+
+    // Unset query keys are the defaults (the agent's), not the org's.
+    let plain = DaemonSettings::parse(&format!("{TWO_READS}[[org.query]]\ngranularity = \"PT30M\"\n"), &env)
+        .unwrap()
+        .orgs
+        .remove(0);
+    let (metrics, group) = names(plain.reads[3].queries.layout());
+    assert_eq!(metrics, intervals_domain::DEFAULT_METRICS);
+    assert_eq!(group, ["userId", "mediaType"]);
+    assert_eq!(plain.reads[3].queries.queries().len(), 1, "no status metrics of the org");
+
+    // The large-backfill guard sums the reads' first ticks.
+    let now = t("2026-03-10T00:07:00Z");
+    let big = MINIMAL.replace("2025-01-01", "2021-01-01") + "[[org.query]]\npreset = \"queue\"\n";
+    // 1,894 days x 2 reads.
+    let err = DaemonSettings::parse(&big, &env).unwrap().check_backfill_sizes(now).unwrap_err();
+    assert!(err.problems[0].contains("sends 3,788 requests (3,788 windows; query 1: 1,894, query 2: 1,894)"), "{err}");
+    DaemonSettings::parse(&big.replace("2021-01-01", "2023-06-14"), &env).unwrap().check_backfill_sizes(now).unwrap();
+}
+
+#[test]
+fn problems_of_a_query_table_are_named_by_its_number() {
+    let text = format!(
+        "{MINIMAL}[[org.query]]\npreset = \"queue\"\n[[org.query]]\ngroup_by = [\"queueId\", \"nope\"]\n\
+         [[org.query]]\ngroup_by = [\"queueId\"]\nlookback_hours = 9999\n\
+         [[org.query]]\nmetrics = [\"tAcw\"]\nbackfill_to = \"yesterday-ish\"\n"
+    );
+    let found = problems(&text);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found[0].starts_with("org \"emea\": query 3: group_by: "), "{found:#?}");
+    assert!(found[1].starts_with("org \"emea\": query 4: lookback_hours: "), "{found:#?}");
+    assert!(found[2].starts_with("org \"emea\": query 5: backfill_to: "), "{found:#?}");
+
+    let unknown = problems(&format!("{MINIMAL}[[org.query]]\npreset = \"queue\"\ntick_seconds = 60\n"));
+    assert!(unknown[0].contains("unknown field `tick_seconds`"), "org-only keys are not query keys: {unknown:?}");
+}
+
+/// Two reads making a query of the same fingerprint would read and store the same thing twice.
+#[test]
+fn two_reads_of_the_same_query_are_refused() {
+    let same = problems(&format!("{MINIMAL}[[org.query]]\nlookback_hours = 12\n"));
+    assert_eq!(same.len(), 1, "{same:?}");
+    assert!(same[0].starts_with("org \"emea\": query 2: reads what query 1 reads"), "{same:?}");
+
+    // The same status query in two reads (status is read per user whatever the group-by).
+    let status = problems(
+        "[[org]]\nlabel = \"emea\"\nenvironment = \"mypurecloud.ie\"\nbackfill_from = \"2025-01-01\"\n\
+         metrics = [\"tAgentRoutingStatus\"]\n[[org.query]]\npreset = \"queue\"\n[[org.query]]\n\
+         metrics = [\"tHandle\", \"tAgentRoutingStatus\"]\n",
+    );
+    assert_eq!(status, ["org \"emea\": query 3: reads what query 1 reads (same metrics, group_by, granularity, time_zone and filters): remove one, or make them differ"]);
+
+    // A different granularity, zone or filter is another query.
+    for differ in ["granularity = \"PT1H\"", "time_zone = \"Europe/Paris\"", "media_types = [\"voice\"]"] {
+        DaemonSettings::parse(&format!("{MINIMAL}[[org.query]]\n{differ}\n"), &env).unwrap();
+    }
 }

@@ -56,7 +56,7 @@ async fn a_failing_org_does_not_stop_the_others(pool: PgPool) {
         ("good", &good, "backfill_from = \"2025-03-11\""),
         ("denied", &denied, "backfill_from = \"2025-03-11\""),
     ]);
-    let query = settings(&text).orgs[0].queries.layout().clone();
+    let query = settings(&text).orgs[0].reads[0].queries.layout().clone();
     let clock = ManualClock::at("2025-03-12T10:07:00Z");
     let mut daemon = Running::start(settings(&text), &pool, clock, "replica-a").await;
     daemon.tick().await;
@@ -93,7 +93,7 @@ async fn a_missing_status_permission_keeps_the_conversation_query_going(pool: Pg
         "metrics = [\"tHandle\", \"tAcw\", \"nConnected\"]",
         "metrics = [\"tHandle\", \"tAcw\", \"nConnected\", \"tAgentRoutingStatus\"]",
     );
-    let conversation = settings(&text).orgs[0].queries.queries()[0].clone();
+    let conversation = settings(&text).orgs[0].reads[0].queries.queries()[0].clone();
     let clock = ManualClock::at("2025-03-12T10:07:00Z");
     let mut daemon = Running::start(settings(&text), &pool, clock, "replica-a").await;
     daemon.tick().await;

@@ -12,7 +12,7 @@ const ORG: &str = "emea";
 async fn backfill_then_steady_state_reaches_the_truth(pool: PgPool) {
     let sim = sim("2025-03-12T10:07:00Z", |_| {}).await;
     let settings = settings(&config_text(&[(ORG, &sim, "backfill_from = \"2025-03-10\"")]));
-    let query = settings.orgs[0].queries.layout().clone();
+    let query = settings.orgs[0].reads[0].queries.layout().clone();
     let clock = ManualClock::at("2025-03-12T10:07:00Z");
     let mut daemon = Running::start(settings, &pool, clock.clone(), "replica-a").await;
 
@@ -52,7 +52,7 @@ async fn backfill_then_steady_state_reaches_the_truth(pool: PgPool) {
 async fn a_reprocessed_day_within_the_daily_lookback_is_picked_up_once_a_day(pool: PgPool) {
     let sim = sim("2025-03-12T10:07:00Z", |_| {}).await;
     let settings = settings(&config_text(&[(ORG, &sim, "backfill_from = \"2025-03-09\"\ndaily_lookback_days = 3")]));
-    let query = settings.orgs[0].queries.layout().clone();
+    let query = settings.orgs[0].reads[0].queries.layout().clone();
     let clock = ManualClock::at("2025-03-12T10:07:00Z");
     let mut daemon = Running::start(settings, &pool, clock.clone(), "replica-a").await;
     daemon.tick().await;

@@ -9,6 +9,7 @@ mod deploy;
 mod http;
 mod ingest;
 mod leases;
+mod reads;
 mod replicas;
 mod shutdown;
 mod start;

@@ -11,7 +11,7 @@ const ORG: &str = "emea";
 async fn replicas_share_an_org_through_its_lease(pool: PgPool) {
     let sim = sim("2025-03-12T10:07:00Z", |_| {}).await;
     let text = config_text(&[(ORG, &sim, "backfill_from = \"2025-03-08\"")]);
-    let query = settings(&text).orgs[0].queries.layout().clone();
+    let query = settings(&text).orgs[0].reads[0].queries.layout().clone();
     let clock = ManualClock::at("2025-03-12T10:07:00Z");
     let (ticks, rx) = watch::channel(0u64);
     let a = Running::start_with(settings(&text), &pool, clock.clone(), "replica-a", rx.clone()).await;

@@ -14,7 +14,7 @@ async fn shutdown_drains_the_window_in_flight_and_releases_the_lease(pool: PgPoo
     // Every API call takes 200 ms, so the shutdown lands while windows are being read.
     let sim = sim("2025-03-12T10:07:00Z", |c| c.latency = Duration::from_millis(200)).await;
     let text = config_text(&[(ORG, &sim, "backfill_from = \"2025-02-20\"")]);
-    let query = settings(&text).orgs[0].queries.layout().clone();
+    let query = settings(&text).orgs[0].reads[0].queries.layout().clone();
     let clock = ManualClock::at("2025-03-12T10:07:00Z");
     let mut daemon = Running::start(settings(&text), &pool, clock, "replica-a").await;
     let stats = daemon.stats[0].clone();

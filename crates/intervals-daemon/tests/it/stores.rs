@@ -117,7 +117,7 @@ fn test_database_url(opts: &PgConnectOptions) -> String {
 async fn backfill_reaches_the_truth(database_url: &str) {
     let sim = sim(NOW, |_| {}).await;
     let settings = settings(&config_with(database_url, &sim));
-    let query = settings.orgs[0].queries.layout().clone();
+    let query = settings.orgs[0].reads[0].queries.layout().clone();
     let mut daemon = Running::start_configured(settings, ManualClock::at(NOW), "replica-a", None).await;
     let db = Db::open(database_url).await;
 
@@ -204,7 +204,7 @@ async fn two_daemons_on_one_sqlite_file_share_an_org_through_its_lease() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("d.db").display());
     let text = config_with(&url, &sim);
-    let query = settings(&text).orgs[0].queries.layout().clone();
+    let query = settings(&text).orgs[0].reads[0].queries.layout().clone();
     let clock = ManualClock::at(NOW);
     let (ticks, rx) = watch::channel(0u64);
     let a = Running::start_configured(settings(&text), clock.clone(), "replica-a", Some(rx.clone())).await;

@@ -177,6 +177,12 @@ async fn window_replace_keeps_the_metrics_of_other_queries_on_the_same_grain(poo
 }
 
 #[sqlx::test(migrations = false)]
+async fn two_queries_with_different_group_bys_never_replace_each_others_rows(pool: PgPool) {
+    let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
+    scenarios::two_queries_with_different_group_bys_never_replace_each_others_rows(&sink, &pool).await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions(pool: PgPool) {
     let sink = PostgresSink::from_pool(pool.clone()).await.unwrap();
     scenarios::window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions(&sink, &pool).await;

@@ -678,3 +678,45 @@ pub(crate) async fn the_summary_names_the_agent_once_users_are_stored<S: Stored>
     directory.write_users(ORG, &[user(AGENT_A, "Anne"), user(AGENT_B, "Bob")]).await.unwrap();
     assert_eq!(stored.summary_names().await, names(Some("Anne"), Some("Bob")));
 }
+
+/// Two conversation queries with different group-bys in one store (the daemon's agent query by
+/// userId,mediaType and its queue query by queueId,mediaType, both reading tHandle): re-reading
+/// either never removes or changes the other's rows, the queue query's non-ACD rows (no queueId,
+/// stored with an empty user and queue) included; each still removes its own vanished rows.
+pub(crate) async fn two_queries_with_different_group_bys_never_replace_each_others_rows<S: Stored>(
+    sink: &dyn Sink,
+    stored: &S,
+) {
+    let agent = query("tHandle", "userId,mediaType", &[]);
+    let by_queue = query("tHandle", "queueId,mediaType", &[]);
+    let nine = "2025-03-10T09:00:00Z";
+    let agents =
+        [row(&[AGENT_A, "voice"], nine, "tHandle", 5, 100.0), row(&[AGENT_B, "voice"], nine, "tHandle", 1, 7.0)];
+    let queues = [row(&[QUEUE_1, "voice"], nine, "tHandle", 4, 80.0), row(&["", "voice"], nine, "tHandle", 2, 27.0)];
+    sink.write_window(&key(&agent, DAY.0, DAY.1), &agents).await.unwrap();
+    sink.write_window(&key(&by_queue, DAY.0, DAY.1), &queues).await.unwrap();
+    let both = stored.grains().await;
+    assert_eq!(both.len(), 4, "{both:#?}");
+
+    // Each re-read of the same figures changes nothing, whichever query is read last.
+    for _ in 0..2 {
+        let stats = sink.write_window(&key(&agent, DAY.0, DAY.1), &agents).await.unwrap();
+        assert_eq!(stats.rows_deleted, 0);
+        assert_eq!(stored.grains().await, both, "the agent query's re-read left the queue query's rows");
+        let stats = sink.write_window(&key(&by_queue, DAY.0, DAY.1), &queues).await.unwrap();
+        assert_eq!(stats.rows_deleted, 0);
+        assert_eq!(stored.grains().await, both, "the queue query's re-read left the agent query's rows");
+    }
+
+    // Each query's vanished rows go, and only those.
+    let stats = sink.write_window(&key(&agent, DAY.0, DAY.1), &agents[..1]).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1, "agent B's row");
+    let stats = sink.write_window(&key(&by_queue, DAY.0, DAY.1), &queues[1..]).await.unwrap();
+    assert_eq!(stats.rows_deleted, 1, "queue 1's row");
+    let left = stored.grains().await;
+    assert_eq!(left.len(), 2, "{left:#?}");
+    assert!(left.contains(&both.iter().find(|g| g.0 == AGENT_A).unwrap().clone()), "agent A kept: {left:#?}");
+    let non_acd = both.iter().find(|g| g.0 != AGENT_A && g.0 != AGENT_B && g.2 == S::NO_QUEUE).unwrap();
+    assert!(left.contains(non_acd), "the non-ACD row kept: {left:#?}");
+    assert_eq!(non_acd.4, json!({"tHandle": {"count": 2, "sum": 27}}));
+}

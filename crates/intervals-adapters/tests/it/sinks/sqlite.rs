@@ -211,6 +211,12 @@ async fn window_replace_keeps_the_metrics_of_other_queries_on_the_same_grain() {
 }
 
 #[tokio::test]
+async fn two_queries_with_different_group_bys_never_replace_each_others_rows() {
+    let (sink, file, _dir) = open().await;
+    scenarios::two_queries_with_different_group_bys_never_replace_each_others_rows(&sink, &file).await;
+}
+
+#[tokio::test]
 async fn window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions() {
     let (sink, file, _dir) = open().await;
     scenarios::window_replace_stays_inside_the_window_the_filters_and_the_ungrouped_dimensions(&sink, &file).await;
