@@ -7,6 +7,7 @@
 //! writes only what changed, in bulk (`json_each` over one JSON parameter).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,14 +15,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{rfc3339, MetricRow, Queue, TimeWindow, User};
+use intervals_domain::{rfc3339, Granularity, MetricRow, Queue, TimeWindow, User};
 use serde_json::{Map, Value};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 
 use super::csv::dedup_by_id;
-use super::grain::{dimension_scopes, grains, is_requested, push_json_string, DimensionScope, DIMENSION_COLUMNS};
+use super::grain::{
+    dimension_scopes, fits, grains, is_requested, owned_columns, push_json_string, push_rows_json, typed_columns,
+    DimensionScope, Grain, Stat, TypedKeyFinder, DIMENSION_COLUMNS, FIRST_COLUMN, TYPED_COLUMNS, TYPED_KEYS,
+};
 use super::output::parent_of;
 
 use crate::leases::SqliteLeaseStore;
@@ -72,7 +76,7 @@ impl SqliteSink {
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(60))
             .foreign_keys(true);
         let options = super::statements_at_debug(options);
@@ -238,31 +242,189 @@ pub(crate) fn migrate_message(e: &MigrateError) -> String {
     }
 }
 
-/// A stored grain in a window's scope.
-struct Stored {
-    end: String,
-    metrics: String,
+/// A typed column's value: SQLite keeps an integral number as an INTEGER (what the JSON of
+/// schema v4 held for it: `1450300`, not `1450300.0`), any other as a REAL.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Null,
+    Int(i64),
+    Real(f64),
 }
 
-/// One row of a bulk write: user, media, queue, start, end, metrics.
-type Planned = [String; 6];
+impl PartialEq for Num {
+    fn eq(&self, other: &Num) -> bool {
+        match (self, other) {
+            (Num::Null, Num::Null) => true,
+            (Num::Int(a), Num::Int(b)) => a == b,
+            (Num::Real(a), Num::Real(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+
+impl Num {
+    /// A statistic as stored: integral values below 2^63 as INTEGER (as the JSON of before).
+    fn of(v: Option<f64>) -> Num {
+        match v.filter(|v| v.is_finite()) {
+            None => Num::Null,
+            Some(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => Num::Int(x as i64),
+            Some(x) => Num::Real(x),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self, Num::Null)
+    }
+}
+
+/// One grain as stored: its key, its end when not the granularity's length after its start, its
+/// typed columns and the JSON object of its other metrics.
+#[derive(Debug, Clone)]
+struct GrainRow<'a> {
+    dims: [std::borrow::Cow<'a, str>; 3],
+    start: i64,
+    end: Option<i64>,
+    typed: [Num; TYPED_COLUMNS],
+    other: Option<String>,
+}
+
+impl GrainRow<'_> {
+    fn is_empty(&self) -> bool {
+        self.other.is_none() && self.typed.iter().all(Num::is_null)
+    }
+}
+
+/// The nominal length of a bucket of `granularity`, in seconds.
+fn nominal_seconds(granularity: Granularity) -> i64 {
+    match granularity {
+        Granularity::Pt15m => 900,
+        Granularity::Pt30m => 1800,
+        Granularity::Pt1h => 3600,
+        Granularity::P1d => 86_400,
+    }
+}
+
+/// Forms the stored rows of a window's grains.
+struct Encoder {
+    length: i64,
+    finder: TypedKeyFinder,
+    others: Vec<usize>,
+}
+
+impl Encoder {
+    fn row<'a>(&mut self, g: &Grain<'a>) -> GrainRow<'a> {
+        let mut typed = [Num::Null; TYPED_COLUMNS];
+        self.others.clear();
+        for (i, row) in g.rows.iter().enumerate() {
+            match self.finder.find(row).filter(|k| fits(&TYPED_KEYS[*k], row.stats(), i64::MAX as u64)) {
+                Some(k) => {
+                    let s = row.stats();
+                    for (j, (stat, _)) in TYPED_KEYS[k].columns.iter().enumerate() {
+                        typed[FIRST_COLUMN[k] + j] = match stat {
+                            Stat::Count => s.count.map_or(Num::Null, |c| Num::Int(c as i64)),
+                            Stat::Sum => Num::of(s.sum),
+                            Stat::Min => Num::of(s.min),
+                            Stat::Max => Num::of(s.max),
+                        };
+                    }
+                }
+                None => self.others.push(i),
+            }
+        }
+        let other = (!self.others.is_empty()).then(|| {
+            let mut json = String::with_capacity(64 * self.others.len());
+            push_rows_json(&mut json, self.others.iter().map(|i| g.rows[*i]));
+            json
+        });
+        let (start, end) = (g.bucket.start().timestamp(), g.bucket.end().timestamp());
+        GrainRow {
+            dims: g.dims.map(std::borrow::Cow::Borrowed),
+            start,
+            end: (end - start != self.length).then_some(end),
+            typed,
+            other,
+        }
+    }
+}
+
+/// The stored columns of a grain row after `org, granularity, fetched_s` (in the insert's order).
+fn row_columns() -> String {
+    let typed: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
+    format!("user_id, media_type, queue_id, start_s, end_s, {}, other_metrics", typed.join(", "))
+}
+
+/// Parameters per grain row of the insert.
+const ROW_PARAMS: usize = 5 + TYPED_COLUMNS + 1;
+/// Grain rows per insert statement: 500 x 38 parameters, well under SQLite's limit of 32,766.
+const ROWS_PER_INSERT: usize = 500;
+
+/// `INSERT ... VALUES (...), ... ON CONFLICT DO UPDATE` of `rows` grain rows: `?1` org, `?2`
+/// granularity, `?3` fetched_s, then [`ROW_PARAMS`] per row.
+fn insert_statement(rows: usize) -> String {
+    let columns = row_columns();
+    let mut sql = format!("INSERT INTO agent_intervals (org, granularity, fetched_s, {columns}) VALUES ");
+    let mut n = 4;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?1,?2,?3");
+        for _ in 0..ROW_PARAMS {
+            let _ = write!(sql, ",?{n}");
+            n += 1;
+        }
+        sql.push(')');
+    }
+    let set: Vec<String> = ["end_s", "fetched_s"]
+        .into_iter()
+        .chain(typed_columns().map(|(_, c)| c))
+        .chain(["other_metrics"])
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let _ = write!(
+        sql,
+        " ON CONFLICT (org, granularity, start_s, user_id, media_type, queue_id) DO UPDATE SET {}",
+        set.join(", ")
+    );
+    sql
+}
+
+/// A stored grain's typed value (INTEGER, REAL or NULL).
+fn num_at(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Num, sqlx::Error> {
+    use sqlx::{TypeInfo, ValueRef};
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Num::Null);
+    }
+    match raw.type_info().name() {
+        "INTEGER" => Ok(Num::Int(row.try_get(i)?)),
+        _ => Ok(Num::Real(row.try_get(i)?)),
+    }
+}
 
 #[async_trait]
 impl Sink for SqliteSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
         let query = key.query();
         let window = key.window();
-        let (start, end) = (rfc3339(window.start()), rfc3339(window.end()));
         let granularity = query.granularity().as_iso();
-        let now = rfc3339(Utc::now());
+        let now = Utc::now();
         let fetched = grains(query, rows);
+        let mut encoder = Encoder {
+            length: nominal_seconds(query.granularity()),
+            finder: TypedKeyFinder::default(),
+            others: Vec::with_capacity(8),
+        };
+        let mut planned: Vec<GrainRow<'_>> = fetched.iter().map(|g| encoder.row(g)).collect();
 
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.write_error(e))?;
 
-        // What the scope holds now.
-        let mut sql = String::from(
-            "SELECT user_id, media_type, queue_id, interval_start, interval_end, metrics FROM agent_intervals \
-             WHERE org = ? AND granularity = ? AND interval_start >= ? AND interval_start < ?",
+        // What the scope holds now (nothing, for a window read the first time).
+        let typed_list: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
+        let mut sql = format!(
+            "SELECT user_id, media_type, queue_id, start_s, end_s, {}, other_metrics FROM agent_intervals \
+             WHERE org = ? AND granularity = ? AND start_s >= ? AND start_s < ?",
+            typed_list.join(", ")
         );
         let mut filters: Vec<String> = Vec::new();
         for (scope, (_, column)) in dimension_scopes(query).iter().zip(DIMENSION_COLUMNS) {
@@ -275,89 +437,143 @@ impl Sink for SqliteSink {
                 }
             }
         }
-        let mut select = sqlx::query(&sql).bind(key.org()).bind(granularity).bind(&start).bind(&end);
+        let mut select = sqlx::query(&sql)
+            .bind(key.org())
+            .bind(granularity)
+            .bind(window.start().timestamp())
+            .bind(window.end().timestamp());
         for f in &filters {
             select = select.bind(f);
         }
-        let mut stored: HashMap<[String; 4], Stored> = HashMap::new();
-        for row in select.fetch_all(&mut *tx).await.map_err(|e| self.write_error(e))? {
-            let k: [String; 4] = [row.get(0), row.get(1), row.get(2), row.get(3)];
-            stored.insert(k, Stored { end: row.get(4), metrics: row.get(5) });
-        }
-
-        // The merge.
-        let metrics = query.metrics();
-        let mut upserts: Vec<Planned> = Vec::new();
+        let stored_rows = select.fetch_all(&mut *tx).await.map_err(|e| self.write_error(e))?;
         let mut deletes: Vec<[String; 4]> = Vec::new();
-        for g in &fetched {
-            let bucket_start = rfc3339(g.bucket.start());
-            let bucket_end = rfc3339(g.bucket.end());
-            let k = [g.dims[0].to_owned(), g.dims[1].to_owned(), g.dims[2].to_owned(), bucket_start];
-            let json = g.metrics_json();
-            match stored.remove(&k) {
-                None => {
-                    let [u, m, q, s] = k;
-                    upserts.push([u, m, q, s, bucket_end, json]);
+        if !stored_rows.is_empty() {
+            let metrics = query.metrics();
+            let owned: Vec<bool> = {
+                let owned = owned_columns(metrics);
+                typed_columns().map(|(_, c)| owned.contains(&c)).collect()
+            };
+            let mut stored: HashMap<(String, String, String, i64), GrainRow<'static>> =
+                HashMap::with_capacity(stored_rows.len());
+            for row in &stored_rows {
+                let read = || -> Result<GrainRow<'static>, sqlx::Error> {
+                    let mut typed = [Num::Null; TYPED_COLUMNS];
+                    for (i, t) in typed.iter_mut().enumerate() {
+                        *t = num_at(row, 5 + i)?;
+                    }
+                    Ok(GrainRow {
+                        dims: [row.try_get::<String, _>(0)?.into(), row.try_get::<String, _>(1)?.into(), row
+                            .try_get::<String, _>(2)?
+                            .into()],
+                        start: row.try_get(3)?,
+                        end: row.try_get(4)?,
+                        typed,
+                        other: row.try_get(5 + TYPED_COLUMNS)?,
+                    })
+                };
+                let g = read().map_err(|e| self.write_error(e))?;
+                stored.insert((g.dims[0].to_string(), g.dims[1].to_string(), g.dims[2].to_string(), g.start), g);
+            }
+            // The merge: the query's typed columns and keys replaced by the fetched ones, the rest kept;
+            // a grain whose values do not change is not written.
+            let merge_other = |old: Option<&str>, new: Option<&str>| -> Result<(Option<String>, bool), String> {
+                let old_map = old.map(parse_object).transpose()?.unwrap_or_default();
+                let mut map: Map<String, Value> =
+                    old_map.iter().filter(|(k, _)| !is_requested(k, metrics)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                if let Some(new) = new {
+                    map.extend(parse_object(new)?);
                 }
-                Some(old) => {
-                    let old_map = parse_object(&old.metrics).map_err(|e| self.write_error(e))?;
-                    let mut new_map: Map<String, Value> = old_map
-                        .iter()
-                        .filter(|(k, _)| !is_requested(k, metrics))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    new_map.extend(parse_object(&json).map_err(|e| self.write_error(e))?);
-                    if new_map != old_map || old.end != bucket_end {
-                        let [u, m, q, s] = k;
-                        upserts.push([u, m, q, s, bucket_end, Value::Object(new_map).to_string()]);
+                let changed = map != old_map;
+                Ok(((!map.is_empty()).then(|| Value::Object(map).to_string()), changed))
+            };
+            let mut kept: Vec<GrainRow<'_>> = Vec::with_capacity(planned.len());
+            for mut g in planned.drain(..) {
+                let k = (g.dims[0].to_string(), g.dims[1].to_string(), g.dims[2].to_string(), g.start);
+                match stored.remove(&k) {
+                    None => kept.push(g),
+                    Some(old) => {
+                        let mut changed = old.end != g.end;
+                        for (i, t) in g.typed.iter_mut().enumerate() {
+                            if !owned[i] {
+                                *t = old.typed[i];
+                            }
+                            changed |= *t != old.typed[i];
+                        }
+                        if old.other.is_some() {
+                            let (other, other_changed) = merge_other(old.other.as_deref(), g.other.as_deref())
+                                .map_err(|e| self.write_error(e))?;
+                            g.other = other;
+                            changed |= other_changed;
+                        } else {
+                            changed |= g.other.is_some();
+                        }
+                        if changed {
+                            kept.push(g);
+                        }
                     }
                 }
             }
-        }
-        for (k, old) in stored {
-            let old_map = parse_object(&old.metrics).map_err(|e| self.write_error(e))?;
-            if !old_map.keys().any(|key| is_requested(key, metrics)) {
-                continue;
-            }
-            let rest: Map<String, Value> = old_map.into_iter().filter(|(key, _)| !is_requested(key, metrics)).collect();
-            if rest.is_empty() {
-                deletes.push(k);
-            } else {
-                let [u, m, q, s] = k;
-                upserts.push([u, m, q, s, old.end, Value::Object(rest).to_string()]);
+            planned = kept;
+            // Stored grains the window no longer returns lose the query's metrics.
+            for (_, mut old) in stored {
+                let mut touched = false;
+                for (i, t) in old.typed.iter_mut().enumerate() {
+                    if owned[i] && !t.is_null() {
+                        *t = Num::Null;
+                        touched = true;
+                    }
+                }
+                if old.other.is_some() {
+                    let (other, changed) =
+                        merge_other(old.other.as_deref(), None).map_err(|e| self.write_error(e))?;
+                    old.other = other;
+                    touched |= changed;
+                }
+                if !touched {
+                    continue;
+                }
+                if old.is_empty() {
+                    let [u, m, q] = old.dims;
+                    deletes.push([u.into_owned(), m.into_owned(), q.into_owned(), old.start.to_string()]);
+                } else {
+                    planned.push(old);
+                }
             }
         }
 
-        if !upserts.is_empty() {
-            sqlx::query(
-                "INSERT INTO agent_intervals \
-                 (org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at) \
-                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2, value ->> 3, value ->> 4, value ->> 5, ?3 \
-                 FROM json_each(?4) WHERE true \
-                 ON CONFLICT (org, granularity, interval_start, user_id, media_type, queue_id) DO UPDATE SET \
-                 interval_end = excluded.interval_end, metrics = excluded.metrics, fetched_at = excluded.fetched_at",
-            )
-            .bind(key.org())
-            .bind(granularity)
-            .bind(&now)
-            .bind(json_rows(&upserts))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.write_error(e))?;
+        let org = key.org();
+        let fetched_s = now.timestamp();
+        for chunk in planned.chunks(ROWS_PER_INSERT) {
+            let sql = insert_statement(chunk.len());
+            let mut insert = sqlx::query(&sql).bind(org).bind(granularity).bind(fetched_s);
+            for g in chunk {
+                insert = insert.bind(&*g.dims[0]).bind(&*g.dims[1]).bind(&*g.dims[2]).bind(g.start).bind(g.end);
+                for t in &g.typed {
+                    insert = match *t {
+                        Num::Null => insert.bind(None::<i64>),
+                        Num::Int(v) => insert.bind(v),
+                        Num::Real(v) => insert.bind(v),
+                    };
+                }
+                insert = insert.bind(g.other.as_deref());
+            }
+            insert.execute(&mut *tx).await.map_err(|e| self.write_error(e))?;
         }
         if !deletes.is_empty() {
             sqlx::query(
                 "DELETE FROM agent_intervals WHERE org = ?1 AND granularity = ?2 \
-                 AND (user_id, media_type, queue_id, interval_start) IN \
-                 (SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?3))",
+                 AND (user_id, media_type, queue_id, start_s) IN \
+                 (SELECT value ->> 0, value ->> 1, value ->> 2, CAST(value ->> 3 AS INTEGER) FROM json_each(?3))",
             )
-            .bind(key.org())
+            .bind(org)
             .bind(granularity)
             .bind(json_rows(&deletes))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.write_error(e))?;
         }
+        let now = rfc3339(now);
+        let (start, end) = (rfc3339(window.start()), rfc3339(window.end()));
         let query = key.query();
         sqlx::query(
             "INSERT INTO ingest_queries (org, fingerprint, family, granularity, time_zone, description, first_seen) \
