@@ -7,7 +7,6 @@
 //! writes only what changed, in bulk (`json_each` over one JSON parameter).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -77,6 +76,11 @@ impl SqliteSink {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            // A window's insert spans many rows, so SQLite keeps a statement journal while it runs
+            // (to undo that statement alone): in memory, not in a temporary file written page by page.
+            .pragma("temp_store", "MEMORY")
+            // Room for a window's pages, so that a write does not spill them to the log mid-transaction.
+            .pragma("cache_size", format!("-{}", CACHE_KIB))
             .busy_timeout(Duration::from_secs(60))
             .foreign_keys(true);
         let options = super::statements_at_debug(options);
@@ -181,6 +185,34 @@ impl SqliteSink {
             .unwrap_or(0)
     }
 
+    /// Writes one chunk of grain rows (a size of [`INSERT_SIZES`]).
+    async fn insert(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        org: &str,
+        granularity: &str,
+        fetched_s: i64,
+        rows: &[GrainRow<'_>],
+    ) -> Result<(), SinkError> {
+        let typed = typed_range(rows);
+        let sql = insert_statement(rows.len(), typed.clone());
+        let mut insert = sqlx::query(&sql);
+        for g in rows {
+            insert = insert.bind(org).bind(granularity).bind(fetched_s);
+            insert = insert.bind(&*g.dims[0]).bind(&*g.dims[1]).bind(&*g.dims[2]).bind(g.start).bind(g.end);
+            for t in &g.typed[typed.clone()] {
+                insert = match *t {
+                    Num::Null => insert.bind(None::<i64>),
+                    Num::Int(v) => insert.bind(v),
+                    Num::Real(v) => insert.bind(v),
+                };
+            }
+            insert = insert.bind(g.other.as_deref());
+        }
+        insert.execute(&mut *tx).await.map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
     fn write_error(&self, e: impl std::fmt::Display + 'static) -> SinkError {
         let disk = (&e as &dyn std::any::Any).downcast_ref::<sqlx::Error>().and_then(disk_trouble);
         match disk {
@@ -196,6 +228,9 @@ impl SqliteSink {
         SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
     }
 }
+
+/// The page cache of each connection, KiB (SQLite's default is 2,000).
+const CACHE_KIB: u32 = 4 * 1024;
 
 /// How often opening a database is tried when another process is creating it at the same time.
 const OPEN_ATTEMPTS: u32 = 6;
@@ -347,45 +382,60 @@ impl Encoder {
     }
 }
 
-/// The stored columns of a grain row after `org, granularity, fetched_s` (in the insert's order).
-fn row_columns() -> String {
-    let typed: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
-    format!("user_id, media_type, queue_id, start_s, end_s, {}, other_metrics", typed.join(", "))
+/// The typed columns of the conversation keys (the first in [`TYPED_KEYS`]); the status keys' follow.
+const CONVERSATION_COLUMNS: usize = 17;
+
+/// Which typed columns an insert statement names: a grain of one family has none of the other's
+/// values, and a column left out of an `INSERT OR REPLACE` is NULL.
+fn typed_range(rows: &[GrainRow<'_>]) -> std::ops::Range<usize> {
+    let has = |range: std::ops::Range<usize>| rows.iter().any(|g| g.typed[range.clone()].iter().any(|t| !t.is_null()));
+    match (has(0..CONVERSATION_COLUMNS), has(CONVERSATION_COLUMNS..TYPED_COLUMNS)) {
+        (true, false) => 0..CONVERSATION_COLUMNS,
+        (false, true) => CONVERSATION_COLUMNS..TYPED_COLUMNS,
+        _ => 0..TYPED_COLUMNS,
+    }
 }
 
-/// Parameters per grain row of the insert.
-const ROW_PARAMS: usize = 5 + TYPED_COLUMNS + 1;
-/// Grain rows per insert statement: 500 x 38 parameters, well under SQLite's limit of 32,766.
-const ROWS_PER_INSERT: usize = 500;
+/// Grain rows per insert statement, largest first: a window's rows go in chunks of these sizes
+/// only, so each connection prepares (and caches) a few statements, never one per remainder. 256 x
+/// 41 parameters are well under SQLite's limit of 32,766.
+const INSERT_SIZES: [usize; 3] = [256, 16, 1];
 
-/// `INSERT ... VALUES (...), ... ON CONFLICT DO UPDATE` of `rows` grain rows: `?1` org, `?2`
-/// granularity, `?3` fetched_s, then [`ROW_PARAMS`] per row.
-fn insert_statement(rows: usize) -> String {
-    let columns = row_columns();
-    let mut sql = format!("INSERT INTO agent_intervals (org, granularity, fetched_s, {columns}) VALUES ");
-    let mut n = 4;
+/// `rows` cut into chunks of [`INSERT_SIZES`].
+fn insert_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = INSERT_SIZES.into_iter().find(|s| *s <= rows.len())?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
+
+/// `INSERT OR REPLACE ... VALUES (...), ...` of `rows` grain rows naming the typed columns of
+/// `typed`: org, granularity, fetched_s, user_id, media_type, queue_id, start_s, end_s, the typed
+/// columns, other_metrics. Every column of a written grain is set (the merge is done before), so a
+/// stored grain of the same key is replaced whole. The parameters are anonymous (`?`): SQLite finds
+/// a numbered one's name by a linear search, which sqlx does for every parameter, quadratic in a
+/// statement of thousands.
+fn insert_statement(rows: usize, typed: std::ops::Range<usize>) -> String {
+    let names: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
+    let params = 8 + typed.len() + 1;
+    let mut sql = format!(
+        "INSERT OR REPLACE INTO agent_intervals (org, granularity, fetched_s, user_id, media_type, queue_id, \
+         start_s, end_s, {}, other_metrics) VALUES ",
+        names[typed].join(", ")
+    );
+    let mut one = String::from("(?");
+    for _ in 1..params {
+        one.push_str(",?");
+    }
+    one.push(')');
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
-        sql.push_str("(?1,?2,?3");
-        for _ in 0..ROW_PARAMS {
-            let _ = write!(sql, ",?{n}");
-            n += 1;
-        }
-        sql.push(')');
+        sql.push_str(&one);
     }
-    let set: Vec<String> = ["end_s", "fetched_s"]
-        .into_iter()
-        .chain(typed_columns().map(|(_, c)| c))
-        .chain(["other_metrics"])
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    let _ = write!(
-        sql,
-        " ON CONFLICT (org, granularity, start_s, user_id, media_type, queue_id) DO UPDATE SET {}",
-        set.join(", ")
-    );
     sql
 }
 
@@ -415,7 +465,6 @@ impl Sink for SqliteSink {
             finder: TypedKeyFinder::default(),
             others: Vec::with_capacity(8),
         };
-        let mut planned: Vec<GrainRow<'_>> = fetched.iter().map(|g| encoder.row(g)).collect();
 
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.write_error(e))?;
 
@@ -447,7 +496,10 @@ impl Sink for SqliteSink {
         }
         let stored_rows = select.fetch_all(&mut *tx).await.map_err(|e| self.write_error(e))?;
         let mut deletes: Vec<[String; 4]> = Vec::new();
+        // The grains to write when some are stored (a re-read); else each chunk's are formed as it is written.
+        let mut planned: Option<Vec<GrainRow<'_>>> = None;
         if !stored_rows.is_empty() {
+            let mut merged: Vec<GrainRow<'_>> = fetched.iter().map(|g| encoder.row(g)).collect();
             let metrics = query.metrics();
             let owned: Vec<bool> = {
                 let owned = owned_columns(metrics);
@@ -486,8 +538,8 @@ impl Sink for SqliteSink {
                 let changed = map != old_map;
                 Ok(((!map.is_empty()).then(|| Value::Object(map).to_string()), changed))
             };
-            let mut kept: Vec<GrainRow<'_>> = Vec::with_capacity(planned.len());
-            for mut g in planned.drain(..) {
+            let mut kept: Vec<GrainRow<'_>> = Vec::with_capacity(merged.len());
+            for mut g in merged.drain(..) {
                 let k = (g.dims[0].to_string(), g.dims[1].to_string(), g.dims[2].to_string(), g.start);
                 match stored.remove(&k) {
                     None => kept.push(g),
@@ -513,7 +565,7 @@ impl Sink for SqliteSink {
                     }
                 }
             }
-            planned = kept;
+            merged = kept;
             // Stored grains the window no longer returns lose the query's metrics.
             for (_, mut old) in stored {
                 let mut touched = false;
@@ -536,28 +588,28 @@ impl Sink for SqliteSink {
                     let [u, m, q] = old.dims;
                     deletes.push([u.into_owned(), m.into_owned(), q.into_owned(), old.start.to_string()]);
                 } else {
-                    planned.push(old);
+                    merged.push(old);
                 }
             }
+            planned = Some(merged);
         }
 
         let org = key.org();
         let fetched_s = now.timestamp();
-        for chunk in planned.chunks(ROWS_PER_INSERT) {
-            let sql = insert_statement(chunk.len());
-            let mut insert = sqlx::query(&sql).bind(org).bind(granularity).bind(fetched_s);
-            for g in chunk {
-                insert = insert.bind(&*g.dims[0]).bind(&*g.dims[1]).bind(&*g.dims[2]).bind(g.start).bind(g.end);
-                for t in &g.typed {
-                    insert = match *t {
-                        Num::Null => insert.bind(None::<i64>),
-                        Num::Int(v) => insert.bind(v),
-                        Num::Real(v) => insert.bind(v),
-                    };
+        match &planned {
+            Some(planned) => {
+                for chunk in insert_chunks(planned) {
+                    self.insert(&mut tx, org, granularity, fetched_s, chunk).await?;
                 }
-                insert = insert.bind(g.other.as_deref());
             }
-            insert.execute(&mut *tx).await.map_err(|e| self.write_error(e))?;
+            None => {
+                let mut chunk_rows: Vec<GrainRow<'_>> = Vec::with_capacity(INSERT_SIZES[0]);
+                for chunk in insert_chunks(&fetched) {
+                    chunk_rows.clear();
+                    chunk_rows.extend(chunk.iter().map(|g| encoder.row(g)));
+                    self.insert(&mut tx, org, granularity, fetched_s, &chunk_rows).await?;
+                }
+            }
         }
         if !deletes.is_empty() {
             sqlx::query(
