@@ -79,9 +79,9 @@ async fn backends_cpu(url: &str) -> Result<Duration> {
 
 fn disk_bytes(path: &Path) -> u64 {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::read_dir(path)
-            .map(|entries| entries.flatten().map(|e| disk_bytes(&e.path())).sum())
-            .unwrap_or(0),
+        Ok(m) if m.is_dir() => {
+            std::fs::read_dir(path).map(|entries| entries.flatten().map(|e| disk_bytes(&e.path())).sum()).unwrap_or(0)
+        }
         Ok(m) => m.len(),
         Err(_) => 0,
     }
@@ -152,13 +152,15 @@ fn main() -> Result<()> {
 }
 
 async fn parent() -> Result<()> {
-    let args = support::Args::parse("outputs_bench", &["agents", "days", "rounds", "outputs", "metrics", "concurrency"])?;
+    let args =
+        support::Args::parse("outputs_bench", &["agents", "days", "rounds", "outputs", "metrics", "concurrency"])?;
     let agents = args.number("agents", "OUTPUTS_BENCH_AGENTS", 1_000)?;
     let days = args.number("days", "OUTPUTS_BENCH_DAYS", 30)?;
     let rounds = args.number("rounds", "OUTPUTS_BENCH_ROUNDS", 3)?;
     let concurrency = args.number("concurrency", "OUTPUTS_BENCH_CONCURRENCY", support::CONCURRENCY)?;
     let metrics = args.get("metrics", "OUTPUTS_BENCH_METRICS", support::CONVERSATION);
-    let default_outputs = if support::database_url().is_some() { "csv,sqlite,parquet,postgres" } else { "csv,sqlite,parquet" };
+    let default_outputs =
+        if support::database_url().is_some() { "csv,sqlite,parquet,postgres" } else { "csv,sqlite,parquet" };
     let outputs = args.get("outputs", "OUTPUTS_BENCH_OUTPUTS", default_outputs);
     let outputs: Vec<&str> = outputs.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
 
@@ -178,7 +180,8 @@ async fn parent() -> Result<()> {
          {concurrency} at a time; each extraction in a child process (the simulator's CPU and memory not in it); \
          best of {rounds} round(s) by CPU; nproc = {cores}"
     );
-    let csv_cpu = outputs.iter().position(|o| *o == "csv").map(|i| lines[i].iter().map(|l| l.cpu).min().unwrap_or_default());
+    let csv_cpu =
+        outputs.iter().position(|o| *o == "csv").map(|i| lines[i].iter().map(|l| l.cpu).min().unwrap_or_default());
     println!(
         "| output | metric values | CPU s (rounds) | x CSV | server CPU s | wall s | peak RSS MiB (rounds) | bytes on disk | bytes per value |"
     );
@@ -188,10 +191,11 @@ async fn parent() -> Result<()> {
         let worst = of.iter().map(|l| l.cpu).max().unwrap_or_default();
         let rss_min = of.iter().map(|l| l.peak_rss_mib).fold(f64::INFINITY, f64::min);
         let rss_max = of.iter().map(|l| l.peak_rss_mib).fold(0.0, f64::max);
-        let ratio = csv_cpu.filter(|c| !c.is_zero()).map_or("-".to_owned(), |c| {
-            format!("{:.2}x", best.cpu.as_secs_f64() / c.as_secs_f64())
-        });
-        let server = best.server.map_or("-".to_owned(), |s| format!("{:.2}", s.as_secs_f64()));
+        let ratio = csv_cpu
+            .filter(|c| !c.is_zero())
+            .map_or("-".to_owned(), |c| format!("{:.2}x", best.cpu.as_secs_f64() / c.as_secs_f64()));
+        // Zero when the server's processes are not visible here (another machine or container).
+        let server = best.server.filter(|s| !s.is_zero()).map_or("-".to_owned(), |s| format!("{:.2}", s.as_secs_f64()));
         println!(
             "| {output} | {} | {:.2} ({:.2}-{:.2}) | {ratio} | {server} | {:.2} | {rss_min:.0} ({rss_min:.0}-{rss_max:.0}) | {} | {:.1} |",
             best.rows,

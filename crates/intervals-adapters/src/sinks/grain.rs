@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use intervals_domain::{format_number, AggregateQuery, Dimension, MetricName, MetricRow, Stats, TimeWindow};
 
-
 /// The dimension columns of `agent_intervals`, in table order.
 pub(crate) const DIMENSION_COLUMNS: [(Dimension, &str); 3] =
     [(Dimension::USER_ID, "user_id"), (Dimension::MEDIA_TYPE, "media_type"), (Dimension::QUEUE_ID, "queue_id")];

@@ -31,8 +31,8 @@ use sqlx::{Connection, Executor, Row};
 
 use super::csv::dedup_by_id;
 use super::grain::{
-    dimension_scopes, fits, grains, is_uuid_text, owned_columns, push_rows_json, typed_columns, DimensionScope, Grain, Stat,
-    DIMENSION_COLUMNS, FIRST_COLUMN, TYPED_COLUMNS, TYPED_KEYS,
+    dimension_scopes, fits, grains, is_uuid_text, owned_columns, push_rows_json, typed_columns, DimensionScope, Grain,
+    Stat, DIMENSION_COLUMNS, FIRST_COLUMN, TYPED_COLUMNS, TYPED_KEYS,
 };
 use super::sqlite::migrate_message;
 

@@ -1,10 +1,13 @@
 //! The SQLite sink (`sqlite:PATH`, the embedded default): one file in WAL mode, schema applied by
 //! versioned migrations (`migrations/sqlite`), each window's rows and checkpoint in one
-//! transaction. Timestamps are RFC 3339 UTC text (`2025-03-10T09:00:00Z`).
+//! transaction, committed with `synchronous=FULL` (a committed window survives power loss). Grain
+//! times are Unix seconds (`start_s`); checkpoints and users keep RFC 3339 UTC text.
 //!
 //! A window replace reads the stored grains in the window's scope, merges them in Rust (the
 //! query's metrics replaced by the fetched ones, other metrics kept, empty grains deleted), and
-//! writes only what changed, in bulk (`json_each` over one JSON parameter).
+//! writes only what changed. Schema v5 stores typed columns for the common metrics and `other_metrics`
+//! (JSON) for the rest, as PostgreSQL does; a window is written in multi-row `INSERT OR REPLACE`
+//! statements of fixed sizes.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -514,9 +517,11 @@ impl Sink for SqliteSink {
                         *t = num_at(row, 5 + i)?;
                     }
                     Ok(GrainRow {
-                        dims: [row.try_get::<String, _>(0)?.into(), row.try_get::<String, _>(1)?.into(), row
-                            .try_get::<String, _>(2)?
-                            .into()],
+                        dims: [
+                            row.try_get::<String, _>(0)?.into(),
+                            row.try_get::<String, _>(1)?.into(),
+                            row.try_get::<String, _>(2)?.into(),
+                        ],
                         start: row.try_get(3)?,
                         end: row.try_get(4)?,
                         typed,
@@ -530,8 +535,11 @@ impl Sink for SqliteSink {
             // a grain whose values do not change is not written.
             let merge_other = |old: Option<&str>, new: Option<&str>| -> Result<(Option<String>, bool), String> {
                 let old_map = old.map(parse_object).transpose()?.unwrap_or_default();
-                let mut map: Map<String, Value> =
-                    old_map.iter().filter(|(k, _)| !is_requested(k, metrics)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let mut map: Map<String, Value> = old_map
+                    .iter()
+                    .filter(|(k, _)| !is_requested(k, metrics))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 if let Some(new) = new {
                     map.extend(parse_object(new)?);
                 }
@@ -576,8 +584,7 @@ impl Sink for SqliteSink {
                     }
                 }
                 if old.other.is_some() {
-                    let (other, changed) =
-                        merge_other(old.other.as_deref(), None).map_err(|e| self.write_error(e))?;
+                    let (other, changed) = merge_other(old.other.as_deref(), None).map_err(|e| self.write_error(e))?;
                     old.other = other;
                     touched |= changed;
                 }

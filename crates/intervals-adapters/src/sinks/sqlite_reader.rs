@@ -117,8 +117,8 @@ impl IntervalsReader for SqliteReader {
             let bad = |m: String| SinkError::read(self.describe.clone(), m);
             let granularity: String = row.get("granularity");
             let (first, last): (i64, i64) = (row.get("first"), row.get("last"));
-            let span = TimeWindow::new(unix(first).map_err(bad)?, unix(last).map_err(bad)?)
-                .map_err(|e| bad(e.to_string()))?;
+            let span =
+                TimeWindow::new(unix(first).map_err(bad)?, unix(last).map_err(bad)?).map_err(|e| bad(e.to_string()))?;
             out.push(StoredSeries {
                 org: row.get("org"),
                 granularity: Granularity::parse(&granularity).map_err(|e| bad(e.to_string()))?,
@@ -234,13 +234,13 @@ impl IntervalsReader for SqliteReader {
             idle = other("routing_idle_sum", "$.\"tAgentRoutingStatus:IDLE\".sum"),
         );
         let rows = sqlx::query(&sql)
-        .bind(org)
-        .bind(granularity.as_iso())
-        .bind(range.start().timestamp())
-        .bind(range.end().timestamp())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
+            .bind(org)
+            .bind(granularity.as_iso())
+            .bind(range.start().timestamp())
+            .bind(range.end().timestamp())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error(e))?;
         Ok(rows.iter().map(slot_of).collect())
     }
 

@@ -16,7 +16,8 @@ use super::support::{key, status_query, status_row, AGENT_A, AGENT_B, DAY, ORG, 
 
 /// A grain as the previous sink stored it: user_id, media_type, queue_id, granularity,
 /// interval_start, interval_end, what it shows, metrics (the text the sink wrote: keys sorted).
-type OldGrain = (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str);
+type OldGrain =
+    (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str);
 
 async fn pool(path: &Path) -> SqlitePool {
     SqlitePool::connect_with(SqliteConnectOptions::new().filename(path).create_if_missing(true)).await.unwrap()
@@ -97,8 +98,26 @@ const OLD: [OldGrain; 9] = [
         "a queue grain",
         r#"{"tHandle":{"count":9,"sum":9000,"min":100,"max":5000}}"#,
     ),
-    (AGENT_B, "voice", "", "P1D", "2025-03-30T00:00:00Z", "2025-03-30T23:00:00Z", "a 23-hour local day", r#"{"tHandle":{"count":1,"sum":10}}"#),
-    (AGENT_B, "voice", "", "P1D", "2025-03-31T00:00:00Z", "2025-04-01T00:00:00Z", "a 24-hour day", r#"{"tAcw":{"sum":20}}"#),
+    (
+        AGENT_B,
+        "voice",
+        "",
+        "P1D",
+        "2025-03-30T00:00:00Z",
+        "2025-03-30T23:00:00Z",
+        "a 23-hour local day",
+        r#"{"tHandle":{"count":1,"sum":10}}"#,
+    ),
+    (
+        AGENT_B,
+        "voice",
+        "",
+        "P1D",
+        "2025-03-31T00:00:00Z",
+        "2025-04-01T00:00:00Z",
+        "a 24-hour day",
+        r#"{"tAcw":{"sum":20}}"#,
+    ),
     (
         AGENT_B,
         "email",
@@ -129,12 +148,14 @@ async fn old_grains(pool: &SqlitePool) {
         .await
         .unwrap();
     }
-    sqlx::query("INSERT INTO users (org, id, name, state, fetched_at) VALUES (?1, ?2, 'Ada', 'active', '2025-03-11T00:00:00Z')")
-        .bind(ORG)
-        .bind(AGENT_A)
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (org, id, name, state, fetched_at) VALUES (?1, ?2, 'Ada', 'active', '2025-03-11T00:00:00Z')",
+    )
+    .bind(ORG)
+    .bind(AGENT_A)
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// One value of a row as text with its type (a REAL by every bit: `{:?}` of the f64 read back).
@@ -163,7 +184,11 @@ async fn rows_as_text(pool: &SqlitePool, view: &str, columns: &[String]) -> Vec<
 
 /// The columns of a view or table with their declared types.
 async fn columns(pool: &SqlitePool, name: &str) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT name, type FROM pragma_table_xinfo(?) ORDER BY cid").bind(name).fetch_all(pool).await.unwrap()
+    sqlx::query_as("SELECT name, type FROM pragma_table_xinfo(?) ORDER BY cid")
+        .bind(name)
+        .fetch_all(pool)
+        .await
+        .unwrap()
 }
 
 /// The answers of every view and of `agent_intervals` by the columns it had.
@@ -177,8 +202,8 @@ async fn views(pool: &SqlitePool) -> Vec<(String, Vec<String>)> {
     }
     let old: Vec<String> =
         ["org", "user_id", "media_type", "queue_id", "granularity", "interval_start", "interval_end", "fetched_at"]
-        .map(str::to_owned)
-        .to_vec();
+            .map(str::to_owned)
+            .to_vec();
     out.push(("agent_intervals".to_owned(), rows_as_text(pool, "agent_intervals", &old).await));
     out
 }
@@ -229,8 +254,10 @@ async fn migration_5_converts_a_store_of_the_previous_schema_and_the_views_answe
         assert_eq!(is, was, "{name}");
     }
     assert_eq!(metrics(&db).await, metrics_before, "agent_intervals.metrics");
-    let kind: String =
-        sqlx::query_scalar("SELECT type FROM sqlite_master WHERE name = 'agent_intervals'").fetch_one(&db).await.unwrap();
+    let kind: String = sqlx::query_scalar("SELECT type FROM sqlite_master WHERE name = 'agent_intervals'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(kind, "table", "agent_intervals is still a table (its columns of before are generated)");
 
     // Where the values went: typed columns when every statistic has one, else other_metrics.
