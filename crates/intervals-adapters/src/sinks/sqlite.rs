@@ -79,9 +79,6 @@ impl SqliteSink {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            // A window's insert spans many rows, so SQLite keeps a statement journal while it runs
-            // (to undo that statement alone): in memory, not in a temporary file written page by page.
-            .pragma("temp_store", "MEMORY")
             // Room for a window's pages, so that a write does not spill them to the log mid-transaction.
             .pragma("cache_size", format!("-{}", CACHE_KIB))
             .busy_timeout(Duration::from_secs(60))
