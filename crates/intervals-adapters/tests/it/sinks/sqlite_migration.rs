@@ -19,6 +19,9 @@ use super::support::{key, status_query, status_row, AGENT_A, AGENT_B, DAY, ORG, 
 type OldGrain =
     (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str);
 
+/// A grain of schema v5: media type and granularity, handle_count, acw_min, other_metrics.
+type Placed = (String, Option<i64>, Option<f64>, Option<String>);
+
 async fn pool(path: &Path) -> SqlitePool {
     SqlitePool::connect_with(SqliteConnectOptions::new().filename(path).create_if_missing(true)).await.unwrap()
 }
@@ -261,7 +264,7 @@ async fn migration_5_converts_a_store_of_the_previous_schema_and_the_views_answe
     assert_eq!(kind, "table", "agent_intervals is still a table (its columns of before are generated)");
 
     // Where the values went: typed columns when every statistic has one, else other_metrics.
-    let placed: Vec<(String, Option<i64>, Option<f64>, Option<String>)> = sqlx::query_as(
+    let placed: Vec<Placed> = sqlx::query_as(
         "SELECT media_type || ' ' || granularity, handle_count, acw_min, other_metrics FROM agent_intervals \
          WHERE user_id = ?1 ORDER BY start_s, media_type, granularity",
     )
