@@ -8,8 +8,9 @@
 -- times as Unix seconds (`start_s`; `end_s` only when the bucket is not the granularity's length
 -- after its start, i.e. a P1D bucket on a day that changes the UTC offset; `fetched_s`). The
 -- columns of before, `interval_start`, `interval_end`, `metrics` and `fetched_at`, are VIRTUAL
--- generated columns (computed when read, never stored), so every query of `agent_intervals` by
--- those names reads what it read before, and the views `interval_metrics`,
+-- generated columns (never stored; SQLite computes them when a row is read, and also when one is
+-- inserted), so that `agent_intervals` stays a table and every query of it by those names reads
+-- what it read before, and the views `interval_metrics`,
 -- `agent_interval_summary` and `agent_utilization` keep their columns, types and answers.
 -- Existing grains are converted here, in one transaction.
 --
