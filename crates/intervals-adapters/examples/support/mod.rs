@@ -120,7 +120,7 @@ fn threads_cpu(prefix: &str) -> Duration {
 }
 
 /// User + system CPU of process `pid` when it is a PostgreSQL process of this machine.
-fn postgres_cpu(pid: u32) -> Option<Duration> {
+pub(crate) fn postgres_cpu(pid: u32) -> Option<Duration> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text).filter(|(name, _)| name.starts_with("postgres")).map(|(_, cpu)| cpu)
 }

@@ -21,22 +21,8 @@ pub(crate) struct Grain<'a> {
     pub(crate) rows: Vec<&'a MetricRow>,
 }
 
-impl Grain<'_> {
-    /// The stored JSON object: `{"tHandle":{"count":5,"sum":1450300,...},...}` with keys sorted.
-    pub(crate) fn metrics_json(&self) -> String {
-        let mut out = String::with_capacity(16 + self.rows.len() * 64);
-        self.push_metrics_json(&mut out);
-        out
-    }
-
-    /// Appends [`Grain::metrics_json`] to `out`.
-    pub(crate) fn push_metrics_json(&self, out: &mut String) {
-        push_rows_json(out, self.rows.iter().copied());
-    }
-}
-
 /// Appends the JSON object of `rows` (sorted by metric key, one per key) to `out`:
-/// `{"tHandle":{"count":5,"sum":1450300,...},...}`, the format of [`Grain::metrics_json`].
+/// `{"tHandle":{"count":5,"sum":1450300,...},...}`, the format of the stored JSON (`other_metrics`).
 pub(crate) fn push_rows_json<'a>(out: &mut String, rows: impl IntoIterator<Item = &'a MetricRow>) {
     out.push('{');
     for (i, row) in rows.into_iter().enumerate() {
@@ -126,6 +112,131 @@ pub(crate) fn is_requested(key: &str, metrics: &[MetricName]) -> bool {
         Some(rest) => rest.is_empty() || rest.starts_with(':'),
         None => false,
     })
+}
+
+// --- Typed columns (migration 5 of both databases) ---------------------------------------------
+
+/// A statistic held in a typed column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stat {
+    Count,
+    Sum,
+    Min,
+    Max,
+}
+
+/// A metric key with typed columns (PostgreSQL's `interval_grains`, SQLite's `agent_intervals`; migration 5 of each): `metric` with `qualifier`,
+/// and the column of each statistic it may have. A value of such a key whose statistics all have a
+/// column (a count up to `i32::MAX`) is stored there; any other value, and every other key, in
+/// `other_metrics` as JSON, so that any metric can be stored.
+#[derive(Debug)]
+pub(crate) struct TypedKey {
+    pub(crate) metric: &'static str,
+    pub(crate) qualifier: Option<&'static str>,
+    pub(crate) columns: &'static [(Stat, &'static str)],
+}
+
+const fn conversation(metric: &'static str, columns: &'static [(Stat, &'static str)]) -> TypedKey {
+    TypedKey { metric, qualifier: None, columns }
+}
+
+const fn status(metric: &'static str, qualifier: &'static str, column: &'static [(Stat, &'static str)]) -> TypedKey {
+    TypedKey { metric, qualifier: Some(qualifier), columns: column }
+}
+
+/// The keys with typed columns, in the order of the staging table's columns.
+pub(crate) const TYPED_KEYS: [TypedKey; 20] = [
+    conversation("nConnected", &[(Stat::Count, "connected_count")]),
+    conversation(
+        "tAcw",
+        &[(Stat::Count, "acw_count"), (Stat::Sum, "acw_sum"), (Stat::Min, "acw_min"), (Stat::Max, "acw_max")],
+    ),
+    conversation(
+        "tHandle",
+        &[
+            (Stat::Count, "handle_count"),
+            (Stat::Sum, "handle_sum"),
+            (Stat::Min, "handle_min"),
+            (Stat::Max, "handle_max"),
+        ],
+    ),
+    conversation(
+        "tHeldComplete",
+        &[
+            (Stat::Count, "held_complete_count"),
+            (Stat::Sum, "held_complete_sum"),
+            (Stat::Min, "held_complete_min"),
+            (Stat::Max, "held_complete_max"),
+        ],
+    ),
+    conversation(
+        "tTalkComplete",
+        &[
+            (Stat::Count, "talk_complete_count"),
+            (Stat::Sum, "talk_complete_sum"),
+            (Stat::Min, "talk_complete_min"),
+            (Stat::Max, "talk_complete_max"),
+        ],
+    ),
+    status("tAgentRoutingStatus", "IDLE", &[(Stat::Sum, "routing_idle_sum")]),
+    status("tAgentRoutingStatus", "INTERACTING", &[(Stat::Sum, "routing_interacting_sum")]),
+    status("tAgentRoutingStatus", "COMMUNICATING", &[(Stat::Sum, "routing_communicating_sum")]),
+    status("tAgentRoutingStatus", "NOT_RESPONDING", &[(Stat::Sum, "routing_not_responding_sum")]),
+    status("tAgentRoutingStatus", "OFF_QUEUE", &[(Stat::Sum, "routing_off_queue_sum")]),
+    status("tSystemPresence", "AVAILABLE", &[(Stat::Sum, "presence_available_sum")]),
+    status("tSystemPresence", "AWAY", &[(Stat::Sum, "presence_away_sum")]),
+    status("tSystemPresence", "BUSY", &[(Stat::Sum, "presence_busy_sum")]),
+    status("tSystemPresence", "OFFLINE", &[(Stat::Sum, "presence_offline_sum")]),
+    status("tSystemPresence", "IDLE", &[(Stat::Sum, "presence_idle_sum")]),
+    status("tSystemPresence", "ON_QUEUE", &[(Stat::Sum, "presence_on_queue_sum")]),
+    status("tSystemPresence", "MEAL", &[(Stat::Sum, "presence_meal_sum")]),
+    status("tSystemPresence", "TRAINING", &[(Stat::Sum, "presence_training_sum")]),
+    status("tSystemPresence", "MEETING", &[(Stat::Sum, "presence_meeting_sum")]),
+    status("tSystemPresence", "BREAK", &[(Stat::Sum, "presence_break_sum")]),
+];
+
+/// How many typed columns there are.
+pub(crate) const TYPED_COLUMNS: usize = 32;
+
+/// The typed columns, in the staging table's order.
+pub(crate) fn typed_columns() -> impl Iterator<Item = (Stat, &'static str)> {
+    TYPED_KEYS.iter().flat_map(|k| k.columns.iter().copied())
+}
+
+/// The first typed column of each key (its index in [`typed_columns`]).
+const fn first_columns() -> [usize; 20] {
+    let mut out = [0; 20];
+    let mut i = 1;
+    while i < 20 {
+        out[i] = out[i - 1] + TYPED_KEYS[i - 1].columns.len();
+        i += 1;
+    }
+    out
+}
+
+pub(crate) const FIRST_COLUMN: [usize; 20] = first_columns();
+
+/// The typed columns owned by a query of `metrics` (those of its metrics, qualified or not).
+pub(crate) fn owned_columns(metrics: &[MetricName]) -> Vec<&'static str> {
+    TYPED_KEYS
+        .iter()
+        .filter(|k| metrics.iter().any(|m| m.as_str() == k.metric))
+        .flat_map(|k| k.columns.iter().map(|(_, c)| *c))
+        .collect()
+}
+
+/// Whether a value with `stats` fits `key`'s typed columns: at least one statistic, each with a
+/// column, a count of at most `max_count` (`int4` in PostgreSQL, `i64` in SQLite). (A statistic that is not finite is absent, as in the JSON.)
+pub(crate) fn fits(key: &TypedKey, stats: &Stats, max_count: u64) -> bool {
+    let has = |stat: Stat| key.columns.iter().any(|(s, _)| *s == stat);
+    let present = |v: Option<f64>| v.is_some_and(f64::is_finite);
+    let extras = [stats.ratio, stats.numerator, stats.denominator, stats.target];
+    let any = stats.count.is_some() || present(stats.sum) || present(stats.min) || present(stats.max);
+    any && extras.iter().all(|v| !present(*v))
+        && stats.count.is_none_or(|c| has(Stat::Count) && c <= max_count)
+        && (!present(stats.sum) || has(Stat::Sum))
+        && (!present(stats.min) || has(Stat::Min))
+        && (!present(stats.max) || has(Stat::Max))
 }
 
 /// What a window replace may touch in one dimension column.
@@ -269,4 +380,32 @@ pub(crate) fn push_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// Finds the typed key of a row, if any: names are interned, so a name without a qualifier is
+/// looked up once per address.
+#[derive(Debug, Default)]
+pub(crate) struct TypedKeyFinder {
+    seen: Vec<(usize, Option<usize>)>,
+}
+
+impl TypedKeyFinder {
+    /// The index in [`TYPED_KEYS`] of `row`'s metric key, if it has typed columns.
+    pub(crate) fn find(&mut self, row: &MetricRow) -> Option<usize> {
+        let metric = row.metric().as_str();
+        let search =
+            |qualifier: Option<&str>| TYPED_KEYS.iter().position(|k| k.qualifier == qualifier && k.metric == metric);
+        match row.qualifier() {
+            Some(q) => search(Some(q)),
+            None => {
+                let address = metric.as_ptr() as usize;
+                if let Some((_, key)) = self.seen.iter().find(|(a, _)| *a == address) {
+                    return *key;
+                }
+                let key = search(None);
+                self.seen.push((address, key));
+                key
+            }
+        }
+    }
 }

@@ -15,7 +15,8 @@
 //! File sinks (CSV, JSON Lines) keep memory bounded by one window: each window's rows are formatted,
 //! sorted and spilled as a run beside the target (`spill`), and `finish` merges the runs into a
 //! temporary file that is then renamed over the target (`output`, `file`). Database sinks store one
-//! row per grain (`agent_intervals`, metrics as JSON) and apply the data contract's window replace
+//! row per grain (typed columns for the common metrics, JSON for the rest: SQLite's `agent_intervals`, PostgreSQL's
+//! `interval_grains`) and apply the data contract's window replace
 //! (`grain`) in one transaction with the window's checkpoint. Parquet writes one file per window by
 //! rename, and the file is the checkpoint. The database outputs can also be read back for the report
 //! (`sqlite_reader`, `postgres_reader`, sharing `reading`): every answer is summed in the database.

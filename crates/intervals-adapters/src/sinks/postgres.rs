@@ -24,15 +24,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{is_uuid, AggregateQuery, MetricName, MetricRow, Queue, Stats, TimeWindow, User};
+use intervals_domain::{is_uuid, AggregateQuery, MetricName, MetricRow, Queue, TimeWindow, User};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Row};
 
 use super::csv::dedup_by_id;
 use super::grain::{
-    dimension_scopes, grains, is_uuid_text, push_rows_json, spares_userless_grains, DimensionScope, Grain,
-    DIMENSION_COLUMNS,
+    dimension_scopes, fits, grains, is_uuid_text, owned_columns, push_rows_json, spares_userless_grains, typed_columns,
+    DimensionScope, Grain, Stat, DIMENSION_COLUMNS, FIRST_COLUMN, TYPED_COLUMNS, TYPED_KEYS,
 };
 use super::sqlite::migrate_message;
 
@@ -62,115 +62,6 @@ const OWN_OBJECTS: &[&str] = &[
 ];
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// A statistic held in a typed column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stat {
-    Count,
-    Sum,
-    Min,
-    Max,
-}
-
-/// A metric key with typed columns in `interval_grains` (migration 5): `metric` with `qualifier`,
-/// and the column of each statistic it may have. A value of such a key whose statistics all have a
-/// column (a count up to `i32::MAX`) is stored there; any other value, and every other key, in
-/// `other_metrics` as JSON, so that any metric can be stored.
-#[derive(Debug)]
-struct TypedKey {
-    metric: &'static str,
-    qualifier: Option<&'static str>,
-    columns: &'static [(Stat, &'static str)],
-}
-
-const fn conversation(metric: &'static str, columns: &'static [(Stat, &'static str)]) -> TypedKey {
-    TypedKey { metric, qualifier: None, columns }
-}
-
-const fn status(metric: &'static str, qualifier: &'static str, column: &'static [(Stat, &'static str)]) -> TypedKey {
-    TypedKey { metric, qualifier: Some(qualifier), columns: column }
-}
-
-/// The keys with typed columns, in the order of the staging table's columns.
-const TYPED_KEYS: [TypedKey; 20] = [
-    conversation("nConnected", &[(Stat::Count, "connected_count")]),
-    conversation(
-        "tAcw",
-        &[(Stat::Count, "acw_count"), (Stat::Sum, "acw_sum"), (Stat::Min, "acw_min"), (Stat::Max, "acw_max")],
-    ),
-    conversation(
-        "tHandle",
-        &[
-            (Stat::Count, "handle_count"),
-            (Stat::Sum, "handle_sum"),
-            (Stat::Min, "handle_min"),
-            (Stat::Max, "handle_max"),
-        ],
-    ),
-    conversation(
-        "tHeldComplete",
-        &[
-            (Stat::Count, "held_complete_count"),
-            (Stat::Sum, "held_complete_sum"),
-            (Stat::Min, "held_complete_min"),
-            (Stat::Max, "held_complete_max"),
-        ],
-    ),
-    conversation(
-        "tTalkComplete",
-        &[
-            (Stat::Count, "talk_complete_count"),
-            (Stat::Sum, "talk_complete_sum"),
-            (Stat::Min, "talk_complete_min"),
-            (Stat::Max, "talk_complete_max"),
-        ],
-    ),
-    status("tAgentRoutingStatus", "IDLE", &[(Stat::Sum, "routing_idle_sum")]),
-    status("tAgentRoutingStatus", "INTERACTING", &[(Stat::Sum, "routing_interacting_sum")]),
-    status("tAgentRoutingStatus", "COMMUNICATING", &[(Stat::Sum, "routing_communicating_sum")]),
-    status("tAgentRoutingStatus", "NOT_RESPONDING", &[(Stat::Sum, "routing_not_responding_sum")]),
-    status("tAgentRoutingStatus", "OFF_QUEUE", &[(Stat::Sum, "routing_off_queue_sum")]),
-    status("tSystemPresence", "AVAILABLE", &[(Stat::Sum, "presence_available_sum")]),
-    status("tSystemPresence", "AWAY", &[(Stat::Sum, "presence_away_sum")]),
-    status("tSystemPresence", "BUSY", &[(Stat::Sum, "presence_busy_sum")]),
-    status("tSystemPresence", "OFFLINE", &[(Stat::Sum, "presence_offline_sum")]),
-    status("tSystemPresence", "IDLE", &[(Stat::Sum, "presence_idle_sum")]),
-    status("tSystemPresence", "ON_QUEUE", &[(Stat::Sum, "presence_on_queue_sum")]),
-    status("tSystemPresence", "MEAL", &[(Stat::Sum, "presence_meal_sum")]),
-    status("tSystemPresence", "TRAINING", &[(Stat::Sum, "presence_training_sum")]),
-    status("tSystemPresence", "MEETING", &[(Stat::Sum, "presence_meeting_sum")]),
-    status("tSystemPresence", "BREAK", &[(Stat::Sum, "presence_break_sum")]),
-];
-
-/// How many typed columns there are.
-const TYPED_COLUMNS: usize = 32;
-
-/// The typed columns, in the staging table's order.
-fn typed_columns() -> impl Iterator<Item = (Stat, &'static str)> {
-    TYPED_KEYS.iter().flat_map(|k| k.columns.iter().copied())
-}
-
-/// The first typed column of each key (its index in [`typed_columns`]).
-const fn first_columns() -> [usize; 20] {
-    let mut out = [0; 20];
-    let mut i = 1;
-    while i < 20 {
-        out[i] = out[i - 1] + TYPED_KEYS[i - 1].columns.len();
-        i += 1;
-    }
-    out
-}
-
-const FIRST_COLUMN: [usize; 20] = first_columns();
-
-/// The typed columns owned by a query of `metrics` (those of its metrics, qualified or not).
-fn owned_columns(metrics: &[MetricName]) -> Vec<&'static str> {
-    TYPED_KEYS
-        .iter()
-        .filter(|k| metrics.iter().any(|m| m.as_str() == k.metric))
-        .flat_map(|k| k.columns.iter().map(|(_, c)| *c))
-        .collect()
-}
 
 /// Creates the session's staging table (once per connection; emptied at each commit). Public to
 /// the benchmark, which runs it through psql as the reference.
@@ -307,7 +198,7 @@ impl GrainEncoder {
         let mut typed = [Typed::Null; TYPED_COLUMNS];
         self.others.clear();
         for (i, row) in g.rows.iter().enumerate() {
-            match self.typed_key(row).filter(|k| fits(&TYPED_KEYS[*k], row.stats())) {
+            match self.typed_key(row).filter(|k| fits(&TYPED_KEYS[*k], row.stats(), i32::MAX as u64)) {
                 Some(k) => {
                     let s = row.stats();
                     for (j, (stat, _)) in TYPED_KEYS[k].columns.iter().enumerate() {
@@ -350,20 +241,6 @@ impl GrainEncoder {
         }
         Ok(())
     }
-}
-
-/// Whether a value with `stats` fits `key`'s typed columns: at least one statistic, each with a
-/// column, a count that fits `int4`. (A statistic that is not finite is absent, as in the JSON.)
-fn fits(key: &TypedKey, stats: &Stats) -> bool {
-    let has = |stat: Stat| key.columns.iter().any(|(s, _)| *s == stat);
-    let present = |v: Option<f64>| v.is_some_and(f64::is_finite);
-    let extras = [stats.ratio, stats.numerator, stats.denominator, stats.target];
-    let any = stats.count.is_some() || present(stats.sum) || present(stats.min) || present(stats.max);
-    any && extras.iter().all(|v| !present(*v))
-        && stats.count.is_none_or(|c| has(Stat::Count) && c <= i32::MAX as u64)
-        && (!present(stats.sum) || has(Stat::Sum))
-        && (!present(stats.min) || has(Stat::Min))
-        && (!present(stats.max) || has(Stat::Max))
 }
 
 fn finite(v: Option<f64>) -> Typed {

@@ -1,10 +1,13 @@
 //! The SQLite sink (`sqlite:PATH`, the embedded default): one file in WAL mode, schema applied by
 //! versioned migrations (`migrations/sqlite`), each window's rows and checkpoint in one
-//! transaction. Timestamps are RFC 3339 UTC text (`2025-03-10T09:00:00Z`).
+//! transaction, committed with `synchronous=FULL` (a committed window survives power loss). Grain
+//! times are Unix seconds (`start_s`); checkpoints and users keep RFC 3339 UTC text.
 //!
 //! A window replace reads the stored grains in the window's scope, merges them in Rust (the
 //! query's metrics replaced by the fetched ones, other metrics kept, empty grains deleted), and
-//! writes only what changed, in bulk (`json_each` over one JSON parameter).
+//! writes only what changed. Schema v5 stores typed columns for the common metrics and `other_metrics`
+//! (JSON) for the rest, as PostgreSQL does; a window is written in multi-row `INSERT OR REPLACE`
+//! statements of fixed sizes.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intervals_app::{CheckpointStore, DirectoryWriter, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{rfc3339, MetricRow, Queue, TimeWindow, User};
+use intervals_domain::{rfc3339, Granularity, MetricRow, Queue, TimeWindow, User};
 use serde_json::{Map, Value};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -22,7 +25,9 @@ use sqlx::Row;
 
 use super::csv::dedup_by_id;
 use super::grain::{
-    dimension_scopes, grains, is_requested, may_remove, push_json_string, DimensionScope, DIMENSION_COLUMNS,
+    dimension_scopes, fits, grains, is_requested, may_remove, owned_columns, push_json_string, push_rows_json,
+    typed_columns, DimensionScope, Grain, Stat, TypedKeyFinder, DIMENSION_COLUMNS, FIRST_COLUMN, TYPED_COLUMNS,
+    TYPED_KEYS,
 };
 use super::output::parent_of;
 
@@ -74,7 +79,9 @@ impl SqliteSink {
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
+            // Room for a window's pages, so that a write does not spill them to the log mid-transaction.
+            .pragma("cache_size", format!("-{}", CACHE_KIB))
             .busy_timeout(Duration::from_secs(60))
             .foreign_keys(true);
         let options = super::statements_at_debug(options);
@@ -179,23 +186,52 @@ impl SqliteSink {
             .unwrap_or(0)
     }
 
-    fn write_error(&self, e: sqlx::Error) -> SinkError {
-        let message = match disk_trouble(&e) {
-            Some(message) => format!("{message} to continue: what was committed before is kept"),
-            None => e.to_string(),
-        };
-        SinkError::write(self.describe.clone(), message).caused_by(e)
+    /// Writes one chunk of grain rows (a size of [`INSERT_SIZES`]).
+    async fn insert(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        org: &str,
+        granularity: &str,
+        fetched_s: i64,
+        rows: &[GrainRow<'_>],
+    ) -> Result<(), SinkError> {
+        let typed = typed_range(rows);
+        let sql = insert_statement(rows.len(), typed.clone());
+        let mut insert = sqlx::query(&sql);
+        for g in rows {
+            insert = insert.bind(org).bind(granularity).bind(fetched_s);
+            insert = insert.bind(&*g.dims[0]).bind(&*g.dims[1]).bind(&*g.dims[2]).bind(g.start).bind(g.end);
+            for t in &g.typed[typed.clone()] {
+                insert = match *t {
+                    Num::Null => insert.bind(None::<i64>),
+                    Num::Int(v) => insert.bind(v),
+                    Num::Real(v) => insert.bind(v),
+                };
+            }
+            insert = insert.bind(g.other.as_deref());
+        }
+        insert.execute(&mut *tx).await.map_err(|e| self.write_error(e))?;
+        Ok(())
     }
 
-    /// Stored metrics that cannot be read back (`parse_object`'s message).
-    fn unreadable_metrics(&self, message: String) -> SinkError {
-        SinkError::write(self.describe.clone(), message)
+    fn write_error(&self, e: impl std::fmt::Display + 'static) -> SinkError {
+        let disk = (&e as &dyn std::any::Any).downcast_ref::<sqlx::Error>().and_then(disk_trouble);
+        match disk {
+            Some(message) => SinkError::write(
+                self.describe.clone(),
+                format!("{message} to continue: what was committed before is kept"),
+            ),
+            None => SinkError::write(self.describe.clone(), e.to_string()),
+        }
     }
 
     fn read_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> SinkError {
         SinkError::read(self.describe.clone(), e.to_string()).caused_by(e)
     }
 }
+
+/// The page cache of each connection, KiB (SQLite's default is 2,000).
+const CACHE_KIB: u32 = 4 * 1024;
 
 /// How often opening a database is tried when another process is creating it at the same time.
 const OPEN_ATTEMPTS: u32 = 6;
@@ -242,31 +278,203 @@ pub(crate) fn migrate_message(e: &MigrateError) -> String {
     }
 }
 
-/// A stored grain in a window's scope.
-struct Stored {
-    end: String,
-    metrics: String,
+/// A typed column's value: SQLite keeps an integral number as an INTEGER (what the JSON of
+/// schema v4 held for it: `1450300`, not `1450300.0`), any other as a REAL.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Null,
+    Int(i64),
+    Real(f64),
 }
 
-/// One row of a bulk write: user, media, queue, start, end, metrics.
-type Planned = [String; 6];
+impl PartialEq for Num {
+    fn eq(&self, other: &Num) -> bool {
+        match (self, other) {
+            (Num::Null, Num::Null) => true,
+            (Num::Int(a), Num::Int(b)) => a == b,
+            (Num::Real(a), Num::Real(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+
+impl Num {
+    /// A statistic as stored: integral values below 2^63 as INTEGER (as the JSON of before).
+    fn of(v: Option<f64>) -> Num {
+        match v.filter(|v| v.is_finite()) {
+            None => Num::Null,
+            Some(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => Num::Int(x as i64),
+            Some(x) => Num::Real(x),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self, Num::Null)
+    }
+}
+
+/// One grain as stored: its key, its end when not the granularity's length after its start, its
+/// typed columns and the JSON object of its other metrics.
+#[derive(Debug, Clone)]
+struct GrainRow<'a> {
+    dims: [std::borrow::Cow<'a, str>; 3],
+    start: i64,
+    end: Option<i64>,
+    typed: [Num; TYPED_COLUMNS],
+    other: Option<String>,
+}
+
+impl GrainRow<'_> {
+    fn is_empty(&self) -> bool {
+        self.other.is_none() && self.typed.iter().all(Num::is_null)
+    }
+}
+
+/// The nominal length of a bucket of `granularity`, in seconds.
+fn nominal_seconds(granularity: Granularity) -> i64 {
+    match granularity {
+        Granularity::Pt15m => 900,
+        Granularity::Pt30m => 1800,
+        Granularity::Pt1h => 3600,
+        Granularity::P1d => 86_400,
+    }
+}
+
+/// Forms the stored rows of a window's grains.
+struct Encoder {
+    length: i64,
+    finder: TypedKeyFinder,
+    others: Vec<usize>,
+}
+
+impl Encoder {
+    fn row<'a>(&mut self, g: &Grain<'a>) -> GrainRow<'a> {
+        let mut typed = [Num::Null; TYPED_COLUMNS];
+        self.others.clear();
+        for (i, row) in g.rows.iter().enumerate() {
+            match self.finder.find(row).filter(|k| fits(&TYPED_KEYS[*k], row.stats(), i64::MAX as u64)) {
+                Some(k) => {
+                    let s = row.stats();
+                    for (j, (stat, _)) in TYPED_KEYS[k].columns.iter().enumerate() {
+                        typed[FIRST_COLUMN[k] + j] = match stat {
+                            Stat::Count => s.count.map_or(Num::Null, |c| Num::Int(c as i64)),
+                            Stat::Sum => Num::of(s.sum),
+                            Stat::Min => Num::of(s.min),
+                            Stat::Max => Num::of(s.max),
+                        };
+                    }
+                }
+                None => self.others.push(i),
+            }
+        }
+        let other = (!self.others.is_empty()).then(|| {
+            let mut json = String::with_capacity(64 * self.others.len());
+            push_rows_json(&mut json, self.others.iter().map(|i| g.rows[*i]));
+            json
+        });
+        let (start, end) = (g.bucket.start().timestamp(), g.bucket.end().timestamp());
+        GrainRow {
+            dims: g.dims.map(std::borrow::Cow::Borrowed),
+            start,
+            end: (end - start != self.length).then_some(end),
+            typed,
+            other,
+        }
+    }
+}
+
+/// The typed columns of the conversation keys (the first in [`TYPED_KEYS`]); the status keys' follow.
+const CONVERSATION_COLUMNS: usize = 17;
+
+/// Which typed columns an insert statement names: a grain of one family has none of the other's
+/// values, and a column left out of an `INSERT OR REPLACE` is NULL.
+fn typed_range(rows: &[GrainRow<'_>]) -> std::ops::Range<usize> {
+    let has = |range: std::ops::Range<usize>| rows.iter().any(|g| g.typed[range.clone()].iter().any(|t| !t.is_null()));
+    match (has(0..CONVERSATION_COLUMNS), has(CONVERSATION_COLUMNS..TYPED_COLUMNS)) {
+        (true, false) => 0..CONVERSATION_COLUMNS,
+        (false, true) => CONVERSATION_COLUMNS..TYPED_COLUMNS,
+        _ => 0..TYPED_COLUMNS,
+    }
+}
+
+/// Grain rows per insert statement, largest first: a window's rows go in chunks of these sizes
+/// only, so each connection prepares (and caches) a few statements, never one per remainder. 256 x
+/// 41 parameters are well under SQLite's limit of 32,766.
+const INSERT_SIZES: [usize; 3] = [256, 16, 1];
+
+/// `rows` cut into chunks of [`INSERT_SIZES`].
+fn insert_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = INSERT_SIZES.into_iter().find(|s| *s <= rows.len())?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
+
+/// `INSERT OR REPLACE ... VALUES (...), ...` of `rows` grain rows naming the typed columns of
+/// `typed`: org, granularity, fetched_s, user_id, media_type, queue_id, start_s, end_s, the typed
+/// columns, other_metrics. Every column of a written grain is set (the merge is done before), so a
+/// stored grain of the same key is replaced whole. The parameters are anonymous (`?`): SQLite finds
+/// a numbered one's name by a linear search, which sqlx does for every parameter, quadratic in a
+/// statement of thousands.
+fn insert_statement(rows: usize, typed: std::ops::Range<usize>) -> String {
+    let names: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
+    let params = 8 + typed.len() + 1;
+    let mut sql = format!(
+        "INSERT OR REPLACE INTO agent_intervals (org, granularity, fetched_s, user_id, media_type, queue_id, \
+         start_s, end_s, {}, other_metrics) VALUES ",
+        names[typed].join(", ")
+    );
+    let mut one = String::from("(?");
+    for _ in 1..params {
+        one.push_str(",?");
+    }
+    one.push(')');
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&one);
+    }
+    sql
+}
+
+/// A stored grain's typed value (INTEGER, REAL or NULL).
+fn num_at(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Num, sqlx::Error> {
+    use sqlx::{TypeInfo, ValueRef};
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Num::Null);
+    }
+    match raw.type_info().name() {
+        "INTEGER" => Ok(Num::Int(row.try_get(i)?)),
+        _ => Ok(Num::Real(row.try_get(i)?)),
+    }
+}
 
 #[async_trait]
 impl Sink for SqliteSink {
     async fn write_window(&self, key: &WindowKey, rows: &[MetricRow]) -> Result<WriteStats, SinkError> {
         let query = key.query();
         let window = key.window();
-        let (start, end) = (rfc3339(window.start()), rfc3339(window.end()));
         let granularity = query.granularity().as_iso();
-        let now = rfc3339(Utc::now());
+        let now = Utc::now();
         let fetched = grains(query, rows);
+        let mut encoder = Encoder {
+            length: nominal_seconds(query.granularity()),
+            finder: TypedKeyFinder::default(),
+            others: Vec::with_capacity(8),
+        };
 
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.write_error(e))?;
 
-        // What the scope holds now.
-        let mut sql = String::from(
-            "SELECT user_id, media_type, queue_id, interval_start, interval_end, metrics FROM agent_intervals \
-             WHERE org = ? AND granularity = ? AND interval_start >= ? AND interval_start < ?",
+        // What the scope holds now (nothing, for a window read the first time).
+        let typed_list: Vec<&str> = typed_columns().map(|(_, c)| c).collect();
+        let mut sql = format!(
+            "SELECT user_id, media_type, queue_id, start_s, end_s, {}, other_metrics FROM agent_intervals \
+             WHERE org = ? AND granularity = ? AND start_s >= ? AND start_s < ?",
+            typed_list.join(", ")
         );
         let mut filters: Vec<String> = Vec::new();
         for (scope, (_, column)) in dimension_scopes(query).iter().zip(DIMENSION_COLUMNS) {
@@ -279,92 +487,154 @@ impl Sink for SqliteSink {
                 }
             }
         }
-        let mut select = sqlx::query(&sql).bind(key.org()).bind(granularity).bind(&start).bind(&end);
+        let mut select = sqlx::query(&sql)
+            .bind(key.org())
+            .bind(granularity)
+            .bind(window.start().timestamp())
+            .bind(window.end().timestamp());
         for f in &filters {
             select = select.bind(f);
         }
-        let mut stored: HashMap<[String; 4], Stored> = HashMap::new();
-        for row in select.fetch_all(&mut *tx).await.map_err(|e| self.write_error(e))? {
-            let k: [String; 4] = [row.get(0), row.get(1), row.get(2), row.get(3)];
-            stored.insert(k, Stored { end: row.get(4), metrics: row.get(5) });
-        }
-
-        // The merge.
-        let metrics = query.metrics();
-        let mut upserts: Vec<Planned> = Vec::new();
+        let stored_rows = select.fetch_all(&mut *tx).await.map_err(|e| self.write_error(e))?;
         let mut deletes: Vec<[String; 4]> = Vec::new();
-        for g in &fetched {
-            let bucket_start = rfc3339(g.bucket.start());
-            let bucket_end = rfc3339(g.bucket.end());
-            let k = [g.dims[0].to_owned(), g.dims[1].to_owned(), g.dims[2].to_owned(), bucket_start];
-            let json = g.metrics_json();
-            match stored.remove(&k) {
-                None => {
-                    let [u, m, q, s] = k;
-                    upserts.push([u, m, q, s, bucket_end, json]);
+        // The grains to write when some are stored (a re-read); else each chunk's are formed as it is written.
+        let mut planned: Option<Vec<GrainRow<'_>>> = None;
+        if !stored_rows.is_empty() {
+            let mut merged: Vec<GrainRow<'_>> = fetched.iter().map(|g| encoder.row(g)).collect();
+            let metrics = query.metrics();
+            let owned: Vec<bool> = {
+                let owned = owned_columns(metrics);
+                typed_columns().map(|(_, c)| owned.contains(&c)).collect()
+            };
+            let mut stored: HashMap<(String, String, String, i64), GrainRow<'static>> =
+                HashMap::with_capacity(stored_rows.len());
+            for row in &stored_rows {
+                let read = || -> Result<GrainRow<'static>, sqlx::Error> {
+                    let mut typed = [Num::Null; TYPED_COLUMNS];
+                    for (i, t) in typed.iter_mut().enumerate() {
+                        *t = num_at(row, 5 + i)?;
+                    }
+                    Ok(GrainRow {
+                        dims: [
+                            row.try_get::<String, _>(0)?.into(),
+                            row.try_get::<String, _>(1)?.into(),
+                            row.try_get::<String, _>(2)?.into(),
+                        ],
+                        start: row.try_get(3)?,
+                        end: row.try_get(4)?,
+                        typed,
+                        other: row.try_get(5 + TYPED_COLUMNS)?,
+                    })
+                };
+                let g = read().map_err(|e| self.write_error(e))?;
+                stored.insert((g.dims[0].to_string(), g.dims[1].to_string(), g.dims[2].to_string(), g.start), g);
+            }
+            // The merge: the query's typed columns and keys replaced by the fetched ones, the rest kept;
+            // a grain whose values do not change is not written.
+            let merge_other = |old: Option<&str>, new: Option<&str>| -> Result<(Option<String>, bool), String> {
+                let old_map = old.map(parse_object).transpose()?.unwrap_or_default();
+                let mut map: Map<String, Value> = old_map
+                    .iter()
+                    .filter(|(k, _)| !is_requested(k, metrics))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if let Some(new) = new {
+                    map.extend(parse_object(new)?);
                 }
-                Some(old) => {
-                    let old_map = parse_object(&old.metrics).map_err(|m| self.unreadable_metrics(m))?;
-                    let mut new_map: Map<String, Value> = old_map
-                        .iter()
-                        .filter(|(k, _)| !is_requested(k, metrics))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    new_map.extend(parse_object(&json).map_err(|m| self.unreadable_metrics(m))?);
-                    if new_map != old_map || old.end != bucket_end {
-                        let [u, m, q, s] = k;
-                        upserts.push([u, m, q, s, bucket_end, Value::Object(new_map).to_string()]);
+                let changed = map != old_map;
+                Ok(((!map.is_empty()).then(|| Value::Object(map).to_string()), changed))
+            };
+            let mut kept: Vec<GrainRow<'_>> = Vec::with_capacity(merged.len());
+            for mut g in merged.drain(..) {
+                let k = (g.dims[0].to_string(), g.dims[1].to_string(), g.dims[2].to_string(), g.start);
+                match stored.remove(&k) {
+                    None => kept.push(g),
+                    Some(old) => {
+                        let mut changed = old.end != g.end;
+                        for (i, t) in g.typed.iter_mut().enumerate() {
+                            if !owned[i] {
+                                *t = old.typed[i];
+                            }
+                            changed |= *t != old.typed[i];
+                        }
+                        if old.other.is_some() {
+                            let (other, other_changed) = merge_other(old.other.as_deref(), g.other.as_deref())
+                                .map_err(|e| self.write_error(e))?;
+                            g.other = other;
+                            changed |= other_changed;
+                        } else {
+                            changed |= g.other.is_some();
+                        }
+                        if changed {
+                            kept.push(g);
+                        }
                     }
                 }
             }
-        }
-        for (k, old) in stored {
-            if !may_remove(query, [&k[0], &k[1], &k[2]]) {
-                continue;
+            merged = kept;
+            // Stored grains the window no longer returns lose the query's metrics.
+            for (_, mut old) in stored {
+                // A query grouped by userId never removes what another query owns in a user-less grain.
+                if !may_remove(query, [&*old.dims[0], &*old.dims[1], &*old.dims[2]]) {
+                    continue;
+                }
+                let mut touched = false;
+                for (i, t) in old.typed.iter_mut().enumerate() {
+                    if owned[i] && !t.is_null() {
+                        *t = Num::Null;
+                        touched = true;
+                    }
+                }
+                if old.other.is_some() {
+                    let (other, changed) = merge_other(old.other.as_deref(), None).map_err(|e| self.write_error(e))?;
+                    old.other = other;
+                    touched |= changed;
+                }
+                if !touched {
+                    continue;
+                }
+                if old.is_empty() {
+                    let [u, m, q] = old.dims;
+                    deletes.push([u.into_owned(), m.into_owned(), q.into_owned(), old.start.to_string()]);
+                } else {
+                    merged.push(old);
+                }
             }
-            let old_map = parse_object(&old.metrics).map_err(|m| self.unreadable_metrics(m))?;
-            if !old_map.keys().any(|key| is_requested(key, metrics)) {
-                continue;
-            }
-            let rest: Map<String, Value> = old_map.into_iter().filter(|(key, _)| !is_requested(key, metrics)).collect();
-            if rest.is_empty() {
-                deletes.push(k);
-            } else {
-                let [u, m, q, s] = k;
-                upserts.push([u, m, q, s, old.end, Value::Object(rest).to_string()]);
-            }
+            planned = Some(merged);
         }
 
-        if !upserts.is_empty() {
-            sqlx::query(
-                "INSERT INTO agent_intervals \
-                 (org, user_id, media_type, queue_id, granularity, interval_start, interval_end, metrics, fetched_at) \
-                 SELECT ?1, value ->> 0, value ->> 1, value ->> 2, ?2, value ->> 3, value ->> 4, value ->> 5, ?3 \
-                 FROM json_each(?4) WHERE true \
-                 ON CONFLICT (org, granularity, interval_start, user_id, media_type, queue_id) DO UPDATE SET \
-                 interval_end = excluded.interval_end, metrics = excluded.metrics, fetched_at = excluded.fetched_at",
-            )
-            .bind(key.org())
-            .bind(granularity)
-            .bind(&now)
-            .bind(json_rows(&upserts))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.write_error(e))?;
+        let org = key.org();
+        let fetched_s = now.timestamp();
+        match &planned {
+            Some(planned) => {
+                for chunk in insert_chunks(planned) {
+                    self.insert(&mut tx, org, granularity, fetched_s, chunk).await?;
+                }
+            }
+            None => {
+                let mut chunk_rows: Vec<GrainRow<'_>> = Vec::with_capacity(INSERT_SIZES[0]);
+                for chunk in insert_chunks(&fetched) {
+                    chunk_rows.clear();
+                    chunk_rows.extend(chunk.iter().map(|g| encoder.row(g)));
+                    self.insert(&mut tx, org, granularity, fetched_s, &chunk_rows).await?;
+                }
+            }
         }
         if !deletes.is_empty() {
             sqlx::query(
                 "DELETE FROM agent_intervals WHERE org = ?1 AND granularity = ?2 \
-                 AND (user_id, media_type, queue_id, interval_start) IN \
-                 (SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?3))",
+                 AND (user_id, media_type, queue_id, start_s) IN \
+                 (SELECT value ->> 0, value ->> 1, value ->> 2, CAST(value ->> 3 AS INTEGER) FROM json_each(?3))",
             )
-            .bind(key.org())
+            .bind(org)
             .bind(granularity)
             .bind(json_rows(&deletes))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.write_error(e))?;
         }
+        let now = rfc3339(now);
+        let (start, end) = (rfc3339(window.start()), rfc3339(window.end()));
         let query = key.query();
         sqlx::query(
             "INSERT INTO ingest_queries (org, fingerprint, family, granularity, time_zone, description, first_seen) \

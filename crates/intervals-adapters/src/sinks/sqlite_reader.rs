@@ -1,5 +1,7 @@
 //! Reading a SQLite store back for the report ([`IntervalsReader`]): every answer is aggregated by
-//! SQLite over `agent_intervals`, never row by row in Rust. Every agent's sums, of both families, come
+//! SQLite over `agent_intervals`, never row by row in Rust. Its stored columns are read (schema v5:
+//! Unix seconds, typed columns, and `other_metrics` for a key whose statistics do not fit them), never
+//! the generated ones. Every agent's sums, of both families, come
 //! from one pass over the range per (agent, UTC time of day); status sums are read from the agents'
 //! own grains (where status keys live) directly: the same sums as `agent_utilization`, much faster
 //! than going through the view, which joins every grain of the bucket.
@@ -17,6 +19,25 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
 
 use super::reading::{check_schema_version, slot_of};
+
+/// The typed columns of the status keys.
+const STATUS_COLUMNS: [&str; 15] = [
+    "routing_idle_sum",
+    "routing_interacting_sum",
+    "routing_communicating_sum",
+    "routing_not_responding_sum",
+    "routing_off_queue_sum",
+    "presence_available_sum",
+    "presence_away_sum",
+    "presence_busy_sum",
+    "presence_offline_sum",
+    "presence_idle_sum",
+    "presence_on_queue_sum",
+    "presence_meal_sum",
+    "presence_training_sum",
+    "presence_meeting_sum",
+    "presence_break_sum",
+];
 
 /// A SQLite store opened for reading.
 #[derive(Debug, Clone)]
@@ -95,6 +116,10 @@ async fn tables_of(options: &SqliteConnectOptions) -> Result<Vec<String>, sqlx::
     tables
 }
 
+fn unix(seconds: i64) -> Result<DateTime<Utc>, String> {
+    DateTime::from_timestamp(seconds, 0).ok_or_else(|| format!("{seconds}: not a time"))
+}
+
 fn instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("{text:?}: {e}"))
 }
@@ -103,7 +128,10 @@ fn instant(text: &str) -> Result<DateTime<Utc>, String> {
 impl IntervalsReader for SqliteReader {
     async fn inventory(&self) -> Result<Vec<StoredSeries>, SinkError> {
         let rows = sqlx::query(
-            "SELECT org, granularity, min(interval_start) AS first, max(interval_end) AS last, count(*) AS grains \
+            "SELECT org, granularity, min(start_s) AS first, \
+                    max(coalesce(end_s, start_s + CASE granularity WHEN 'PT15M' THEN 900 WHEN 'PT30M' THEN 1800 \
+                                                  WHEN 'PT1H' THEN 3600 ELSE 86400 END)) AS last, \
+                    count(*) AS grains \
              FROM agent_intervals GROUP BY org, granularity ORDER BY org, granularity",
         )
         .fetch_all(&self.pool)
@@ -113,9 +141,9 @@ impl IntervalsReader for SqliteReader {
         for row in rows {
             let bad = |m: String| SinkError::read(self.describe.clone(), m);
             let granularity: String = row.get("granularity");
-            let (first, last): (String, String) = (row.get("first"), row.get("last"));
-            let span = TimeWindow::new(instant(&first).map_err(bad)?, instant(&last).map_err(bad)?)
-                .map_err(|e| bad(e.to_string()))?;
+            let (first, last): (i64, i64) = (row.get("first"), row.get("last"));
+            let span =
+                TimeWindow::new(unix(first).map_err(bad)?, unix(last).map_err(bad)?).map_err(|e| bad(e.to_string()))?;
             out.push(StoredSeries {
                 org: row.get("org"),
                 granularity: Granularity::parse(&granularity).map_err(|e| bad(e.to_string()))?,
@@ -165,27 +193,27 @@ impl IntervalsReader for SqliteReader {
         range: TimeWindow,
     ) -> Result<Vec<VolumeBucket>, SinkError> {
         let rows = sqlx::query(
-            "SELECT interval_start, media_type, \
-                    CAST(sum(json_extract(metrics, '$.tHandle.count')) AS INTEGER) AS handled, \
-                    CAST(sum(json_extract(metrics, '$.tHandle.sum')) AS REAL) AS handle_ms \
+            "SELECT start_s, media_type, \
+                    CAST(sum(coalesce(handle_count, other_metrics ->> '$.tHandle.count')) AS INTEGER) AS handled, \
+                    CAST(sum(coalesce(handle_sum, other_metrics ->> '$.tHandle.sum')) AS REAL) AS handle_ms \
              FROM agent_intervals \
-             WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
-               AND json_extract(metrics, '$.tHandle') IS NOT NULL \
-             GROUP BY interval_start, media_type",
+             WHERE org = ?1 AND granularity = ?2 AND start_s >= ?3 AND start_s < ?4 \
+               AND (coalesce(handle_count, handle_sum, handle_min, handle_max) IS NOT NULL \
+                    OR other_metrics ->> '$.tHandle' IS NOT NULL) \
+             GROUP BY start_s, media_type",
         )
         .bind(org)
         .bind(granularity.as_iso())
-        .bind(rfc3339(range.start()))
-        .bind(rfc3339(range.end()))
+        .bind(range.start().timestamp())
+        .bind(range.end().timestamp())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error(e))?;
         let bad = |m: String| SinkError::read(self.describe.clone(), m);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let start: String = row.get("interval_start");
             out.push(VolumeBucket {
-                start: instant(&start).map_err(bad)?,
+                start: unix(row.get("start_s")).map_err(bad)?,
                 media_type: row.get("media_type"),
                 handled: row.get::<Option<i64>, _>("handled").unwrap_or(0).max(0) as u64,
                 handle_ms: row.get::<Option<f64>, _>("handle_ms").unwrap_or(0.0),
@@ -200,45 +228,44 @@ impl IntervalsReader for SqliteReader {
         granularity: Granularity,
         range: TimeWindow,
     ) -> Result<Vec<AgentSlot>, SinkError> {
-        // One pass over the range: each grain's JSON read once, into numbers, before the grouping
-        // sorts them (a sort carrying the JSON text costs more than the reads).
-        let rows = sqlx::query(
-            "WITH x AS MATERIALIZED ( \
-               SELECT user_id, substr(interval_start, 12, 5) AS hhmm, \
-                      json_extract(metrics, '$.tHandle.count') AS handled, \
-                      json_extract(metrics, '$.tHandle.sum') AS handle_ms, \
-                      json_extract(metrics, '$.tAcw.sum') AS acw_ms, \
-                      coalesce(json_extract(metrics, '$.tHeldComplete.sum'), \
-                               json_extract(metrics, '$.tHeld.sum')) AS hold_ms, \
-                      media_type = '' AND queue_id = '' \
-                        AND (instr(metrics, '\"tAgentRoutingStatus:') > 0 \
-                             OR instr(metrics, '\"tSystemPresence:') > 0) AS is_status, \
-                      json_extract(metrics, '$.\"tSystemPresence:ON_QUEUE\".sum') AS on_queue_ms, \
-                      json_extract(metrics, '$.\"tAgentRoutingStatus:INTERACTING\".sum') AS interacting_ms, \
-                      json_extract(metrics, '$.\"tAgentRoutingStatus:COMMUNICATING\".sum') AS communicating_ms, \
-                      json_extract(metrics, '$.\"tAgentRoutingStatus:IDLE\".sum') AS idle_ms \
-               FROM agent_intervals \
-               WHERE org = ?1 AND granularity = ?2 AND interval_start >= ?3 AND interval_start < ?4 \
-                 AND user_id <> '') \
-             SELECT user_id, hhmm, \
-                    CAST(sum(handled) AS INTEGER) AS handled, \
-                    CAST(sum(handle_ms) AS REAL) AS handle_ms, \
-                    CAST(sum(acw_ms) AS REAL) AS acw_ms, \
-                    CAST(sum(hold_ms) AS REAL) AS hold_ms, \
-                    max(is_status) AS has_status, \
-                    CAST(sum(on_queue_ms) AS REAL) AS on_queue_ms, \
-                    CAST(sum(interacting_ms) AS REAL) AS interacting_ms, \
-                    CAST(sum(coalesce(interacting_ms, 0) + coalesce(communicating_ms, 0) + coalesce(idle_ms, 0)) \
+        // One pass over the range in primary-key order: the typed columns, and other_metrics only
+        // where a key is there (a statistic its columns do not hold, or tHeld).
+        let other = |column: &str, path: &str| format!("coalesce({column}, other_metrics ->> '{path}')");
+        let sql = format!(
+            "SELECT user_id, printf('%02d:%02d', start_s % 86400 / 3600, start_s % 3600 / 60) AS hhmm, \
+                    CAST(sum({handled}) AS INTEGER) AS handled, \
+                    CAST(sum({handle}) AS REAL) AS handle_ms, \
+                    CAST(sum({acw}) AS REAL) AS acw_ms, \
+                    CAST(sum(coalesce(held_complete_sum, other_metrics ->> '$.tHeldComplete.sum', \
+                                      other_metrics ->> '$.tHeld.sum')) AS REAL) AS hold_ms, \
+                    max(media_type = '' AND queue_id = '' \
+                        AND (coalesce({status}) IS NOT NULL \
+                             OR coalesce(instr(other_metrics, '\"tAgentRoutingStatus:') > 0 \
+                                         OR instr(other_metrics, '\"tSystemPresence:') > 0, 0))) AS has_status, \
+                    CAST(sum({on_queue}) AS REAL) AS on_queue_ms, \
+                    CAST(sum({interacting}) AS REAL) AS interacting_ms, \
+                    CAST(sum(coalesce({interacting}, 0) + coalesce({communicating}, 0) + coalesce({idle}, 0)) \
                          AS REAL) AS base_ms \
-             FROM x GROUP BY user_id, hhmm",
-        )
-        .bind(org)
-        .bind(granularity.as_iso())
-        .bind(rfc3339(range.start()))
-        .bind(rfc3339(range.end()))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error(e))?;
+             FROM agent_intervals \
+             WHERE org = ?1 AND granularity = ?2 AND start_s >= ?3 AND start_s < ?4 AND user_id <> '' \
+             GROUP BY user_id, hhmm",
+            handled = other("handle_count", "$.tHandle.count"),
+            handle = other("handle_sum", "$.tHandle.sum"),
+            acw = other("acw_sum", "$.tAcw.sum"),
+            status = STATUS_COLUMNS.join(", "),
+            on_queue = other("presence_on_queue_sum", "$.\"tSystemPresence:ON_QUEUE\".sum"),
+            interacting = other("routing_interacting_sum", "$.\"tAgentRoutingStatus:INTERACTING\".sum"),
+            communicating = other("routing_communicating_sum", "$.\"tAgentRoutingStatus:COMMUNICATING\".sum"),
+            idle = other("routing_idle_sum", "$.\"tAgentRoutingStatus:IDLE\".sum"),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org)
+            .bind(granularity.as_iso())
+            .bind(range.start().timestamp())
+            .bind(range.end().timestamp())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error(e))?;
         Ok(rows.iter().map(slot_of).collect())
     }
 

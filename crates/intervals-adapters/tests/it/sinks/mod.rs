@@ -7,4 +7,5 @@ mod postgres;
 mod postgres_migration;
 mod scenarios;
 mod sqlite;
+mod sqlite_migration;
 pub(crate) mod support;
