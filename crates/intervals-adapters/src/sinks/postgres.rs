@@ -32,7 +32,7 @@ use sqlx::{Connection, Executor, Row};
 use super::csv::dedup_by_id;
 use super::grain::{
     dimension_scopes, fits, grains, is_uuid_text, owned_columns, push_rows_json, spares_userless_grains, typed_columns,
-    DimensionScope, Grain, Stat, DIMENSION_COLUMNS, FIRST_COLUMN, TYPED_COLUMNS, TYPED_KEYS,
+    DimensionScope, Grain, Stat, TypedKeyFinder, DIMENSION_COLUMNS, FIRST_COLUMN, TYPED_COLUMNS, TYPED_KEYS,
 };
 use super::sqlite::migrate_message;
 
@@ -148,9 +148,8 @@ struct GrainEncoder {
     others: Vec<usize>,
     /// The grain's JSON (reused).
     json: String,
-    /// The typed key of each metric name seen without a qualifier, by the address of its
-    /// `&'static str` (names are interned): most rows skip the search.
-    seen: Vec<(usize, Option<usize>)>,
+    /// Which typed key a row's metric is (names seen before skip the search).
+    keys: TypedKeyFinder,
 }
 
 /// A typed column's value.
@@ -169,26 +168,17 @@ impl GrainEncoder {
             intervals_domain::Granularity::Pt1h => chrono::TimeDelta::hours(1),
             intervals_domain::Granularity::P1d => chrono::TimeDelta::hours(24),
         };
-        GrainEncoder { length, others: Vec::with_capacity(8), json: String::with_capacity(256), seen: Vec::new() }
+        GrainEncoder {
+            length,
+            others: Vec::with_capacity(8),
+            json: String::with_capacity(256),
+            keys: TypedKeyFinder::default(),
+        }
     }
 
     /// Which typed key `row` is, if any.
     fn typed_key(&mut self, row: &MetricRow) -> Option<usize> {
-        let metric = row.metric().as_str();
-        let search =
-            |qualifier: Option<&str>| TYPED_KEYS.iter().position(|k| k.qualifier == qualifier && k.metric == metric);
-        match row.qualifier() {
-            Some(q) => search(Some(q)),
-            None => {
-                let address = metric.as_ptr() as usize;
-                if let Some((_, key)) = self.seen.iter().find(|(a, _)| *a == address) {
-                    return *key;
-                }
-                let key = search(None);
-                self.seen.push((address, key));
-                key
-            }
-        }
+        self.keys.find(row)
     }
 
     /// Appends `g` as one row of the staging table; an id that is not a UUID is an error.
