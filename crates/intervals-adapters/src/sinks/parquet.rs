@@ -72,7 +72,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use intervals_app::{CheckpointStore, Sink, SinkError, WindowKey, WriteStats};
-use intervals_domain::{AggregateQuery, Dimension, Granularity, MetricName, MetricRow, TimeWindow, Tz};
+use intervals_domain::{AggregateQuery, Dimension, Granularity, MetricRow, TimeWindow, Tz};
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType, Int64Type};
 use parquet::errors::ParquetError;
@@ -85,7 +85,7 @@ use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
 
 use super::file::in_layout;
-use super::grain::is_requested;
+use super::grain::{dimension_scopes, is_requested, DimensionScope, DIMENSION_COLUMNS};
 use super::output::{parent_of, temp_beside};
 use crate::outputs::{Capabilities, Leases, MetricsContext, OutputConfig, OutputKind};
 use intervals_app::WindowTarget;
@@ -564,27 +564,24 @@ fn message_type(group_names: &[String], keys_only: bool) -> Result<Type, Parquet
 struct ReplaceScope {
     window: TimeWindow,
     granularity: Granularity,
-    metrics: Vec<MetricName>,
-    /// Per group column of the layout: `None` for any value, else the values covered.
-    dimensions: Vec<Option<Vec<String>>>,
+    /// The new window's query: its metrics and [`dimension_scopes`], the databases' rule.
+    query: AggregateQuery,
+    /// Per group column of the layout, its place in [`DIMENSION_COLUMNS`].
+    columns: Vec<usize>,
 }
 
 impl ReplaceScope {
     fn new(query: &AggregateQuery, layout: &[Dimension], window: TimeWindow) -> ReplaceScope {
-        let dimensions = layout
+        let columns = layout
             .iter()
             .map(|d| {
-                if !query.group_by().contains(d) {
-                    Some(vec![String::new()])
-                } else {
-                    match query.filters().values_for(*d) {
-                        [] => None,
-                        values => Some(values.to_vec()),
-                    }
-                }
+                DIMENSION_COLUMNS
+                    .iter()
+                    .position(|(c, _)| c == d)
+                    .expect("a query groups by storable dimensions only (AggregateQuery::new)")
             })
             .collect();
-        ReplaceScope { window, granularity: query.granularity(), metrics: query.metrics().to_vec(), dimensions }
+        ReplaceScope { window, granularity: query.granularity(), query: query.clone(), columns }
     }
 
     /// Whether row `i` of `columns` is replaced.
@@ -593,11 +590,17 @@ impl ReplaceScope {
         if start < self.window.start().timestamp_micros() || end > self.window.end().timestamp_micros() {
             return false;
         }
-        let dims_covered = self.dimensions.iter().zip(&columns.groups).all(|(scope, column)| match scope {
-            None => true,
-            Some(values) => values.iter().any(|v| v.as_bytes() == column[i].data()),
+        let scopes = dimension_scopes(&self.query);
+        let dims_covered = self.columns.iter().zip(&columns.groups).all(|(&at, column)| {
+            let value = column[i].data();
+            match scopes[at] {
+                DimensionScope::Any => true,
+                DimensionScope::OneOf(values) => values.iter().any(|v| v.as_bytes() == value),
+                DimensionScope::Empty => value.is_empty(),
+            }
         });
-        dims_covered && std::str::from_utf8(columns.metrics[i].data()).is_ok_and(|m| is_requested(m, &self.metrics))
+        dims_covered
+            && std::str::from_utf8(columns.metrics[i].data()).is_ok_and(|m| is_requested(m, self.query.metrics()))
     }
 }
 

@@ -8,8 +8,8 @@ use intervals_app::{DirectoryWriter, Sink, SinkError};
 use intervals_domain::{long_header, long_record, MetricRow, Queue, Stats, User};
 
 use super::support::{
-    files_in, golden, golden_query, golden_windows, key, query, row, stats_row, status_query, status_row, AGENT_A,
-    AGENT_B, DAY, ORG, QUEUE_1,
+    files_in, golden, golden_query, golden_windows, key, query, row, service_level, stats_row, status_query,
+    status_row, AGENT_A, AGENT_B, DAY, ORG, QUEUE_1,
 };
 
 /// Writes the golden windows concurrently (the second day first).
@@ -351,13 +351,7 @@ async fn observation_metrics_write_their_ratio_columns() {
     let dir = tempfile::tempdir().unwrap();
     let q = query("nOffered,oServiceLevel", "queueId,mediaType", &[]);
     let nine = "2025-03-10T09:00:00Z";
-    let service = Stats {
-        ratio: Some(0.75),
-        numerator: Some(3.0),
-        denominator: Some(4.0),
-        target: Some(0.8),
-        ..Stats::default()
-    };
+    let service = service_level();
     let rows = vec![
         stats_row(&[QUEUE_1, "voice"], nine, "oServiceLevel", service),
         stats_row(&[QUEUE_1, "voice"], nine, "nOffered", Stats { count: Some(5), ..Stats::default() }),

@@ -13,8 +13,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
 use super::support::{
-    files_in, golden_query, golden_windows, key, query, row, stats_row, status_query, status_row, window, AGENT_A,
-    AGENT_B, DAY, NEXT_DAY, ORG, QUEUE_1,
+    files_in, golden_query, golden_windows, key, query, row, service_level, stats_row, status_query, status_row,
+    window, AGENT_A, AGENT_B, DAY, NEXT_DAY, ORG, QUEUE_1,
 };
 
 /// `DIR/org=emea/interval_date=<date>`.
@@ -573,13 +573,7 @@ async fn observation_statistics_have_their_columns() {
     let sink = ParquetSink::create(dir.path()).unwrap();
     let q = query("nOffered,oServiceLevel", "queueId,mediaType", &[]);
     let nine = "2025-03-10T09:00:00Z";
-    let service = Stats {
-        ratio: Some(0.75),
-        numerator: Some(3.0),
-        denominator: Some(4.0),
-        target: Some(0.8),
-        ..Stats::default()
-    };
+    let service = service_level();
     let rows = vec![
         stats_row(&[QUEUE_1, "voice"], nine, "oServiceLevel", service),
         stats_row(&[QUEUE_1, "voice"], nine, "nOffered", Stats { count: Some(5), ..Stats::default() }),

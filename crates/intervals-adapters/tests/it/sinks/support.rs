@@ -69,6 +69,11 @@ pub(crate) fn stats_row(group: &[&str], start: &str, metric: &str, stats: Stats)
     )
 }
 
+/// An `oServiceLevel` row's statistics: 3 of 4 within the target of 80 %.
+pub(crate) fn service_level() -> Stats {
+    Stats { ratio: Some(0.75), numerator: Some(3.0), denominator: Some(4.0), target: Some(0.8), ..Stats::default() }
+}
+
 /// The query of the golden files: tHandle, tAcw, nConnected by userId, mediaType.
 pub(crate) fn golden_query() -> Arc<AggregateQuery> {
     query("tHandle,tAcw,nConnected", "userId,mediaType", &[])
